@@ -1,0 +1,64 @@
+// A loaded checkpoint: its configuration and views of every weight in the mapped files.
+// Both families (LLaDA and Dream/Qwen2) load into the same structure; they differ in
+// tensor names, QKV biases and a few config keys, not in the forward pass.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dtype.h"
+
+namespace sdllm {
+
+enum class ModelFamily : int32_t { LLaDA = 0, Dream = 1 };
+
+struct ModelConfig {
+  ModelFamily family = ModelFamily::LLaDA;
+  std::string model_type;       // as written in config.json
+  int64_t d_model = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;         // d_model / n_heads
+  int64_t n_layers = 0;
+  int64_t mlp_hidden = 0;
+  int64_t vocab_size = 0;       // real tokens: logits beyond this are never produced
+  int64_t embedding_size = 0;   // rows of the embedding table (>= vocab_size)
+  float rope_theta = 10000.f;
+  float rms_norm_eps = 1e-5f;
+  int64_t max_sequence_length = 0;
+  bool weight_tying = false;
+  bool qkv_bias = false;
+  int64_t mask_token_id = -1;
+  int64_t eos_token_id = -1;    // -1 when config.json does not say (Dream: generation_config.json)
+  int64_t pad_token_id = -1;
+  int64_t bos_token_id = -1;
+};
+
+struct LayerWeights {
+  WeightView attn_norm, ff_norm;          // [1, d_model]
+  WeightView wq, wk, wv, wo;              // [out, in]
+  WeightView bq, bk, bv;                  // [1, out], empty when the family has no QKV bias
+  WeightView w_gate, w_up, w_down;        // ff_proj, up_proj, ff_out in LLaDA names
+};
+
+struct MappedFile;  // a read-only memory map; defined in safetensors.h
+
+struct Model {
+  ModelConfig config;
+  std::string dir;
+  DType dtype = DType::F32;               // dtype of the linear weights
+  WeightView embedding;                   // [embedding_size, d_model]
+  std::vector<LayerWeights> layers;
+  WeightView final_norm;                  // [1, d_model]
+  WeightView lm_head;                     // [embedding_size (or vocab), d_model]; = embedding when tied
+  std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive as long as the views
+  std::vector<std::string> file_names;
+  int64_t weight_bytes = 0;
+};
+
+// Loads a Hugging Face model directory (config.json + model.safetensors or an indexed
+// set of shards). Throws std::runtime_error naming the file and tensor on any defect.
+std::shared_ptr<Model> load_model(const std::string& dir);
+
+}  // namespace sdllm

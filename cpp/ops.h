@@ -1,0 +1,75 @@
+// The CPU backend's ops: the reference every other backend is tested against.
+// Each op has a CUDA twin in cuda/<op>.cu with the same parameter struct.
+// Activations are float32 row-major; weights are WeightViews in their file dtype.
+#pragma once
+#include <cstdint>
+
+#include "dtype.h"
+#include "rng.h"
+#include "threadpool.h"
+
+namespace sdllm {
+
+// out[i, :] = table[ids[i], :] widened to float32.
+void op_embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out);
+
+// out[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * w; out may alias x.
+void op_rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out);
+
+// In-place rotate-half RoPE on x[n, n_heads * head_dim] (row stride `row_stride` floats):
+// for j < head_dim/2, angle = pos[i] * theta^(-2j/head_dim) in float32,
+// (a, b) = (x[j], x[j + head_dim/2]) -> (a cos - b sin, b cos + a sin).
+void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
+             float theta);
+
+// y[m, w.rows] = x[m, k] * w^T (+ bias), w = [w.rows, k]. Threads split the output.
+void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+             ThreadPool& pool);
+
+// out[i] = silu(gate[i]) * up[i]
+void op_swiglu(const float* gate, const float* up, int64_t n, float* out);
+
+// y[i] += x[i]
+void op_add(float* y, const float* x, int64_t n);
+
+// Bidirectional (no mask) attention of n_q query rows over two key/value segments:
+// segment 0 (usually the KV cache) then segment 1 (usually the new rows themselves).
+// Either segment may be empty (n = 0). Rows are [n_heads * head_dim] for q/out and
+// [n_kv_heads * head_dim] for k/v with the given row strides (in floats).
+// GQA: query head h reads kv head h / (n_heads / n_kv_heads). Online softmax.
+struct AttentionParams {
+  const float* q = nullptr;
+  int64_t n_q = 0, q_stride = 0;
+  const float* k0 = nullptr;
+  const float* v0 = nullptr;
+  int64_t n_k0 = 0, kv0_stride = 0;
+  const float* k1 = nullptr;
+  const float* v1 = nullptr;
+  int64_t n_k1 = 0, kv1_stride = 0;
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 0.f;  // usually 1/sqrt(head_dim)
+  float* out = nullptr;
+  int64_t out_stride = 0;
+};
+void op_attention(const AttentionParams& p, ThreadPool& pool);
+
+// Confidence kinds of decoding.md: prob = softmax(l)[x0]; margin = p(top1) - p(top2);
+// entropy = sum p log p (higher is more certain); random = U(0,1) from the counter RNG.
+enum class ConfidenceKind : int32_t { Prob = 0, Margin = 1, Entropy = 2, Random = 3 };
+
+// One pass over each requested logits row: x0 (argmax, lowest id on ties; or the
+// Gumbel-max sample argmax(l - T*log(-log u)) when temperature > 0) and its confidence
+// from the un-noised softmax. Softmax sums are max-subtracted and accumulated in double.
+struct ConfidenceParams {
+  const float* logits = nullptr;
+  int64_t n_rows = 0, vocab = 0, row_stride = 0;
+  ConfidenceKind kind = ConfidenceKind::Prob;
+  float temperature = 0.f;
+  uint64_t seed = 0;
+  const uint64_t* row_keys = nullptr;  // per-row RNG stream id (used when temperature > 0 or kind == Random)
+  int32_t* out_ids = nullptr;
+  float* out_conf = nullptr;
+};
+void op_confidence(const ConfidenceParams& p, ThreadPool& pool);
+
+}  // namespace sdllm

@@ -1,0 +1,30 @@
+// A fixed pool of worker threads for the CPU backend. The calling thread takes part
+// in every parallel_for, so a pool of size 1 runs everything inline.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace sdllm {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const;
+  // Splits [0, n) into contiguous chunks of at least `grain` items and calls
+  // fn(begin, end, worker) for each; returns when all chunks are done.
+  // Calls from several threads are serialised.
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// Process-wide pool, created on first use with `threads` (0 = hardware concurrency).
+ThreadPool& default_pool(int threads = 0);
+
+}  // namespace sdllm

@@ -1,0 +1,83 @@
+// The N-API surface of the addon (cpp/napi/): a model, a session with its KV cache,
+// one forward call, and dispose. Everything heavy returns a Promise and runs off the
+// JS thread. Hand-written: keep in step with cpp/napi/addon.cpp.
+
+export type NativeFamily = 'llada' | 'dream';
+export type NativeDType = 'F32' | 'F16' | 'BF16';
+
+export interface NativeModelInfo {
+  family: NativeFamily;
+  modelType: string;
+  dModel: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  nLayers: number;
+  mlpHidden: number;
+  vocabSize: number;
+  embeddingSize: number;
+  ropeTheta: number;
+  rmsNormEps: number;
+  maxSequenceLength: number;
+  weightTying: boolean;
+  qkvBias: boolean;
+  maskTokenId: number;
+  eosTokenId: number;
+  padTokenId: number;
+  bosTokenId: number;
+  dtype: NativeDType;
+  files: string[];
+  weightBytes: number;
+}
+
+/** 0 = prob, 1 = margin, 2 = entropy, 3 = random (cpp/ops.h ConfidenceKind). */
+export type NativeConfidenceKind = 0 | 1 | 2 | 3;
+
+export interface NativeForwardRequest {
+  tokens: Int32Array;
+  positions: Int32Array;
+  /** Keys/values from cache slots [0, cacheAttend). */
+  cacheAttend: number;
+  /** Write rows [0, rows) of this input into cache slots [start, start + rows) before attention. */
+  cacheWrite?: { start: number; rows: number };
+  /** Also attend to the new rows themselves, after the cache segment. */
+  attendSelf: boolean;
+  /** Rows of this input whose top-1 and confidence are wanted. */
+  predictRows: Int32Array;
+  confidence: NativeConfidenceKind;
+  temperature: number;
+  seed: number;
+  noiseCounter: number;
+  returnLogits: boolean;
+}
+
+export interface NativeForwardResult {
+  tokenIds: Int32Array;
+  confidences: Float32Array;
+  /** [predictRows.length, vocabSize] when returnLogits was set. */
+  logits?: Float32Array;
+}
+
+export interface NativeSession {
+  readonly capacity: number;
+  forward(request: NativeForwardRequest): Promise<NativeForwardResult>;
+  dispose(): void;
+}
+
+export interface NativeModel {
+  readonly info: NativeModelInfo;
+  createSession(capacity: number): NativeSession;
+  dispose(): void;
+}
+
+export interface NativeRuntimeInfo {
+  avx2: boolean;
+  fma: boolean;
+  kernels: 'avx2-fma' | 'scalar';
+  threads: number;
+}
+
+export interface NativeBinding {
+  loadModel(dir: string, options: { threads: number }): Promise<NativeModel>;
+  runtimeInfo(): NativeRuntimeInfo;
+}
