@@ -13,5 +13,7 @@ struct CpuFeatures {
 const CpuFeatures& cpu_features();
 // True when the AVX2+FMA path is in use (detected, and not disabled by SDLLM_FORCE_SCALAR=1).
 bool use_avx2_fma();
+// Test hook: overrides SDLLM_FORCE_SCALAR at run time (true = scalar kernels only).
+void set_force_scalar(bool force);
 
 }  // namespace sdllm

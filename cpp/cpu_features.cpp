@@ -1,0 +1,101 @@
+// CPUID-based detection of the instruction sets the *_avx2.cpp kernels use.
+// AVX state must also be enabled by the OS (OSXSAVE + XCR0 bits for XMM and YMM),
+// otherwise the first ymm instruction faults even though CPUID advertises AVX2.
+#include "cpu_features.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#if defined(_MSC_VER)
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
+#define SDLLM_X86 1
+#endif
+
+namespace sdllm {
+
+namespace {
+
+#ifdef SDLLM_X86
+void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
+#if defined(_MSC_VER)
+  int v[4];
+  __cpuidex(v, static_cast<int>(leaf), static_cast<int>(sub));
+  for (int i = 0; i < 4; ++i) r[i] = static_cast<uint32_t>(v[i]);
+#else
+  __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+#endif
+}
+
+uint64_t xgetbv0() {
+#if defined(_MSC_VER)
+  return _xgetbv(0);
+#else
+  uint32_t lo, hi;
+  // Raw encoding of xgetbv, so this file needs no -mxsave.
+  __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+#endif
+}
+#endif
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#ifdef SDLLM_X86
+  uint32_t r[4];
+  cpuid(0, 0, r);
+  const uint32_t max_leaf = r[0];
+  if (max_leaf < 1) return f;
+  cpuid(1, 0, r);
+  const bool osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1;
+  const bool fma = (r[2] >> 12) & 1, f16c = (r[2] >> 29) & 1;
+  if (!osxsave || !avx) return f;
+  if ((xgetbv0() & 0x6) != 0x6) return f;  // OS does not save XMM+YMM state
+  bool avx2 = false;
+  if (max_leaf >= 7) {
+    cpuid(7, 0, r);
+    avx2 = (r[1] >> 5) & 1;
+  }
+  f.avx2 = avx2;
+  f.fma = fma;
+  f.f16c = f16c;
+#endif
+  return f;
+}
+
+// -1: not decided yet; 0/1: forced by set_force_scalar or decided from the env.
+std::atomic<int> g_force_scalar{-1};
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+void set_force_scalar(bool force) { g_force_scalar.store(force ? 1 : 0); }
+
+bool use_avx2_fma() {
+#if defined(SDLLM_NO_AVX2_SOURCES)
+  return false;
+#else
+  int force = g_force_scalar.load(std::memory_order_relaxed);
+  if (force < 0) {
+    const char* env = std::getenv("SDLLM_FORCE_SCALAR");
+    force = (env && std::strcmp(env, "0") != 0 && env[0] != '\0') ? 1 : 0;
+    int expected = -1;
+    g_force_scalar.compare_exchange_strong(expected, force);
+    force = g_force_scalar.load();
+  }
+  // The AVX2 files are compiled with -mf16c too, so F16C is part of the contract.
+  const CpuFeatures& f = cpu_features();
+  return force == 0 && f.avx2 && f.fma && f.f16c;
+#endif
+}
+
+}  // namespace sdllm

@@ -1,0 +1,152 @@
+// op_confidence: per logits row, in one pass over the vocabulary, the state needed for
+// every confidence kind: max and argmax (lowest id on ties), the runner-up value,
+// S = sum exp(l - max) and E = sum exp(l - max) (l - max) in double (rebased online
+// when the max grows), and the Gumbel-max proposal when temperature > 0.
+// A row is cut into vocabulary chunks that are reduced independently and merged in
+// id order, so a handful of rows with a 126k vocabulary still use every thread.
+//
+// RNG counters (the CUDA twin must use the same): the Gumbel noise of token t in row r
+// is u = rng_uniform(seed, row_keys[r], t), score l - T log(-log u) in double; kind
+// Random gives conf = rng_uniform(seed, row_keys[r], kRandomCounter) and x0 = argmax.
+// Without row_keys the row index is the key.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "../ops.h"
+
+namespace sdllm {
+
+namespace {
+
+constexpr uint64_t kRandomCounter = 0xFFFFFFFFFFFFull;  // above any token id
+constexpr int64_t kChunk = 16384;
+
+struct State {
+  float max = -std::numeric_limits<float>::infinity();  // also the reference of sum/ent
+  float second = -std::numeric_limits<float>::infinity();
+  int64_t arg = -1;
+  double sum = 0;
+  double ent = 0;
+  double gbest = -std::numeric_limits<double>::infinity();
+  int64_t garg = -1;
+};
+
+// Re-expresses sum/ent relative to a new reference max m >= old.
+void rebase(State& s, float old, float m) {
+  if (s.sum == 0 || m == old) return;
+  const double d = static_cast<double>(old) - m, c = std::exp(d);
+  s.ent = c * (s.ent + d * s.sum);
+  s.sum *= c;
+}
+
+void reduce(const float* l, int64_t begin, int64_t end, double temperature, uint64_t seed, uint64_t key,
+            State& s) {
+  // Blocks of 256: the block's max is found first, so the sums are rebased at most
+  // once per block, and the second touch of the block comes from L1.
+  constexpr int64_t kB = 256;
+  for (int64_t b0 = begin; b0 < end; b0 += kB) {
+    const int64_t b1 = std::min(end, b0 + kB);
+    const float old = s.max;
+    for (int64_t t = b0; t < b1; ++t) {
+      const float v = l[t];
+      if (v > s.max) {  // strict: an equal later value is a tie and the lower id stays
+        s.second = s.max;
+        s.max = v;
+        s.arg = t;
+      } else {
+        s.second = std::max(s.second, v);  // a tie with the max makes second == max
+      }
+    }
+    if (s.max == -std::numeric_limits<float>::infinity()) continue;  // all -inf so far
+    rebase(s, old, s.max);
+    const double m = s.max;
+    for (int64_t t = b0; t < b1; ++t) {
+      const double d = static_cast<double>(l[t]) - m;
+      const double e = std::exp(d);
+      s.sum += e;
+      if (e > 0) s.ent += e * d;  // exp(-inf) * -inf would be NaN
+    }
+    if (temperature > 0) {
+      for (int64_t t = b0; t < b1; ++t) {
+        const double u = rng_uniform(seed, key, static_cast<uint64_t>(t));
+        const double g = static_cast<double>(l[t]) - temperature * std::log(-std::log(u));
+        if (g > s.gbest) {
+          s.gbest = g;
+          s.garg = t;
+        }
+      }
+    }
+  }
+}
+
+// a := a merged with b, where b covers higher token ids than a.
+void merge(State& a, const State& b) {
+  if (b.arg < 0 && b.garg < 0) return;
+  const float m = std::max(a.max, b.max);
+  State bb = b;
+  rebase(a, a.max, m);
+  rebase(bb, b.max, m);
+  if (b.max > a.max) {
+    a.second = std::max(a.max, b.second);
+    a.arg = b.arg;
+  } else {
+    a.second = std::max(a.second, b.max);  // equal maxima: second == max, a's id stays
+  }
+  a.max = m;
+  a.sum += bb.sum;
+  a.ent += bb.ent;
+  if (b.gbest > a.gbest) {
+    a.gbest = b.gbest;
+    a.garg = b.garg;
+  }
+}
+
+}  // namespace
+
+void op_confidence(const ConfidenceParams& p, ThreadPool& pool) {
+  if (p.n_rows <= 0) return;
+  const int64_t chunks = std::max<int64_t>(1, (p.vocab + kChunk - 1) / kChunk);
+  const int64_t items = p.n_rows * chunks;
+  std::vector<State> part(static_cast<size_t>(items));
+  const double temperature = p.temperature > 0 ? p.temperature : 0.0;
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, std::min(p.vocab, kChunk)));
+  pool.parallel_for(items, grain, [&](int64_t b, int64_t e, int) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t r = it / chunks, c = it % chunks;
+      const uint64_t key = p.row_keys ? p.row_keys[r] : static_cast<uint64_t>(r);
+      reduce(p.logits + r * p.row_stride, c * kChunk, std::min(p.vocab, (c + 1) * kChunk), temperature,
+             p.seed, key, part[static_cast<size_t>(it)]);
+    }
+  });
+  for (int64_t r = 0; r < p.n_rows; ++r) {
+    State s = part[static_cast<size_t>(r * chunks)];
+    for (int64_t c = 1; c < chunks; ++c) merge(s, part[static_cast<size_t>(r * chunks + c)]);
+    const uint64_t key = p.row_keys ? p.row_keys[r] : static_cast<uint64_t>(r);
+    const int64_t x0 = (temperature > 0 && s.garg >= 0) ? s.garg : std::max<int64_t>(0, s.arg);
+    double conf = 0;
+    if (s.sum > 0) {
+      switch (p.kind) {
+        case ConfidenceKind::Prob:
+          conf = std::exp(static_cast<double>(p.logits[r * p.row_stride + x0]) - s.max) / s.sum;
+          break;
+        case ConfidenceKind::Margin:
+          conf = (1.0 - std::exp(static_cast<double>(s.second) - s.max)) / s.sum;
+          break;
+        case ConfidenceKind::Entropy:  // sum p log p = E/S - log S
+          conf = s.ent / s.sum - std::log(s.sum);
+          break;
+        case ConfidenceKind::Random:
+          conf = rng_uniform(p.seed, key, kRandomCounter);
+          break;
+      }
+    } else if (p.kind == ConfidenceKind::Random) {
+      conf = rng_uniform(p.seed, key, kRandomCounter);
+    }
+    p.out_ids[r] = static_cast<int32_t>(x0);
+    p.out_conf[r] = static_cast<float>(conf);
+  }
+}
+
+}  // namespace sdllm

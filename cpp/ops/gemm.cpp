@@ -1,0 +1,75 @@
+// op_gemm: y = x w^T (+ bias). Threads split the output features (weight rows) in
+// panels, so each thread streams a disjoint part of the weights exactly once — the
+// weights are what is large here (hundreds of MB), the activations are small.
+// The AVX2 kernel is in gemm_avx2.cpp; this file holds the portable scalar path.
+#include <algorithm>
+#include <vector>
+
+#include "../cpu_features.h"
+#include "../ops.h"
+#include "kernels.h"
+
+namespace sdllm {
+
+namespace {
+
+constexpr int64_t kPanel = 48;   // weight rows per work item (a multiple of the AVX2 tile's 3)
+constexpr int64_t kDepth = 512;  // K block of the scalar path: a widened panel stays in L2
+
+// Scalar path: widen a panel of weight rows once, then reuse it for every x row.
+// Eight partial sums give the compiler independent chains to vectorise with SSE2.
+void scalar_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
+                      float* y) {
+  const int64_t n = w.rows;
+  thread_local std::vector<float> buf;
+  buf.resize(static_cast<size_t>(kPanel * kDepth));
+  for (int64_t i = 0; i < m; ++i) std::fill(y + i * n + n0, y + i * n + n1, 0.f);
+  for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
+    const int64_t kb = std::min(kDepth, k - k0);
+    for (int64_t j = n0; j < n1; ++j) {
+      float* dst = buf.data() + (j - n0) * kDepth;
+      for (int64_t c = 0; c < kb; ++c) dst[c] = w.at(j, k0 + c);
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * k + k0;
+      for (int64_t j = n0; j < n1; ++j) {
+        const float* wj = buf.data() + (j - n0) * kDepth;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t c = 0;
+        for (; c + 8 <= kb; c += 8)
+          for (int u = 0; u < 8; ++u) acc[u] += xi[c + u] * wj[c + u];
+        for (; c < kb; ++c) acc[0] += xi[c] * wj[c];
+        y[i * n + j] += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+             ThreadPool& pool) {
+  const int64_t n = w.rows;
+  if (m <= 0 || n <= 0) return;
+  const bool avx2 = use_avx2_fma();
+  const int64_t panels = (n + kPanel - 1) / kPanel;
+  // Tiny products (the small test models) are not worth waking a thread for.
+  const int64_t work = m * k * n;
+  const int64_t grain = work < (1 << 18) ? panels : 1;
+  pool.parallel_for(panels, grain, [&](int64_t b, int64_t e, int) {
+    const int64_t n0 = b * kPanel, n1 = std::min(n, e * kPanel);
+    // One panel at a time, so the scalar path's buffer holds at most kPanel rows.
+    for (int64_t p = n0; p < n1; p += kPanel) {
+      const int64_t q = std::min(n1, p + kPanel);
+      if (avx2)
+        kernels::avx2_gemm_rows(x, m, k, w, p, q, y);
+      else
+        scalar_gemm_rows(x, m, k, w, p, q, y);
+    }
+    if (bias && !bias->empty())
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = n0; j < n1; ++j) y[i * n + j] += bias->at(0, j);
+  });
+}
+
+}  // namespace sdllm

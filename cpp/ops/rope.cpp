@@ -1,0 +1,38 @@
+// Rotate-half RoPE, angles in float32 as the reference (HF/LLaDA) computes them:
+// inv_freq = 1 / theta^(2j/d) in float32, angle = float(pos) * inv_freq, then cos/sin.
+#include <cmath>
+#include <vector>
+
+#include "../ops.h"
+
+namespace sdllm {
+
+void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
+             float theta) {
+  const int half = head_dim / 2;
+  std::vector<float> inv_freq(half), cs(half), sn(half);
+  for (int j = 0; j < half; ++j) {
+    // torch: 1.0 / (base ** (arange(0, d, 2).float() / d)), all in float32.
+    const float e = static_cast<float>(2 * j) / static_cast<float>(head_dim);
+    inv_freq[j] = 1.0f / std::pow(theta, e);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float p = static_cast<float>(pos[i]);
+    for (int j = 0; j < half; ++j) {
+      const float a = p * inv_freq[j];
+      cs[j] = std::cos(a);
+      sn[j] = std::sin(a);
+    }
+    float* row = x + i * row_stride;
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = row + static_cast<int64_t>(h) * head_dim;
+      for (int j = 0; j < half; ++j) {
+        const float a = v[j], b = v[j + half];
+        v[j] = a * cs[j] - b * sn[j];
+        v[j + half] = b * cs[j] + a * sn[j];
+      }
+    }
+  }
+}
+
+}  // namespace sdllm

@@ -1,0 +1,130 @@
+// ThreadPool: persistent workers that sleep on a condition variable between jobs.
+// The caller runs chunk 0 itself, so a pool of one thread has no synchronisation
+// cost at all, and small jobs do not pay a wake-up for a thread they do not need.
+// A parallel_for issued from inside a job (nested) runs inline: the pool's single
+// job slot is busy, and waiting on it would deadlock.
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sdllm {
+
+namespace {
+thread_local bool t_inside_job = false;
+}
+
+struct ThreadPool::Impl {
+  int size = 1;
+  std::vector<std::thread> workers;
+  std::mutex submit_mu;  // serialises parallel_for callers
+
+  std::mutex mu;
+  std::condition_variable wake, done;
+  uint64_t generation = 0;  // bumped per job; workers wait for a change
+  bool stop = false;
+
+  // The current job, valid while a generation is in flight.
+  const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
+  int64_t n = 0, chunks = 0;
+  int pending = 0;  // workers still running the current job
+  std::exception_ptr error;
+
+  void run_chunk(int64_t c, int worker) {
+    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    try {
+      (*fn)(begin, end, worker);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+
+  void worker_loop(int id) {
+    t_inside_job = true;  // anything a worker runs is inside a job
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        wake.wait(lk, [&] { return stop || generation != seen; });
+        if (stop) return;
+        seen = generation;
+      }
+      if (id < chunks) run_chunk(id, id);
+      std::lock_guard<std::mutex> lk(mu);
+      if (--pending == 0) done.notify_one();
+    }
+  }
+};
+
+ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
+  impl_->size = std::max(1, threads);
+  for (int i = 1; i < impl_->size; ++i) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->wake.notify_all();
+  for (auto& t : impl_->workers) t.join();
+  delete impl_;
+}
+
+int ThreadPool::size() const { return impl_->size; }
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  const int64_t chunks = std::min<int64_t>(impl_->size, (n + grain - 1) / grain);
+  if (chunks <= 1 || t_inside_job) {
+    fn(0, n, 0);
+    return;
+  }
+  std::lock_guard<std::mutex> submit(impl_->submit_mu);
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    s.fn = &fn;
+    s.n = n;
+    s.chunks = chunks;
+    s.pending = static_cast<int>(s.workers.size());
+    s.error = nullptr;
+    ++s.generation;
+  }
+  s.wake.notify_all();
+  t_inside_job = true;
+  s.run_chunk(0, 0);
+  t_inside_job = false;
+  std::unique_lock<std::mutex> lk(s.mu);
+  s.done.wait(lk, [&] { return s.pending == 0; });
+  s.fn = nullptr;
+  if (s.error) {
+    std::exception_ptr e = s.error;
+    s.error = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+ThreadPool& default_pool(int threads) {
+  static std::unique_ptr<ThreadPool> pool = [threads] {
+    int t = threads;
+    if (const char* env = std::getenv("SDLLM_THREADS")) {
+      const int e = std::atoi(env);
+      if (e > 0) t = e;
+    }
+    if (t <= 0) t = static_cast<int>(std::thread::hardware_concurrency());
+    return std::unique_ptr<ThreadPool>(new ThreadPool(std::max(1, t)));
+  }();
+  return *pool;
+}
+
+}  // namespace sdllm
