@@ -1,0 +1,339 @@
+// Op-by-op test of the CPU backend against naive.h, in the manner of ggml's
+// test-backend-ops: a table of cases at awkward sizes, each compared by normalised MSE
+// (sum (a-b)^2 / sum b^2) under a per-op tolerance, with NaN/inf checks and sentinel
+// values after every output buffer to catch out-of-bounds writes. GEMM, attention and
+// embedding run on both the AVX2 path and the scalar path (via set_force_scalar).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu_features.h"
+#include "naive.h"
+#include "ops.h"
+
+using namespace sdllm;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+std::mt19937 g_rng(1234);
+
+std::vector<float> randn(int64_t n, float scale = 1.f) {
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(g_rng);
+  return v;
+}
+
+// Weights stored in their dtype; values are rounded to it first so that the naive
+// reference and the op see the same numbers.
+struct Weights {
+  std::vector<float> f;
+  std::vector<uint16_t> h;
+  WeightView view;
+  Weights(DType t, int64_t rows, int64_t cols, float scale = 1.f) {
+    f = randn(rows * cols, scale);
+    if (t != DType::F32) {
+      h.resize(f.size());
+      for (size_t i = 0; i < f.size(); ++i) {
+        if (t == DType::BF16) {
+          h[i] = f32_to_bf16(f[i]);
+        } else {  // F16 via bf16-free route: keep values in f16 range and round through the f16 grid
+          const float v = std::max(-60000.f, std::min(60000.f, f[i]));
+          h[i] = f32_to_f16(v);
+        }
+      }
+    }
+    view.data = t == DType::F32 ? static_cast<const void*>(f.data()) : static_cast<const void*>(h.data());
+    view.dtype = t;
+    view.rows = rows;
+    view.cols = cols;
+  }
+  static uint16_t f32_to_f16(float v) {  // round-to-nearest by search on the f16 grid; tests only
+    uint16_t best = 0;
+    float bd = INFINITY;
+    const uint16_t sign = v < 0 ? 0x8000 : 0;
+    uint16_t lo = 0, hi = 0x7bff;
+    const float a = std::fabs(v);
+    while (lo < hi) {  // f16 magnitudes are monotone in their bit pattern
+      const uint16_t mid = static_cast<uint16_t>((lo + hi) / 2);
+      if (f16_to_f32(mid) < a) lo = static_cast<uint16_t>(mid + 1); else hi = mid;
+    }
+    for (int c = std::max(0, lo - 1); c <= std::min(0x7bff, lo + 1); ++c) {
+      const float d = std::fabs(f16_to_f32(static_cast<uint16_t>(c)) - a);
+      if (d < bd) { bd = d; best = static_cast<uint16_t>(c); }
+    }
+    return static_cast<uint16_t>(best | sign);
+  }
+};
+
+// An output buffer followed by sentinels.
+constexpr int kGuard = 16;
+constexpr float kSentinel = -7.77e33f;
+struct Out {
+  std::vector<float> v;
+  int64_t n;
+  explicit Out(int64_t n_) : v(static_cast<size_t>(n_ + kGuard), kSentinel), n(n_) {}
+  float* data() { return v.data(); }
+  bool guards_ok() const {
+    for (int i = 0; i < kGuard; ++i)
+      if (std::memcmp(&v[static_cast<size_t>(n + i)], &kSentinel, 4) != 0) return false;
+    return true;
+  }
+};
+
+void report(const std::string& name, bool ok, const std::string& detail) {
+  std::printf("%-4s %-72s %s\n", ok ? "ok" : "FAIL", name.c_str(), detail.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+// Compares got (with guards) to want by normalised MSE.
+void compare(const std::string& name, const Out& got, const std::vector<float>& want, double tol) {
+  double num = 0, den = 0;
+  bool finite = true;
+  for (int64_t i = 0; i < got.n; ++i) {
+    const double a = got.v[static_cast<size_t>(i)], b = want[static_cast<size_t>(i)];
+    if (!std::isfinite(a)) finite = false;
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  const double nmse = den > 0 ? num / den : num;
+  const bool guards = got.guards_ok();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "nmse=%.2e tol=%.0e%s%s", nmse, tol, finite ? "" : " NON-FINITE",
+                guards ? "" : " GUARD-OVERWRITTEN");
+  report(name, finite && guards && nmse <= tol, buf);
+}
+
+const char* path_name() { return use_avx2_fma() ? "avx2" : "scalar"; }
+
+std::vector<bool> paths() {
+  std::vector<bool> p = {true};  // force scalar
+  set_force_scalar(false);
+  if (use_avx2_fma()) p.push_back(false);
+  else std::printf("note: AVX2+FMA+F16C not available, only the scalar path is tested\n");
+  return p;
+}
+
+const DType kTypes[3] = {DType::F32, DType::BF16, DType::F16};
+
+void test_embedding() {
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    for (DType t : kTypes)
+      for (int64_t d : {1, 67, 256}) {
+        Weights tab(t, 1000, d);
+        std::vector<int32_t> ids = {0, 999, 5, 5, 123, -1, 1000, 7};
+        const int64_t n = static_cast<int64_t>(ids.size());
+        Out got(n * d);
+        std::vector<float> want(static_cast<size_t>(n * d));
+        op_embedding(tab.view, ids.data(), n, got.data());
+        naive_embedding(tab.view, ids.data(), n, want.data());
+        compare(std::string("embedding ") + dtype_name(t) + " d=" + std::to_string(d) + " " + path_name(), got,
+                want, 0.0);
+      }
+  }
+  set_force_scalar(false);
+}
+
+void test_rmsnorm() {
+  for (DType t : kTypes)
+    for (int64_t n : {1, 3, 17})
+      for (int64_t d : {1, 64, 257, 4096}) {
+        std::vector<float> x = randn(n * d, 3.f);
+        Weights w(t, 1, d);
+        Out got(n * d);
+        std::vector<float> want(static_cast<size_t>(n * d));
+        op_rmsnorm(x.data(), w.view, n, d, 1e-5f, got.data());
+        naive_rmsnorm(x.data(), w.view, n, d, 1e-5f, want.data());
+        const std::string name = std::string("rmsnorm ") + dtype_name(t) + " n=" + std::to_string(n) +
+                                 " d=" + std::to_string(d);
+        compare(name, got, want, 1e-12);
+        Out inplace(n * d);  // out aliasing x
+        std::copy(x.begin(), x.end(), inplace.v.begin());
+        op_rmsnorm(inplace.data(), w.view, n, d, 1e-5f, inplace.data());
+        compare(name + " in-place", inplace, want, 1e-12);
+      }
+}
+
+void test_rope() {
+  struct C { int64_t n; int heads, hd, extra; float theta; };
+  for (C c : {C{1, 1, 16, 0, 10000.f}, C{5, 3, 64, 7, 500000.f}, C{17, 2, 128, 0, 500000.f},
+              C{4, 4, 16, 3, 1e6f}}) {
+    const int64_t stride = static_cast<int64_t>(c.heads) * c.hd + c.extra;
+    std::vector<float> x = randn(c.n * stride);
+    std::vector<int32_t> pos(static_cast<size_t>(c.n));
+    for (int64_t i = 0; i < c.n; ++i) pos[static_cast<size_t>(i)] = static_cast<int32_t>((i * 977) % 4096);
+    Out got(c.n * stride);
+    std::copy(x.begin(), x.end(), got.v.begin());
+    std::vector<float> want = x;
+    op_rope(got.data(), c.n, stride, c.heads, c.hd, pos.data(), c.theta);
+    naive_rope(want.data(), c.n, stride, c.heads, c.hd, pos.data(), c.theta);
+    char name[96];
+    std::snprintf(name, sizeof name, "rope n=%lld heads=%d hd=%d stride=%lld theta=%g", (long long)c.n, c.heads,
+                  c.hd, (long long)stride, c.theta);
+    compare(name, got, want, 1e-11);
+  }
+}
+
+void test_gemm(ThreadPool& pool) {
+  struct C { int64_t m, k, n; };
+  const C cases[] = {{1, 1, 1},     {1, 7, 7},       {3, 67, 129},   {17, 259, 7},    {33, 100, 129},
+                     {160, 67, 97}, {5, 2500, 50},   {4, 4096, 48},  {160, 1031, 130}, {2, 13, 200},
+                     {6, 0, 5}};
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    for (const C& c : cases)
+      for (DType t : kTypes)
+        for (int bias_kind = 0; bias_kind < 2; ++bias_kind) {
+          if (bias_kind && t != DType::BF16) continue;  // bias dtype handling once is enough
+          Weights w(t, c.n, c.k, 0.5f);
+          Weights b(DType::BF16, 1, c.n);
+          std::vector<float> x = randn(c.m * c.k);
+          Out got(c.m * c.n);
+          std::vector<float> want(static_cast<size_t>(c.m * c.n));
+          op_gemm(x.data(), c.m, c.k, w.view, bias_kind ? &b.view : nullptr, got.data(), pool);
+          naive_gemm(x.data(), c.m, c.k, w.view, bias_kind ? &b.view : nullptr, want.data());
+          char name[96];
+          std::snprintf(name, sizeof name, "gemm %s m=%lld k=%lld n=%lld%s %s", dtype_name(t), (long long)c.m,
+                        (long long)c.k, (long long)c.n, bias_kind ? " +bias" : "", path_name());
+          compare(name, got, want, 1e-10);
+        }
+  }
+  set_force_scalar(false);
+}
+
+void test_elementwise() {
+  for (int64_t n : {1, 7, 1001}) {
+    std::vector<float> g = randn(n, 4.f), u = randn(n);
+    Out got(n);
+    std::vector<float> want(static_cast<size_t>(n));
+    op_swiglu(g.data(), u.data(), n, got.data());
+    naive_swiglu(g.data(), u.data(), n, want.data());
+    compare("swiglu n=" + std::to_string(n), got, want, 1e-12);
+    Out y(n);
+    std::copy(g.begin(), g.end(), y.v.begin());
+    std::vector<float> wy = g;
+    op_add(y.data(), u.data(), n);
+    naive_add(wy.data(), u.data(), n);
+    compare("add n=" + std::to_string(n), y, wy, 0.0);
+  }
+}
+
+void test_attention(ThreadPool& pool) {
+  struct C { int64_t nq, nk0, nk1; int heads, kv, hd; };
+  const C cases[] = {{1, 0, 1, 4, 1, 64},    {5, 37, 5, 8, 2, 128},  {17, 0, 17, 7, 1, 16},
+                     {3, 70, 0, 4, 4, 64},   {33, 100, 33, 28, 4, 128}, {2, 200, 3, 4, 1, 16},
+                     {3, 0, 0, 2, 1, 16},    {160, 64, 160, 8, 2, 64}};
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    for (const C& c : cases) {
+      const int64_t qs = static_cast<int64_t>(c.heads) * c.hd + 5, kvs0 = static_cast<int64_t>(c.kv) * c.hd + 3,
+                    kvs1 = static_cast<int64_t>(c.kv) * c.hd, os = static_cast<int64_t>(c.heads) * c.hd + 1;
+      std::vector<float> q = randn(c.nq * qs, 2.f), k0 = randn(c.nk0 * kvs0 + 1, 2.f),
+                         v0 = randn(c.nk0 * kvs0 + 1), k1 = randn(c.nk1 * kvs1 + 1, 2.f),
+                         v1 = randn(c.nk1 * kvs1 + 1);
+      AttentionParams p;
+      p.q = q.data(); p.n_q = c.nq; p.q_stride = qs;
+      p.k0 = k0.data(); p.v0 = v0.data(); p.n_k0 = c.nk0; p.kv0_stride = kvs0;
+      p.k1 = k1.data(); p.v1 = v1.data(); p.n_k1 = c.nk1; p.kv1_stride = kvs1;
+      p.n_heads = c.heads; p.n_kv_heads = c.kv; p.head_dim = c.hd;
+      p.scale = 1.f / std::sqrt(static_cast<float>(c.hd));
+      p.out_stride = os;
+      Out got(c.nq * os);
+      std::vector<float> want(static_cast<size_t>(c.nq * os), kSentinel);
+      for (int64_t i = 0; i < c.nq; ++i)  // the stride gap of each out row must stay untouched
+        for (int64_t j = static_cast<int64_t>(c.heads) * c.hd; j < os; ++j) got.v[static_cast<size_t>(i * os + j)] = kSentinel;
+      p.out = got.data();
+      op_attention(p, pool);
+      p.out = want.data();
+      naive_attention(p);
+      // The stride gap of each out row must be untouched; then it is left out of the nmse.
+      bool gap_ok = true;
+      for (int64_t i = 0; i < c.nq; ++i)
+        for (int64_t j = static_cast<int64_t>(c.heads) * c.hd; j < os; ++j) {
+          const size_t at = static_cast<size_t>(i * os + j);
+          gap_ok = gap_ok && std::memcmp(&got.v[at], &kSentinel, 4) == 0;
+          got.v[at] = want[at] = 0.f;
+        }
+      if (!gap_ok) report("attention row gap", false, "op wrote into the stride gap of out");
+      char name[112];
+      std::snprintf(name, sizeof name, "attention nq=%lld k0=%lld k1=%lld heads=%d:%d hd=%d %s", (long long)c.nq,
+                    (long long)c.nk0, (long long)c.nk1, c.heads, c.kv, c.hd, path_name());
+      compare(name, got, want, 1e-10);
+    }
+  }
+  set_force_scalar(false);
+}
+
+void test_confidence(ThreadPool& pool) {
+  struct C { int64_t rows, vocab; float temp; bool ties; };
+  const C cases[] = {{3, 1, 0.f, false},     {4, 5, 0.f, true},      {7, 1000, 0.f, false},
+                     {5, 1000, 0.f, true},   {2, 126464, 0.f, false}, {3, 126464, 0.f, true},
+                     {4, 1000, 0.7f, false}, {2, 126464, 1.f, false}, {1, 126464, 0.f, true},
+                     {40, 5, 0.5f, false}};
+  const char* kinds[] = {"prob", "margin", "entropy", "random"};
+  for (const C& c : cases)
+    for (int kind = 0; kind < 4; ++kind) {
+      const int64_t stride = c.vocab + 3;
+      std::vector<float> l = randn(c.rows * stride, 3.f);
+      if (c.ties)
+        for (int64_t r = 0; r < c.rows; ++r) {  // a tied max (ids a < b) and, on odd rows, a tie with it later
+          float* row = l.data() + r * stride;
+          const int64_t a = (r * 7919) % c.vocab, b = std::min(c.vocab - 1, a + 1 + (r * 31) % c.vocab);
+          row[a] = row[b] = 40.f;
+          if (r % 2 && c.vocab > 2) row[c.vocab - 1] = 40.f;
+        }
+      std::vector<uint64_t> keys(static_cast<size_t>(c.rows));
+      for (int64_t r = 0; r < c.rows; ++r) keys[static_cast<size_t>(r)] = 1000 + static_cast<uint64_t>(r) * 3;
+      ConfidenceParams p;
+      p.logits = l.data(); p.n_rows = c.rows; p.vocab = c.vocab; p.row_stride = stride;
+      p.kind = static_cast<ConfidenceKind>(kind); p.temperature = c.temp; p.seed = 42; p.row_keys = keys.data();
+      std::vector<int32_t> ids(static_cast<size_t>(c.rows) + kGuard, -99), wids(static_cast<size_t>(c.rows));
+      Out conf(c.rows);
+      std::vector<float> wconf(static_cast<size_t>(c.rows));
+      p.out_ids = ids.data(); p.out_conf = conf.data();
+      op_confidence(p, pool);
+      p.out_ids = wids.data(); p.out_conf = wconf.data();
+      naive_confidence(p);
+      bool ok = conf.guards_ok();
+      double worst = 0;
+      int id_mismatch = 0;
+      for (int64_t r = 0; r < c.rows; ++r) {
+        if (ids[static_cast<size_t>(r)] != wids[static_cast<size_t>(r)]) id_mismatch++;
+        const double d = std::fabs(static_cast<double>(conf.v[static_cast<size_t>(r)]) - wconf[static_cast<size_t>(r)]);
+        if (!(d <= 1e-6)) ok = false;
+        worst = std::max(worst, d);
+      }
+      for (int g = 0; g < kGuard; ++g) ok = ok && ids[static_cast<size_t>(c.rows + g)] == -99;
+      ok = ok && id_mismatch == 0;
+      char name[112], detail[96];
+      std::snprintf(name, sizeof name, "confidence %s rows=%lld vocab=%lld T=%g%s", kinds[kind], (long long)c.rows,
+                    (long long)c.vocab, c.temp, c.ties ? " ties" : "");
+      std::snprintf(detail, sizeof detail, "max|dconf|=%.1e id-mismatch=%d", worst, id_mismatch);
+      report(name, ok, detail);
+    }
+}
+
+}  // namespace
+
+int main() {
+  const CpuFeatures& f = cpu_features();
+  std::printf("cpu: avx2=%d fma=%d f16c=%d\n", f.avx2, f.fma, f.f16c);
+  ThreadPool pool1(1), pool3(3);
+  test_embedding();
+  test_rmsnorm();
+  test_rope();
+  test_elementwise();
+  test_gemm(pool3);
+  test_gemm(pool1);
+  test_attention(pool3);
+  test_confidence(pool3);
+  test_confidence(pool1);
+  std::printf("ops: %d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
