@@ -45,7 +45,8 @@ class Session {
   int64_t capacity_;
   int64_t kv_dim_;
   // Per layer: [capacity, n_kv_heads * head_dim] float32 keys (RoPE applied) and values.
-  std::vector<std::vector<float>> k_cache_, v_cache_;
+  // Left uninitialised: only slots a forward has written are ever attended to.
+  std::vector<std::unique_ptr<float[]>> k_cache_, v_cache_;
 };
 
 }  // namespace sdllm

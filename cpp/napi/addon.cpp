@@ -1,0 +1,279 @@
+// The N-API surface: loadModel() -> Model, Model.createSession() -> Session,
+// Session.forward() and dispose(). Heavy calls are AsyncWorkers: the JS arguments are
+// copied into plain C++ structs on the JS thread, the worker never touches JS values.
+// Typed in types/native.d.ts.
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cpu_features.h"
+#include "model.h"
+#include "session.h"
+#include "threadpool.h"
+
+namespace sdllm {
+namespace {
+
+int g_threads = 0;  // set by the first loadModel; the pool is process-wide
+
+// Constructors live per environment (main thread and each worker_thread get their own).
+struct AddonData {
+  Napi::FunctionReference session_ctor;
+  Napi::FunctionReference model_ctor;
+};
+AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+ThreadPool& pool() { return default_pool(g_threads); }
+
+const char* family_name(ModelFamily f) { return f == ModelFamily::Dream ? "dream" : "llada"; }
+
+Napi::Object model_info(Napi::Env env, const Model& m) {
+  const ModelConfig& c = m.config;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", family_name(c.family));
+  o.Set("modelType", c.model_type);
+  o.Set("dModel", static_cast<double>(c.d_model));
+  o.Set("nHeads", static_cast<double>(c.n_heads));
+  o.Set("nKvHeads", static_cast<double>(c.n_kv_heads));
+  o.Set("headDim", static_cast<double>(c.head_dim));
+  o.Set("nLayers", static_cast<double>(c.n_layers));
+  o.Set("mlpHidden", static_cast<double>(c.mlp_hidden));
+  o.Set("vocabSize", static_cast<double>(c.vocab_size));
+  o.Set("embeddingSize", static_cast<double>(c.embedding_size));
+  o.Set("ropeTheta", c.rope_theta);
+  o.Set("rmsNormEps", c.rms_norm_eps);
+  o.Set("maxSequenceLength", static_cast<double>(c.max_sequence_length));
+  o.Set("weightTying", c.weight_tying);
+  o.Set("qkvBias", c.qkv_bias);
+  o.Set("maskTokenId", static_cast<double>(c.mask_token_id));
+  o.Set("eosTokenId", static_cast<double>(c.eos_token_id));
+  o.Set("padTokenId", static_cast<double>(c.pad_token_id));
+  o.Set("bosTokenId", static_cast<double>(c.bos_token_id));
+  o.Set("dtype", dtype_name(m.dtype));
+  Napi::Array files = Napi::Array::New(env, m.file_names.size());
+  for (size_t i = 0; i < m.file_names.size(); i++) files.Set(static_cast<uint32_t>(i), m.file_names[i]);
+  o.Set("files", files);
+  o.Set("weightBytes", static_cast<double>(m.weight_bytes));
+  return o;
+}
+
+// ---- Session -------------------------------------------------------------------
+
+struct SessionState {
+  std::unique_ptr<Session> session;
+  std::mutex busy;  // one forward at a time per session: they share the cache
+};
+
+class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
+ public:
+  static void Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "Session",
+                                   {InstanceAccessor<&SessionWrap::Capacity>("capacity"),
+                                    InstanceMethod<&SessionWrap::Forward>("forward"),
+                                    InstanceMethod<&SessionWrap::Dispose>("dispose")});
+    addon_data(env).session_ctor = Napi::Persistent(f);
+  }
+  SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {}
+  std::shared_ptr<SessionState> state;
+
+ private:
+  Napi::Value Capacity(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), state ? static_cast<double>(state->session->capacity()) : 0);
+  }
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    state.reset();  // an in-flight forward keeps its own reference until it finishes
+    return info.Env().Undefined();
+  }
+};
+
+class ForwardWorker : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<SessionState> state, ForwardRequest req)
+      : Napi::AsyncWorker(env), state_(std::move(state)), req_(std::move(req)), deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      std::lock_guard<std::mutex> lock(state_->busy);
+      result_ = state_->session->forward(req_, pool());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    const size_t np = result_.token_ids.size();
+    Napi::Int32Array ids = Napi::Int32Array::New(env, np);
+    Napi::Float32Array conf = Napi::Float32Array::New(env, np);
+    std::copy(result_.token_ids.begin(), result_.token_ids.end(), ids.Data());
+    std::copy(result_.confidences.begin(), result_.confidences.end(), conf.Data());
+    o.Set("tokenIds", ids);
+    o.Set("confidences", conf);
+    if (!result_.logits.empty()) {
+      Napi::Float32Array lg = Napi::Float32Array::New(env, result_.logits.size());
+      std::copy(result_.logits.begin(), result_.logits.end(), lg.Data());
+      o.Set("logits", lg);
+    }
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::shared_ptr<SessionState> state_;
+  ForwardRequest req_;
+  ForwardResult result_;
+  Napi::Promise::Deferred deferred_;
+};
+
+std::vector<int32_t> int32_vector(const Napi::Value& v, const char* name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(v.Env(), std::string("Expected an Int32Array for ") + name);
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+double number_field(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("Expected a number for ") + name);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+Napi::Value SessionWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!state) throw Napi::Error::New(env, "Session is disposed");
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a request object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  ForwardRequest req;
+  req.tokens = int32_vector(o.Get("tokens"), "tokens");
+  req.positions = int32_vector(o.Get("positions"), "positions");
+  req.predict_rows = int32_vector(o.Get("predictRows"), "predictRows");
+  req.cache_attend = static_cast<int64_t>(number_field(o, "cacheAttend"));
+  Napi::Value write = o.Get("cacheWrite");
+  if (write.IsObject()) {
+    req.cache_write_start = static_cast<int64_t>(number_field(write.As<Napi::Object>(), "start"));
+    req.cache_write_rows = static_cast<int64_t>(number_field(write.As<Napi::Object>(), "rows"));
+    if (req.cache_write_start < 0) throw Napi::RangeError::New(env, "cacheWrite.start must be >= 0");
+  }
+  req.attend_self = o.Get("attendSelf").ToBoolean().Value();
+  const double kind = number_field(o, "confidence");
+  if (kind < 0 || kind > 3) throw Napi::RangeError::New(env, "confidence kind must be 0..3");
+  req.confidence = static_cast<ConfidenceKind>(static_cast<int>(kind));
+  req.temperature = static_cast<float>(number_field(o, "temperature"));
+  req.seed = static_cast<uint64_t>(number_field(o, "seed"));
+  req.noise_counter = static_cast<uint64_t>(number_field(o, "noiseCounter"));
+  req.return_logits = o.Get("returnLogits").ToBoolean().Value();
+  auto* worker = new ForwardWorker(env, state, std::move(req));
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+// ---- Model ---------------------------------------------------------------------
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static void Init(Napi::Env env) {
+    Napi::Function f = DefineClass(env, "Model",
+                                   {InstanceAccessor<&ModelWrap::Info>("info"),
+                                    InstanceMethod<&ModelWrap::CreateSession>("createSession"),
+                                    InstanceMethod<&ModelWrap::Dispose>("dispose")});
+    addon_data(env).model_ctor = Napi::Persistent(f);
+  }
+  ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
+  std::shared_ptr<const Model> model;
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    if (!model) throw Napi::Error::New(info.Env(), "Model is disposed");
+    return model_info(info.Env(), *model);
+  }
+  Napi::Value CreateSession(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!model) throw Napi::Error::New(env, "Model is disposed");
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "Expected a capacity number");
+    const double cap = info[0].As<Napi::Number>().DoubleValue();
+    if (!(cap >= 1) || cap > 1e7) throw Napi::RangeError::New(env, "capacity must be between 1 and 1e7");
+    Napi::Object obj = addon_data(env).session_ctor.New({});
+    auto st = std::make_shared<SessionState>();
+    try {
+      st->session = std::make_unique<Session>(model, static_cast<int64_t>(cap));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    SessionWrap::Unwrap(obj)->state = std::move(st);
+    return obj;
+  }
+  // Sessions hold their own reference: the mapped weights go once they are disposed too.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model.reset();
+    return info.Env().Undefined();
+  }
+};
+
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string dir) : Napi::AsyncWorker(env), dir_(std::move(dir)), deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      model_ = load_model(dir_);
+      pool();  // start the workers here, not on the JS thread
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Object obj = addon_data(Env()).model_ctor.New({});
+    ModelWrap::Unwrap(obj)->model = std::move(model_);
+    deferred_.Resolve(obj);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::string dir_;
+  std::shared_ptr<const Model> model_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected a directory string");
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Value t = info[1].As<Napi::Object>().Get("threads");
+    if (t.IsNumber() && g_threads == 0) g_threads = t.As<Napi::Number>().Int32Value();
+  }
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value());
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("avx2", f.avx2);
+  o.Set("fma", f.fma);
+  o.Set("kernels", use_avx2_fma() ? "avx2-fma" : "scalar");
+  o.Set("threads", pool().size());
+  return o;
+}
+
+}  // namespace
+}  // namespace sdllm
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  using namespace sdllm;
+  env.SetInstanceData(new AddonData());
+  SessionWrap::Init(env);
+  ModelWrap::Init(env);
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
+  return exports;
+}
+
+NODE_API_MODULE(streaming_dllm, InitAddon)

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// `streaming-dllm generate [--model DIR] [--strategy S] [options] "prompt"`: prints text as
+// blocks finish, then a stats line.
+import type { GenerateOptions } from '../types';
+import { loadModel, runtimeInfo } from './index';
+
+const USAGE = `Usage: streaming-dllm generate [options] "prompt"
+       streaming-dllm info
+Options:
+  --model DIR            model directory (default: the shipped model)
+  --strategy NAME        vanilla | prefix-cache | dual-cache | streaming (default streaming)
+  --gen-length N         positions to generate (default 256)
+  --block-length N       block length (default 32)
+  --steps N              fixed-schedule steps (default gen-length)
+  --threshold T|none     confidence threshold (default 0.9; none = fixed schedule)
+  --window N             streaming suffix window (default 96)
+  --alpha A              streaming dynamic-threshold alpha (default 0.3)
+  --early-exit / --no-early-exit
+  --temperature T        sampling temperature (default 0)
+  --confidence KIND      prob | margin | entropy | random
+  --seed N
+  --no-chat              do not apply the chat template
+  --threads N            CPU threads`;
+
+interface Parsed {
+  command: string;
+  prompt?: string;
+  model?: string;
+  threads?: number;
+  options: GenerateOptions;
+}
+
+function parse(argv: string[]): Parsed {
+  const [command, ...rest] = argv;
+  const options: GenerateOptions = {};
+  const parsed: Parsed = { command: command ?? 'help', options };
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || v.trim() === '' || Number.isNaN(n)) throw new Error(`Expected a number for ${flag} but received ${v}`);
+    return n;
+  };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    const next = (): string | undefined => rest[++i];
+    switch (a) {
+      case '--model': parsed.model = next(); break;
+      case '--threads': parsed.threads = num(a, next()); break;
+      case '--strategy': options.strategy = next() as GenerateOptions['strategy']; break;
+      case '--gen-length': options.genLength = num(a, next()); break;
+      case '--block-length': options.blockLength = num(a, next()); break;
+      case '--steps': options.steps = num(a, next()); break;
+      case '--threshold': { const v = next(); options.threshold = v === 'none' ? null : num(a, v); break; }
+      case '--window': options.window = num(a, next()); break;
+      case '--alpha': options.alpha = num(a, next()); break;
+      case '--early-exit': options.earlyExit = true; break;
+      case '--no-early-exit': options.earlyExit = false; break;
+      case '--temperature': options.temperature = num(a, next()); break;
+      case '--confidence': options.confidence = next() as GenerateOptions['confidence']; break;
+      case '--seed': options.seed = num(a, next()); break;
+      case '--no-chat': options.chat = false; break;
+      case '-h': case '--help': parsed.command = 'help'; break;
+      default:
+        if (a.startsWith('--')) throw new Error(`Unknown option ${a}\n${USAGE}`);
+        parsed.prompt = parsed.prompt === undefined ? a : `${parsed.prompt} ${a}`;
+    }
+  }
+  return parsed;
+}
+
+async function main(): Promise<number> {
+  const args = parse(process.argv.slice(2));
+  if (args.command === 'info') {
+    console.log(JSON.stringify(runtimeInfo(), null, 2));
+    return 0;
+  }
+  if (args.command !== 'generate' || args.prompt === undefined) {
+    console.log(USAGE);
+    return args.command === 'help' ? 0 : 2;
+  }
+  const model = await loadModel(args.model, { threads: args.threads });
+  try {
+    let stats;
+    for await (const chunk of model.stream(args.prompt, args.options)) {
+      if (chunk.text) process.stdout.write(chunk.text);
+      if (chunk.result) stats = chunk.result.stats;
+    }
+    if (stats) {
+      process.stdout.write('\n');
+      console.error(
+        `[${args.options.strategy ?? 'streaming'}] nfe ${stats.nfe}, ${stats.seconds.toFixed(3)} s, ` +
+          `${stats.tokensPerSecond.toFixed(1)} tok/s (all positions), ` +
+          `${stats.tokensPerSecondUntilEos.toFixed(1)} tok/s (until EOS, ${stats.tokensUntilEos} tokens), ` +
+          `${stats.blocksDecoded} blocks`,
+      );
+    }
+  } finally {
+    model.dispose();
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    console.error(`streaming-dllm: ${e.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,116 @@
+// The block loop shared by every strategy: the working sequence, the per-step commit,
+// early exit and the per-block stream of final tokens. A strategy (lib/strategies/)
+// only says what each step feeds the model and which rule it commits with.
+import type { NativeConfidenceKind, NativeForwardRequest, NativeSession } from '../types/native';
+import type { ResolvedOptions } from './options';
+import { Candidate, selectTransfers, StepRule } from './transfer';
+
+const CONFIDENCE_KIND: Record<ResolvedOptions['confidence'], NativeConfidenceKind> = {
+  prob: 0,
+  margin: 1,
+  entropy: 2,
+  random: 3,
+};
+
+/** What one forward pass feeds: the rows, where they sit, and what it does with the cache. */
+export interface StepInput {
+  tokens: Int32Array;
+  positions: Int32Array;
+  cacheAttend: number;
+  cacheWrite?: { start: number; rows: number };
+  attendSelf: boolean;
+}
+
+export class DecodeContext {
+  /** Working sequence: prompt, then genLength positions (mask until committed). */
+  readonly x: Int32Array;
+  readonly promptLength: number;
+  readonly length: number;
+  nfe = 0;
+
+  constructor(
+    readonly session: NativeSession,
+    prompt: Int32Array,
+    readonly options: ResolvedOptions,
+    readonly maskId: number,
+    readonly eosId: number,
+  ) {
+    this.promptLength = prompt.length;
+    this.length = prompt.length + options.genLength;
+    this.x = new Int32Array(this.length).fill(maskId);
+    this.x.set(prompt);
+  }
+
+  blockStart(b: number): number {
+    return this.promptLength + b * this.options.blockLength;
+  }
+  blockEnd(b: number): number {
+    return this.blockStart(b) + this.options.blockLength;
+  }
+  /** Masked positions of block b, ascending. */
+  maskedInBlock(b: number): number[] {
+    const out: number[] = [];
+    for (let p = this.blockStart(b); p < this.blockEnd(b); p++) if (this.x[p] === this.maskId) out.push(p);
+    return out;
+  }
+
+  /**
+   * Runs one forward pass and commits by `rule` among the block's masked positions.
+   * `rowOf(position)` maps a sequence position to its row in `input`.
+   */
+  async step(b: number, input: StepInput, rowOf: (position: number) => number, rule: StepRule): Promise<void> {
+    const signal = this.options.signal;
+    if (signal?.aborted) throw abortError(signal);
+    const masked = this.maskedInBlock(b);
+    const request: NativeForwardRequest = {
+      ...input,
+      predictRows: Int32Array.from(masked, rowOf),
+      confidence: CONFIDENCE_KIND[this.options.confidence],
+      temperature: this.options.temperature,
+      seed: this.options.seed,
+      noiseCounter: this.nfe,
+      returnLogits: false,
+    };
+    const result = await this.session.forward(request);
+    this.nfe++;
+    const candidates: Candidate[] = masked.map((position, i) => ({
+      position,
+      token: result.tokenIds[i],
+      confidence: result.confidences[i],
+    }));
+    for (const c of selectTransfers(candidates, rule)) this.x[c.position] = c.token;
+  }
+
+  /** Early exit: a finished block holding EOS ends generation; the rest becomes EOS. */
+  exitIfEos(b: number): boolean {
+    const block = this.x.subarray(this.blockStart(b), this.blockEnd(b));
+    if (!block.includes(this.eosId)) return false;
+    this.x.fill(this.eosId, this.blockEnd(b));
+    return true;
+  }
+}
+
+export function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof Error) return reason;
+  const e = new Error('The generation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+/** Positions [from, to) as an Int32Array. */
+export function range(from: number, to: number): Int32Array {
+  const out = new Int32Array(Math.max(0, to - from));
+  for (let i = 0; i < out.length; i++) out[i] = from + i;
+  return out;
+}
+
+/**
+ * The rule of step i of a block: a fixed count from the schedule when no threshold is
+ * set, else the threshold (tau given by the strategy), or the factor rule.
+ */
+export function stepRule(options: ResolvedOptions, schedule: number[], i: number, tau: number | null): StepRule {
+  if (options.factor !== null) return { kind: 'factor', factor: options.factor };
+  if (tau !== null) return { kind: 'threshold', tau };
+  return { kind: 'count', k: i < schedule.length ? schedule[i] : Number.MAX_SAFE_INTEGER };
+}

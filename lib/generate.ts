@@ -1,0 +1,51 @@
+// The block loop: blocks in order, each decoded by the strategy, then early exit.
+// Yields each block's tokens the moment the block is final.
+import type { NativeSession } from '../types/native';
+import { DecodeContext } from './decoder';
+import type { ResolvedOptions } from './options';
+import { strategies } from './strategies';
+
+export interface FinishedBlock {
+  blockIndex: number;
+  tokens: Int32Array;
+}
+
+export interface DecodeSummary {
+  /** All generated positions, EOS fill included. */
+  generated: Int32Array;
+  nfe: number;
+  blocksDecoded: number;
+  seconds: number;
+}
+
+/** KV cache slots a session needs for this prompt and these options. */
+export function cacheSlotsFor(promptLength: number, options: ResolvedOptions): number {
+  return strategies[options.strategy].cacheSlots(promptLength + options.genLength);
+}
+
+export async function* decodeBlocks(
+  session: NativeSession,
+  prompt: Int32Array,
+  options: ResolvedOptions,
+  maskId: number,
+  eosId: number,
+): AsyncGenerator<FinishedBlock, DecodeSummary> {
+  const started = process.hrtime.bigint();
+  const ctx = new DecodeContext(session, prompt, options, maskId, eosId);
+  const strategy = strategies[options.strategy];
+  const blocks = options.genLength / options.blockLength;
+  let decoded = 0;
+  for (let b = 0; b < blocks; b++) {
+    await strategy.decodeBlock(ctx, b);
+    decoded++;
+    const exit = options.earlyExit && ctx.exitIfEos(b);
+    yield { blockIndex: b, tokens: ctx.x.slice(ctx.blockStart(b), ctx.blockEnd(b)) };
+    if (exit) break;
+  }
+  return {
+    generated: ctx.x.slice(ctx.promptLength),
+    nfe: ctx.nfe,
+    blocksDecoded: decoded,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+  };
+}

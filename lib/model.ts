@@ -1,0 +1,191 @@
+// loadModel() and the model object users hold: prompt encoding, generate/stream over the
+// block loop, a small pool of sessions (KV caches) reused across calls, and dispose.
+import * as path from 'path';
+import type {
+  DiffusionModel, GenerateOptions, GenerateResult, LoadOptions, StreamChunk,
+} from '../types';
+import type { NativeModel, NativeModelInfo, NativeSession } from '../types/native';
+import { cacheSlotsFor, decodeBlocks, DecodeSummary } from './generate';
+import { native, packageRoot, withCallSite } from './native';
+import { resolveOptions } from './options';
+import { PromptCodec } from './tokenizer';
+import { fail, integer, oneOf } from './validate';
+
+export const DEFAULT_MODEL_NAME = 'dllm-mini-arith';
+export const defaultModelDir = path.join(packageRoot(), 'models', DEFAULT_MODEL_NAME);
+
+function chooseBackend(requested: LoadOptions['backend']): { backend: 'cpu'; reason: string } {
+  const backend = oneOf('backend', requested ?? 'auto', ['auto', 'cpu', 'cuda'] as const);
+  if (backend === 'cuda') {
+    throw new Error(
+      'backend "cuda" is not available: this build of streaming-dllm has no CUDA backend. ' +
+        "Use backend: 'cpu' or 'auto'.",
+    );
+  }
+  if (backend === 'cpu') return { backend: 'cpu', reason: 'requested' };
+  return { backend: 'cpu', reason: 'auto: no CUDA backend in this build, using the CPU backend' };
+}
+
+export async function loadModel(dir: string = defaultModelDir, options: LoadOptions = {}): Promise<DiffusionModel> {
+  const site = new Error();
+  if (typeof dir !== 'string' || dir.length === 0) fail('a model directory path', 'dir', dir);
+  if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
+  const threads = options.threads === undefined ? 0 : integer('threads', options.threads, 1, 1024);
+  const { backend, reason } = chooseBackend(options.backend);
+  const resolved = path.resolve(dir);
+  const nativeModel = await withCallSite(native.loadModel(resolved, { threads }), site);
+  let codec: PromptCodec | null;
+  try {
+    codec = PromptCodec.load(resolved);
+  } catch (e) {
+    nativeModel.dispose();
+    throw new Error(`Cannot load the tokenizer of ${resolved}: ${(e as Error).message}`);
+  }
+  return new Model(nativeModel, codec, resolved, backend, reason);
+}
+
+class Model implements DiffusionModel {
+  readonly info: NativeModelInfo;
+  private idle: NativeSession[] = [];
+  private disposed = false;
+
+  constructor(
+    private native: NativeModel,
+    private readonly codec: PromptCodec | null,
+    readonly dir: string,
+    readonly backend: 'cpu',
+    readonly backendReason: string,
+  ) {
+    this.info = native.info;
+  }
+
+  async encodePrompt(prompt: string, chat?: boolean): Promise<Int32Array> {
+    if (!this.codec) throw new Error(`${this.dir} has no tokenizer.json: pass the prompt as token ids`);
+    return this.codec.encode(prompt, chat);
+  }
+
+  async decode(tokens: ArrayLike<number>): Promise<string> {
+    if (!this.codec) throw new Error(`${this.dir} has no tokenizer.json: cannot decode text`);
+    return this.codec.decode(tokens);
+  }
+
+  async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
+    let last: StreamChunk | undefined;
+    for await (const chunk of this.stream(prompt, options)) last = chunk;
+    if (!last?.result) throw new Error('generation produced no result');
+    return last.result;
+  }
+
+  async *stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterableIterator<StreamChunk> {
+    const site = new Error();
+    this.assertLive();
+    const opts = resolveOptions(options);
+    const promptTokens = await this.promptTokens(prompt, opts.chat);
+    this.checkLength(promptTokens.length, opts.genLength);
+    const { maskTokenId, eosTokenId } = this.info;
+    const session = this.takeSession(cacheSlotsFor(promptTokens.length, opts));
+    let text = '';
+    let eosSeen = false;
+    const finalTokens: number[] = [];
+    const gen = decodeBlocks(session, promptTokens, opts, maskTokenId, eosTokenId);
+    try {
+      for (;;) {
+        const next = await withCallSite(gen.next(), site);
+        if (next.done) {
+          yield { blockIndex: -1, text: '', tokens: new Int32Array(0), result: await this.result(next.value, promptTokens, text) };
+          return;
+        }
+        const block = next.value;
+        let blockText = '';
+        if (!eosSeen) {
+          for (const t of block.tokens) {
+            if (t === eosTokenId) { eosSeen = true; break; }
+            finalTokens.push(t);
+          }
+          if (this.codec) {
+            const full = await this.codec.decode(finalTokens);
+            blockText = full.startsWith(text) ? full.slice(text.length) : full;
+            text = full;
+          }
+        }
+        yield { blockIndex: block.blockIndex, text: blockText, tokens: block.tokens };
+      }
+    } finally {
+      await gen.return(undefined as never).catch(() => undefined);
+      this.returnSession(session);
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.idle) s.dispose();
+    this.idle = [];
+    this.native.dispose();
+  }
+
+  private async result(summary: DecodeSummary, promptTokens: Int32Array, text: string): Promise<GenerateResult> {
+    const { generated, nfe, seconds, blocksDecoded } = summary;
+    let untilEos = generated.indexOf(this.info.eosTokenId);
+    if (untilEos < 0) untilEos = generated.length;
+    return {
+      text,
+      tokens: generated,
+      promptTokens,
+      stats: {
+        nfe,
+        seconds,
+        tokensPerSecond: generated.length / seconds,
+        tokensPerSecondUntilEos: untilEos / seconds,
+        tokensUntilEos: untilEos,
+        blocksDecoded,
+      },
+    };
+  }
+
+  private async promptTokens(prompt: string | ArrayLike<number>, chat: boolean | undefined): Promise<Int32Array> {
+    let ids: Int32Array;
+    if (typeof prompt === 'string') {
+      ids = await this.encodePrompt(prompt, chat);
+    } else if (prompt && typeof prompt === 'object' && typeof (prompt as ArrayLike<number>).length === 'number') {
+      ids = Int32Array.from(prompt as ArrayLike<number>);
+      const bad = Array.from(prompt as ArrayLike<number>).find(
+        (t) => !Number.isInteger(t) || t < 0 || t >= this.info.vocabSize,
+      );
+      if (bad !== undefined) fail(`token ids between 0 and ${this.info.vocabSize - 1}`, 'prompt', bad);
+    } else {
+      fail('a string or an array of token ids', 'prompt', prompt);
+    }
+    if (ids.length === 0) fail('a non-empty prompt', 'prompt', typeof prompt === 'string' ? prompt : 'an empty array');
+    return ids;
+  }
+
+  private checkLength(promptLength: number, genLength: number): void {
+    const max = this.info.maxSequenceLength;
+    if (max > 0 && promptLength + genLength > max) {
+      throw new RangeError(
+        `Expected a prompt of at most ${Math.max(0, max - genLength)} tokens (maxSequenceLength ${max}, ` +
+          `genLength ${genLength}) for prompt but received ${promptLength} tokens`,
+      );
+    }
+  }
+
+  private takeSession(slots: number): NativeSession {
+    this.assertLive();
+    const i = this.idle.findIndex((s) => s.capacity >= slots);
+    if (i >= 0) return this.idle.splice(i, 1)[0];
+    return this.native.createSession(slots);
+  }
+
+  private returnSession(session: NativeSession): void {
+    if (this.disposed) return session.dispose();
+    this.idle.push(session);
+    // Keep the largest two: a cache is prompt+genLength long and costly to allocate.
+    this.idle.sort((a, b) => b.capacity - a.capacity);
+    for (const extra of this.idle.splice(2)) extra.dispose();
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new Error('This model has been disposed');
+  }
+}

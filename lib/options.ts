@@ -1,0 +1,73 @@
+// Generation options: defaults (the papers' settings) and validation, before any native call.
+import type { ConfidenceName, GenerateOptions, StrategyName } from '../types';
+import { boolean, fail, integer, oneOf, real } from './validate';
+
+export const STRATEGIES: readonly StrategyName[] = ['vanilla', 'prefix-cache', 'dual-cache', 'streaming'];
+export const CONFIDENCES: readonly ConfidenceName[] = ['prob', 'margin', 'entropy', 'random'];
+
+/** Every option with its value decided; what the block loop reads. */
+export interface ResolvedOptions {
+  strategy: StrategyName;
+  genLength: number;
+  blockLength: number;
+  steps: number;
+  /** Steps per block of the fixed schedule. */
+  stepsPerBlock: number;
+  threshold: number | null;
+  factor: number | null;
+  window: number;
+  alpha: number;
+  earlyExit: boolean;
+  temperature: number;
+  confidence: ConfidenceName;
+  seed: number;
+  chat: boolean | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** Streaming-dLLM's most common paper settings for LLaDA-1.5 (block 32, tau 0.9). */
+export const STREAMING_DEFAULTS = { window: 96, alpha: 0.3, threshold: 0.9 } as const;
+/** Fast-dLLM's parallel-decoding threshold. */
+export const FAST_DLLM_THRESHOLD = 0.9;
+
+const KNOWN = new Set([
+  'strategy', 'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'window', 'alpha',
+  'earlyExit', 'temperature', 'confidence', 'seed', 'chat', 'signal',
+]);
+
+export function resolveOptions(options: GenerateOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) fail(`one of ${[...KNOWN].join(', ')}`, 'an option name', key);
+  }
+  const strategy = oneOf('strategy', options.strategy ?? 'streaming', STRATEGIES);
+  const genLength = integer('genLength', options.genLength ?? 256, 1);
+  const blockLength = integer('blockLength', options.blockLength ?? 32, 1);
+  if (genLength % blockLength !== 0) {
+    fail(`a blockLength that divides genLength (${genLength})`, 'blockLength', blockLength);
+  }
+  const blocks = genLength / blockLength;
+  const steps = integer('steps', options.steps ?? genLength, 1);
+  if (steps % blocks !== 0) fail(`a multiple of the number of blocks (${blocks})`, 'steps', steps);
+
+  const defaultThreshold = strategy === 'vanilla' ? null : strategy === 'streaming' ? STREAMING_DEFAULTS.threshold : FAST_DLLM_THRESHOLD;
+  const threshold = options.threshold === undefined ? defaultThreshold : options.threshold === null ? null : real('threshold', options.threshold, 0, 1);
+  const factor = options.factor == null ? null : real('factor', options.factor, Number.MIN_VALUE, 1e6);
+  if (factor !== null && options.threshold != null) fail('either threshold or factor, not both', 'factor', factor);
+
+  const window = integer('window', options.window ?? STREAMING_DEFAULTS.window, 0);
+  const alpha = real('alpha', options.alpha ?? STREAMING_DEFAULTS.alpha, 0, 1);
+  const earlyExit = boolean('earlyExit', options.earlyExit ?? strategy === 'streaming');
+  const temperature = real('temperature', options.temperature ?? 0, 0, 1e6);
+  const confidence = oneOf('confidence', options.confidence ?? 'prob', CONFIDENCES);
+  const seed = integer('seed', options.seed ?? 0, 0, 2 ** 53 - 1);
+  const chat = options.chat === undefined ? undefined : boolean('chat', options.chat);
+  const signal = options.signal;
+  if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) fail('an AbortSignal', 'signal', signal);
+
+  return {
+    strategy, genLength, blockLength, steps, stepsPerBlock: steps / blocks,
+    threshold: factor !== null ? null : threshold, factor, window, alpha, earlyExit,
+    temperature, confidence, seed, chat, signal,
+  };
+}

@@ -1,0 +1,14 @@
+import type { StrategyName } from '../../types';
+import { dualCache } from './dual-cache';
+import { prefixCache } from './prefix-cache';
+import type { Strategy } from './strategy';
+import { streaming } from './streaming';
+import { vanilla } from './vanilla';
+
+export const strategies: Record<StrategyName, Strategy> = {
+  vanilla,
+  'prefix-cache': prefixCache,
+  'dual-cache': dualCache,
+  streaming,
+};
+export type { Strategy } from './strategy';

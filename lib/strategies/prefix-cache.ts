@@ -1,0 +1,26 @@
+// Fast-dLLM's prefix cache: step 0 of a block runs the whole sequence and caches the
+// keys/values of the prefix [0, s); later steps run x[s:N] (block and whole suffix)
+// against that cache. The prefix is re-encoded once per block.
+import { range, stepRule } from '../decoder';
+import { fixedSchedule } from '../transfer';
+import { assertBlockDone, Strategy, untilDoneLimit, whileMasked } from './strategy';
+
+export const prefixCache: Strategy = {
+  cacheSlots: (n) => n,
+  async decodeBlock(ctx, b) {
+    const o = ctx.options;
+    const s = ctx.blockStart(b);
+    const schedule = fixedSchedule(ctx.maskedInBlock(b).length, o.stepsPerBlock);
+    const all = range(0, ctx.length);
+    const suffix = range(s, ctx.length);
+    await whileMasked(ctx, b, untilDoneLimit(ctx), (i) => {
+      const rule = stepRule(o, schedule, i, o.threshold);
+      if (i === 0) {
+        return ctx.step(b, { tokens: ctx.x, positions: all, cacheAttend: 0, cacheWrite: { start: 0, rows: s }, attendSelf: true },
+          (p) => p, rule);
+      }
+      return ctx.step(b, { tokens: ctx.x.subarray(s), positions: suffix, cacheAttend: s, attendSelf: true }, (p) => p - s, rule);
+    });
+    assertBlockDone(ctx, b);
+  },
+};

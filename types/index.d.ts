@@ -1,0 +1,101 @@
+// Public API of streaming-dllm. Hand-written; lib/ implements it.
+import type { NativeModelInfo, NativeRuntimeInfo } from './native';
+
+export type { NativeModelInfo as ModelInfo, NativeRuntimeInfo as RuntimeInfo } from './native';
+
+export type StrategyName = 'vanilla' | 'prefix-cache' | 'dual-cache' | 'streaming';
+export type ConfidenceName = 'prob' | 'margin' | 'entropy' | 'random';
+
+export interface LoadOptions {
+  /** 'cpu' is the only backend built so far; 'auto' picks the best available. Default 'auto'. */
+  backend?: 'auto' | 'cpu' | 'cuda';
+  /** Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default: all cores. */
+  threads?: number;
+}
+
+export interface GenerateOptions {
+  /** Decoding strategy (decoding.md). Default 'streaming'. */
+  strategy?: StrategyName;
+  /** Positions generated after the prompt. Default 256. */
+  genLength?: number;
+  /** Block length; must divide genLength. Default 32. */
+  blockLength?: number;
+  /** Total denoising steps for the fixed schedule; a multiple of genLength/blockLength. Default genLength. */
+  steps?: number;
+  /**
+   * Confidence threshold (Fast-dLLM parallel decoding). null selects the fixed schedule.
+   * Default: 0.9 for prefix-cache, dual-cache and streaming; null for vanilla.
+   */
+  threshold?: number | null;
+  /** Fast-dLLM factor rule instead of a threshold (optional). */
+  factor?: number | null;
+  /** Streaming: masked-suffix positions kept after the block (plus the trailing one). Default 96. */
+  window?: number;
+  /** Streaming: dynamic threshold strength, tau_t = tau * (1 - alpha * (1 - maskRatio)). Default 0.3. */
+  alpha?: number;
+  /** Stop once a finished block holds EOS and fill the rest with EOS. Default true for streaming, false otherwise. */
+  earlyExit?: boolean;
+  /** 0 = greedy. > 0: Gumbel-max sampling at this temperature. Default 0. */
+  temperature?: number;
+  /** Confidence used to rank candidates. Default 'prob'. */
+  confidence?: ConfidenceName;
+  /** Seed of the counter-based RNG (temperature > 0 or confidence 'random'). Default 0. */
+  seed?: number;
+  /** Render the prompt with the checkpoint's chat template. Default: true when it has one. */
+  chat?: boolean;
+  /** Cancels generation between forward passes. */
+  signal?: AbortSignal;
+}
+
+export interface GenerateStats {
+  /** Model forward passes. */
+  nfe: number;
+  seconds: number;
+  /** All generated positions (EOS fill included) per second, as the paper's tables count. */
+  tokensPerSecond: number;
+  /** Generated tokens before the first EOS, per second. */
+  tokensPerSecondUntilEos: number;
+  /** Generated tokens before the first EOS. */
+  tokensUntilEos: number;
+  /** Number of blocks decoded before early exit (or all). */
+  blocksDecoded: number;
+}
+
+export interface GenerateResult {
+  /** Decoded text of the generated positions up to the first EOS, special tokens skipped. */
+  text: string;
+  /** All genLength generated token ids (EOS fill included). */
+  tokens: Int32Array;
+  /** Prompt token ids as fed to the model. */
+  promptTokens: Int32Array;
+  stats: GenerateStats;
+}
+
+export interface StreamChunk {
+  /** Index of the block that just became final. */
+  blockIndex: number;
+  /** Text that became final with this block (may be empty). */
+  text: string;
+  /** The block's token ids. */
+  tokens: Int32Array;
+  /** Set on the last chunk. */
+  result?: GenerateResult;
+}
+
+export interface DiffusionModel {
+  readonly info: NativeModelInfo;
+  readonly dir: string;
+  readonly backend: 'cpu' | 'cuda';
+  /** Why this backend was chosen. */
+  readonly backendReason: string;
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult>;
+  stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterableIterator<StreamChunk>;
+  /** Prompt token ids as generate() would feed them. */
+  encodePrompt(prompt: string, chat?: boolean): Promise<Int32Array>;
+  decode(tokens: ArrayLike<number>): Promise<string>;
+  dispose(): void;
+}
+
+export declare function loadModel(dir?: string, options?: LoadOptions): Promise<DiffusionModel>;
+export declare function runtimeInfo(): NativeRuntimeInfo;
+export declare const defaultModelDir: string;
