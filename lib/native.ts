@@ -38,9 +38,11 @@ export async function withCallSite<T>(promise: Promise<T>, site: Error): Promise
   try {
     return await promise;
   } catch (e) {
-    if (e instanceof Error && site.stack) {
+    // Duck-typed: the native Error may come from another realm (vm contexts, jest).
+    const err = e as { name?: string; message?: string; stack?: string } | null;
+    if (err && typeof err === 'object' && typeof err.message === 'string' && site.stack) {
       const frames = site.stack.split('\n').slice(1).join('\n');
-      e.stack = `${e.name}: ${e.message}\n${frames}`;
+      err.stack = `${err.name ?? 'Error'}: ${err.message}\n${frames}`;
     }
     throw e;
   }

@@ -1,0 +1,103 @@
+# Plain node-gyp build of the same CPU sources as CMakeLists.txt (cmake-js is the default).
+# Keep the source lists in step with cpp/: test/build-files.test.ts checks it.
+{
+  "targets": [
+    {
+      "target_name": "sdllm_avx2",
+      "type": "static_library",
+      "sources": [
+        "cpp/ops/gemm_avx2.cpp"
+      ],
+      "include_dirs": [
+        "cpp"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O3",
+        "-mavx2",
+        "-mfma",
+        "-mf16c",
+        "-fPIC"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions"
+      ],
+      "msvs_settings": {
+        "VCCLCompilerTool": {
+          "AdditionalOptions": [
+            "/std:c++17",
+            "/arch:AVX2"
+          ],
+          "ExceptionHandling": 1
+        }
+      },
+      "xcode_settings": {
+        "OTHER_CPLUSPLUSFLAGS": [
+          "-std=c++17",
+          "-O3",
+          "-mavx2",
+          "-mfma",
+          "-mf16c"
+        ],
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES"
+      }
+    },
+    {
+      "target_name": "streaming_dllm",
+      "dependencies": [
+        "sdllm_avx2"
+      ],
+      "sources": [
+        "cpp/cpu_features.cpp",
+        "cpp/json.cpp",
+        "cpp/loader.cpp",
+        "cpp/ops/attention.cpp",
+        "cpp/ops/confidence.cpp",
+        "cpp/ops/elementwise.cpp",
+        "cpp/ops/embedding.cpp",
+        "cpp/ops/gemm.cpp",
+        "cpp/ops/rmsnorm.cpp",
+        "cpp/ops/rope.cpp",
+        "cpp/safetensors.cpp",
+        "cpp/session.cpp",
+        "cpp/threadpool.cpp",
+        "cpp/napi/addon.cpp"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "cpp"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O3"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "libraries": [
+        "-lpthread",
+        "-ldl"
+      ],
+      "msvs_settings": {
+        "VCCLCompilerTool": {
+          "AdditionalOptions": [
+            "/std:c++17"
+          ],
+          "ExceptionHandling": 1
+        }
+      },
+      "xcode_settings": {
+        "OTHER_CPLUSPLUSFLAGS": [
+          "-std=c++17",
+          "-O3"
+        ],
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES"
+      }
+    }
+  ]
+}
