@@ -163,9 +163,8 @@ int main(int argc, char** argv) {
       }
     }
   std::printf(
-      "\nnapkin math: FLOPs = 2*m*k*n (1.07 GFLOP for m=32 at 4096x4096); every call streams the whole\n"
-      "weight (the 'weight MB' column), so at m rows the arithmetic intensity is 2*m/sizeof(weight) FLOP\n"
-      "per weight byte: 16*m/... e.g. m=32 -> 16 FLOP/B for F32, 32 FLOP/B for BF16/F16. Time = max(FLOPs /\n"
-      "peak, bytes / bandwidth); with AVX2 FMA the peak is 32 FLOP/cycle/core.\n");
+      "\nnapkin math: FLOPs = 2*m*k*n (1.07 GFLOP at m=32, 4096x4096). Every call streams the whole weight\n"
+      "(the 'weight MB' column), so the intensity is 2*m / sizeof(weight) FLOP per weight byte: at m=32,\n"
+      "16 FLOP/B for F32 and 32 FLOP/B for BF16/F16. Peak with AVX2 FMA: 32 FLOP/cycle/core.\n");
   return 0;
 }
