@@ -1,0 +1,372 @@
+// The fiber scheduler behind cuda_emu.h: one ucontext fiber per CUDA thread of a block.
+#include "cuda_emu.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+// Context switch. On x86-64 a hand-rolled switch of the callee-saved registers (glibc's
+// swapcontext makes a system call per switch, which made the emulator ~30x slower);
+// elsewhere ucontext.
+#if defined(__x86_64__) && !defined(SDLLM_EMU_UCONTEXT)
+#define SDLLM_EMU_ASM_SWITCH 1
+extern "C" void sdllm_emu_switch(void** save_sp, void* new_sp);
+asm(R"(
+.text
+.globl sdllm_emu_switch
+.type sdllm_emu_switch,@function
+sdllm_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+.size sdllm_emu_switch,.-sdllm_emu_switch
+)");
+#else
+#include <ucontext.h>
+#endif
+
+namespace sdllm_emu {
+namespace {
+
+enum class State { Runnable, AtBarrier, AtWarp, Done };
+
+struct Context {
+#ifdef SDLLM_EMU_ASM_SWITCH
+  void* sp = nullptr;
+#else
+  ucontext_t uc;
+#endif
+};
+
+struct Fiber {
+  Context ctx;
+  std::unique_ptr<char[]> stack;
+  uint3 tid{};
+  unsigned linear = 0;
+  State state = State::Done;
+};
+
+struct Warp {
+  unsigned arrived = 0;     // lanes waiting at the current rendezvous (bit mask)
+  unsigned mask = 0;        // the mask every lane of this rendezvous named
+  const char* what = nullptr;
+  uint64_t value[32] = {};
+  int src[32] = {};
+  uint64_t result[32] = {};
+};
+
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr size_t kDefaultSmem = 48 * 1024;
+constexpr size_t kMaxSmem = 227 * 1024;
+
+struct Emu {
+  uint64_t seed = 0, rng = 1;
+  Stats st{};
+  std::vector<Fiber> fibers;
+  std::vector<Warp> warps;
+  std::vector<unsigned char> smem;
+  Context sched_ctx;
+  std::deque<unsigned> ready;
+  Fiber* cur = nullptr;
+  unsigned n_threads = 0, n_done = 0, n_barrier = 0;
+  const std::function<void()>* body = nullptr;
+  cudaError_t last_error = cudaSuccess;
+  std::map<const void*, int> max_dyn_smem;
+};
+
+Emu& emu() {
+  static Emu e;
+  return e;
+}
+
+void switch_to(Context& save, Context& to) {
+#ifdef SDLLM_EMU_ASM_SWITCH
+  sdllm_emu_switch(&save.sp, to.sp);
+#else
+  swapcontext(&save.uc, &to.uc);
+#endif
+}
+
+void fiber_entry();
+
+void init_fiber(Context& c, char* stack, size_t bytes) {
+#ifdef SDLLM_EMU_ASM_SWITCH
+  // Stack top aligned to 16: [fake return address][fiber_entry][6 callee-saved regs].
+  uintptr_t top = (reinterpret_cast<uintptr_t>(stack) + bytes) & ~static_cast<uintptr_t>(15);
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;  // fiber_entry never returns; entry sees rsp = 8 mod 16 as after a call
+  *--sp = reinterpret_cast<void*>(&fiber_entry);
+  for (int i = 0; i < 6; ++i) *--sp = nullptr;
+  c.sp = sp;
+#else
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = bytes;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, fiber_entry, 0);
+#endif
+}
+
+[[noreturn]] void fail(const char* msg) {
+  Emu& e = emu();
+  std::fprintf(stderr, "cuda-emu: %s (block %u,%u,%u thread %u,%u,%u, schedule %llu)\n", msg, blockIdx.x,
+               blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z,
+               static_cast<unsigned long long>(e.seed));
+  std::abort();
+}
+
+uint64_t next_rand() {
+  Emu& e = emu();
+  e.rng ^= e.rng << 13;
+  e.rng ^= e.rng >> 7;
+  e.rng ^= e.rng << 17;
+  return e.rng;
+}
+
+void fiber_entry() {
+  Emu& e = emu();
+  (*e.body)();
+  e.cur->state = State::Done;
+  e.n_done++;
+  if (e.n_barrier > 0) fail("a thread exited while others wait at __syncthreads (divergent barrier)");
+  // A lane that exits while its warp-mates wait at a rendezvous that names it is also an error.
+  const Warp& w = e.warps[e.cur->linear / 32];
+  if (w.arrived && (w.mask >> (e.cur->linear % 32) & 1u)) fail("a lane exited while its warp waits for it");
+  switch_to(e.cur->ctx, e.sched_ctx);
+  std::abort();  // never resumed
+}
+
+// Returns control to the scheduler; the fiber resumes when the scheduler picks it again.
+void yield() {
+  Emu& e = emu();
+  e.st.switches++;
+  switch_to(e.cur->ctx, e.sched_ctx);
+}
+
+void make_ready(unsigned t) {
+  Emu& e = emu();
+  e.fibers[t].state = State::Runnable;
+  e.ready.push_back(t);
+}
+
+void run_block() {
+  Emu& e = emu();
+  const unsigned n = e.n_threads;
+  if (e.fibers.size() < n) e.fibers.resize(n);
+  e.warps.assign((n + 31) / 32, Warp{});
+  std::memset(e.smem.data(), 0xff, e.smem.size());  // NaN bytes: reads before writes show up
+  e.n_done = 0;
+  e.n_barrier = 0;
+  e.ready.clear();
+  for (unsigned t = 0; t < n; ++t) {
+    Fiber& f = e.fibers[t];
+    if (!f.stack) f.stack.reset(new char[kStackBytes]);
+    init_fiber(f.ctx, f.stack.get(), kStackBytes);
+    f.linear = t;
+    f.tid = uint3{t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y)};
+    make_ready(t);
+  }
+  while (e.n_done < n) {
+    if (e.ready.empty()) {
+      std::fprintf(stderr, "cuda-emu: deadlock: %u of %u threads finished, %u at __syncthreads\n", e.n_done, n,
+                   e.n_barrier);
+      fail("no runnable thread (a barrier or shuffle that not every thread reaches)");
+    }
+    // Schedule 0: first come, first served. Otherwise a pseudo-random ready fiber.
+    if (e.seed != 0 && e.ready.size() > 1) std::swap(e.ready.front(), e.ready[next_rand() % e.ready.size()]);
+    const unsigned pick = e.ready.front();
+    e.ready.pop_front();
+    Fiber& f = e.fibers[pick];
+    e.cur = &f;
+    threadIdx = f.tid;
+    switch_to(e.sched_ctx, f.ctx);
+    e.cur = nullptr;
+  }
+}
+
+}  // namespace
+
+void set_schedule(uint64_t seed) {
+  Emu& e = emu();
+  e.seed = seed;
+  e.rng = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+  if (e.rng == 0) e.rng = 1;
+}
+uint64_t schedule() { return emu().seed; }
+Stats stats() { return emu().st; }
+
+unsigned lane_id() { return emu().cur->linear % 32; }
+void* dyn_smem() { return emu().smem.data(); }
+
+void syncthreads() {
+  Emu& e = emu();
+  if (!e.cur) fail("__syncthreads outside a kernel");
+  if (e.n_done > 0) fail("__syncthreads after some threads of the block exited (divergent barrier)");
+  e.st.barriers++;
+  e.cur->state = State::AtBarrier;
+  if (++e.n_barrier == e.n_threads) {
+    for (unsigned t = 0; t < e.n_threads; ++t) make_ready(t);
+    e.n_barrier = 0;
+  }
+  yield();
+}
+
+uint64_t warp_exchange(unsigned mask, uint64_t bits, int src_lane, const char* what) {
+  Emu& e = emu();
+  if (!e.cur) fail("warp operation outside a kernel");
+  const unsigned lane = e.cur->linear % 32, warp = e.cur->linear / 32;
+  const unsigned warp_base = warp * 32;
+  const unsigned lanes_here = e.n_threads - warp_base < 32 ? e.n_threads - warp_base : 32;
+  const unsigned present = lanes_here == 32 ? 0xffffffffu : ((1u << lanes_here) - 1);
+  if (!(mask >> lane & 1u)) fail("warp operation by a lane that is not in its own mask");
+  if (mask & ~present) fail("warp operation whose mask names lanes that do not exist");
+  if (src_lane >= 0 && !(mask >> src_lane & 1u)) fail("shuffle reads a lane outside the mask");
+  for (unsigned l = 0; l < 32; ++l)
+    if ((mask >> l & 1u) && e.fibers[warp_base + l].state == State::Done) fail("warp operation names an exited lane");
+  Warp& w = e.warps[warp];
+  if (w.arrived == 0) {
+    w.mask = mask;
+    w.what = what;
+  } else if (w.mask != mask || std::strcmp(w.what, what) != 0) {
+    std::fprintf(stderr, "cuda-emu: lanes of one warp meet at different warp operations: %s(0x%08x) vs %s(0x%08x)\n",
+                 w.what, w.mask, what, mask);
+    fail("mismatched warp operations");
+  }
+  w.value[lane] = bits;
+  w.src[lane] = src_lane;
+  w.arrived |= 1u << lane;
+  e.cur->state = State::AtWarp;
+  if (w.arrived == mask) {
+    e.st.warp_syncs++;
+    for (unsigned l = 0; l < 32; ++l) {
+      if (!(mask >> l & 1u)) continue;
+      w.result[l] = w.src[l] >= 0 ? w.value[w.src[l]] : 0;
+      make_ready(warp_base + l);
+    }
+    w.arrived = 0;
+  }
+  yield();
+  // Nothing can overwrite result[lane] before this lane reads it: the next rendezvous
+  // completes only when this lane has arrived at it too.
+  return w.result[lane];
+}
+
+void syncwarp(unsigned mask) { warp_exchange(mask, 0, -1, "__syncwarp"); }
+
+bool check_launch(const void* fn, dim3 grid, dim3 block, size_t smem) {
+  Emu& e = emu();
+  const uint64_t threads = static_cast<uint64_t>(block.x) * block.y * block.z;
+  bool ok = threads > 0 && threads <= 1024 && block.z <= 64 && grid.x > 0 && grid.y > 0 && grid.z > 0 &&
+            grid.y <= 65535 && grid.z <= 65535;
+  size_t limit = kDefaultSmem;
+  auto it = e.max_dyn_smem.find(fn);
+  if (it != e.max_dyn_smem.end() && static_cast<size_t>(it->second) > limit) limit = it->second;
+  if (smem > limit) {
+    std::fprintf(stderr, "cuda-emu: launch asks for %zu bytes of dynamic shared memory, limit %zu%s\n", smem, limit,
+                 limit == kDefaultSmem ? " (no cudaFuncSetAttribute opt-in)" : "");
+    ok = false;
+  }
+  if (!ok) e.last_error = cudaErrorInvalidConfiguration;
+  return ok;
+}
+
+void run_grid(const void* fn, dim3 grid, dim3 block, size_t smem, const std::function<void()>& body) {
+  Emu& e = emu();
+  e.st.launches++;
+  e.body = &body;
+  e.n_threads = block.x * block.y * block.z;
+  e.smem.assign(smem > 0 ? smem : 16, 0xff);
+  gridDim = grid;
+  blockDim = block;
+  const uint64_t nblocks = static_cast<uint64_t>(grid.x) * grid.y * grid.z;
+  std::vector<uint64_t> order(nblocks);
+  for (uint64_t b = 0; b < nblocks; ++b) order[b] = b;
+  if (e.seed != 0)
+    for (uint64_t b = nblocks; b > 1; --b) std::swap(order[b - 1], order[next_rand() % b]);
+  for (uint64_t b : order) {
+    blockIdx = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>((b / grid.x) % grid.y),
+                     static_cast<unsigned>(b / (static_cast<uint64_t>(grid.x) * grid.y))};
+    e.st.blocks++;
+    run_block();
+  }
+  threadIdx = uint3{0, 0, 0};
+  blockIdx = uint3{0, 0, 0};
+  e.body = nullptr;
+}
+
+}  // namespace sdllm_emu
+
+// ---- runtime API ------------------------------------------------------------------------
+using sdllm_emu::emu;
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = std::malloc(bytes ? bytes : 1);
+  if (!*p) return emu().last_error = cudaErrorMemoryAllocation;
+  std::memset(*p, 0xff, bytes);  // NaN floats: reads of memory no one wrote show up
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind k, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, k);
+}
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (bytes) std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaGetLastError() {
+  cudaError_t e = emu().last_error;
+  emu().last_error = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return emu().last_error; }
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error (emulated)";
+    case cudaErrorInvalidValue: return "invalid argument (emulated)";
+    case cudaErrorMemoryAllocation: return "out of memory (emulated)";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument (emulated)";
+    default: return "unknown error (emulated)";
+  }
+}
+cudaError_t cudaGetDevice(int* dev) {
+  *dev = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *value = 8; return cudaSuccess;  // small, to exercise split paths
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = 227 * 1024; return cudaSuccess;
+  }
+  return cudaErrorInvalidValue;
+}
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || static_cast<size_t>(value) > sdllm_emu::kMaxSmem)
+    return emu().last_error = cudaErrorInvalidValue;
+  emu().max_dyn_smem[func] = value;
+  return cudaSuccess;
+}

@@ -1,0 +1,711 @@
+// test_cuda_ops: every kernel of cuda/*.cu, executed on the CPU by the emulator of
+// cuda_emu.h, against its CPU twin of cpp/ops (ggml test-backend-ops style).
+//
+// A table of cases (op, shape, dtype, params) at odd sizes. Each case computes the CPU
+// op's result once, then runs the kernel under several thread schedules and checks:
+//   - normalised MSE against the CPU op (ids exactly, confidences to 1e-6 relative),
+//   - no NaN/inf in what the kernel wrote,
+//   - sentinel floats before and after every output buffer (and in the gaps of strided
+//     outputs) are untouched: out-of-bounds writes show up,
+//   - the bits of every output are identical under every schedule (a kernel without
+//     races and atomics is deterministic; a missing barrier usually is not).
+// Usage: test_cuda_ops [op-name-substring]   e.g. test_cuda_ops attention
+// Prints one line per case and "cuda-emu: N passed, M failed"; exits 1 on any failure.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dtype.h"
+#include "ops.h"
+#include "sdllm_cuda.h"
+#include "threadpool.h"
+
+using namespace sdllm;
+
+namespace {
+
+// ---- data ---------------------------------------------------------------------------------
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>((next() >> 40) * (1.0 / 16777216.0)); }
+  std::vector<float> vec(int64_t n, float lo = -1.f, float hi = 1.f) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = uniform(lo, hi);
+    return v;
+  }
+};
+
+// Host copy of a weight in some dtype (the values are first rounded to that dtype).
+struct HostWeight {
+  std::vector<uint8_t> bytes;
+  DType dtype;
+  int64_t rows, cols;
+  WeightView view() const { return WeightView{bytes.data(), dtype, rows, cols}; }
+};
+uint16_t f32_to_f16(float f) {  // round to nearest even, finite normal/subnormal range only
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const float a = std::fabs(f);
+  if (a < 6.1035156e-05f) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a / 5.9604645e-08f)));
+  int e;
+  const float m = std::frexp(a, &e);  // a = m 2^e, m in [0.5, 1)
+  uint32_t mant = static_cast<uint32_t>(std::nearbyint((m * 2.f - 1.f) * 1024.f));
+  int ex = e - 1 + 15;
+  if (mant == 1024) { mant = 0; ex++; }
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(ex) << 10) | mant);
+}
+HostWeight make_weight(Rng& r, DType t, int64_t rows, int64_t cols, float lo = -1.f, float hi = 1.f) {
+  HostWeight w{{}, t, rows, cols};
+  const int64_t n = rows * cols;
+  w.bytes.resize(static_cast<size_t>(n * dtype_size(t)));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = r.uniform(lo, hi);
+    if (t == DType::F32) std::memcpy(w.bytes.data() + 4 * i, &v, 4);
+    else {
+      const uint16_t h = t == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      std::memcpy(w.bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return w;
+}
+
+// ---- device buffers with sentinels ------------------------------------------------------------
+constexpr int64_t kGuard = 64;          // sentinel elements on each side
+constexpr uint32_t kSentinel = 0x7fbadbadu;  // a NaN no kernel produces
+
+struct Errors {
+  std::vector<std::string> list;
+  void add(const std::string& s) {
+    if (list.size() < 8) list.push_back(s);
+  }
+};
+
+template <class T>
+struct DevBuf {
+  T* base = nullptr;
+  int64_t n = 0;
+  explicit DevBuf(int64_t count) : n(count) {
+    void* p = nullptr;
+    cudaMalloc(&p, sizeof(T) * static_cast<size_t>(n + 2 * kGuard));
+    base = static_cast<T*>(p);
+    fill_sentinel(0, n + 2 * kGuard, true);
+  }
+  DevBuf(const DevBuf&) = delete;
+  ~DevBuf() { cudaFree(base); }
+  T* ptr() { return base + kGuard; }
+  void fill_sentinel(int64_t b, int64_t e, bool raw = false) {
+    static_assert(sizeof(T) == 4, "sentinels are 32-bit");
+    for (int64_t i = b; i < e; ++i) std::memcpy(raw ? base + i : ptr() + i, &kSentinel, 4);
+  }
+  void upload(const std::vector<T>& v) { cudaMemcpy(ptr(), v.data(), sizeof(T) * v.size(), cudaMemcpyHostToDevice); }
+  std::vector<T> download() const {
+    std::vector<T> v(static_cast<size_t>(n));
+    cudaMemcpy(v.data(), base + kGuard, sizeof(T) * v.size(), cudaMemcpyDeviceToHost);
+    return v;
+  }
+  void check_guards(Errors& err, const char* name) const {
+    for (int64_t i = 0; i < kGuard; ++i) {
+      uint32_t a, b;
+      std::memcpy(&a, base + i, 4);
+      std::memcpy(&b, base + kGuard + n + i, 4);
+      if (a != kSentinel) { err.add(std::string(name) + ": write before the buffer"); return; }
+      if (b != kSentinel) { err.add(std::string(name) + ": write after the buffer"); return; }
+    }
+  }
+};
+
+// An input buffer for a weight.
+struct DevWeight {
+  void* p = nullptr;
+  WeightView v;
+  explicit DevWeight(const HostWeight& w) {
+    cudaMalloc(&p, w.bytes.size());
+    cudaMemcpy(p, w.bytes.data(), w.bytes.size(), cudaMemcpyHostToDevice);
+    v = WeightView{p, w.dtype, w.rows, w.cols};
+  }
+  DevWeight(const DevWeight&) = delete;
+  ~DevWeight() { cudaFree(p); }
+};
+
+bool is_sentinel(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u == kSentinel;
+}
+
+// ---- cases ----------------------------------------------------------------------------------
+struct Out {
+  std::vector<float> f;       // floats the kernel produced (whole buffers, sentinels included)
+  std::vector<int32_t> ids;   // ids (confidence)
+  std::vector<uint8_t> written;  // per f element: 1 = the kernel must write it, 0 = must stay as it was
+};
+
+struct Case {
+  std::string op, desc;
+  double tol;  // normalised MSE bound on f (confidence: relative bound per element)
+  bool per_element = false;
+  int schedules = 3;
+  std::function<void(Out&)> cpu;
+  std::function<void(Out&, Errors&)> gpu;
+};
+
+std::vector<Case> g_cases;
+ThreadPool& pool() { return default_pool(2); }
+
+void check_launch(int err, Errors& e, const char* what) {
+  if (err) e.add(std::string(what) + ": launch failed: " + cuda::error_string(err));
+}
+
+// Appends a device float buffer to `o`, with its "must be written" mask.
+template <class T>
+void collect(Out& o, const DevBuf<T>& b, Errors& e, const char* name) {
+  b.check_guards(e, name);
+  const auto v = b.download();
+  o.f.insert(o.f.end(), v.begin(), v.end());
+}
+
+// ---- embedding ------------------------------------------------------------------------------
+void add_embedding(DType t, int64_t vocab, int64_t d, std::vector<int32_t> ids) {
+  Case c;
+  c.op = "embedding";
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s vocab=%lld d=%lld n=%zu (out-of-range ids)", dtype_name(t),
+                (long long)vocab, (long long)d, ids.size());
+  c.desc = buf;
+  c.tol = 0;
+  Rng r(vocab + d);
+  auto w = std::make_shared<HostWeight>(make_weight(r, t, vocab, d));
+  const int64_t n = static_cast<int64_t>(ids.size());
+  c.cpu = [=](Out& o) {
+    o.f.assign(static_cast<size_t>(n * d), 0.f);
+    op_embedding(w->view(), ids.data(), n, o.f.data());
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevWeight dw(*w);
+    DevBuf<int32_t> dids(n);
+    dids.upload(ids);
+    DevBuf<float> out(n * d);
+    check_launch(cuda::embedding({dw.v, dids.ptr(), n, out.ptr()}, nullptr), e, "embedding");
+    collect(o, out, e, "out");
+  };
+  g_cases.push_back(c);
+}
+
+// ---- rmsnorm --------------------------------------------------------------------------------
+void add_rmsnorm(DType t, int64_t n, int64_t d, bool residual, bool alias) {
+  Case c;
+  c.op = "rmsnorm";
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s n=%lld d=%lld%s%s", dtype_name(t), (long long)n, (long long)d,
+                residual ? " fused residual-add" : "", alias ? " out=x" : "");
+  c.desc = buf;
+  c.tol = 1e-12;
+  Rng r(n * 1000 + d);
+  auto w = std::make_shared<HostWeight>(make_weight(r, t, 1, d, 0.5f, 1.5f));
+  const auto x = r.vec(n * d, -3.f, 3.f), res = r.vec(n * d, -2.f, 2.f);
+  const float eps = 1e-5f;
+  c.cpu = [=](Out& o) {
+    std::vector<float> rr = res, out(static_cast<size_t>(n * d));
+    if (residual) op_add(rr.data(), x.data(), n * d);
+    op_rmsnorm(residual ? rr.data() : x.data(), w->view(), n, d, eps, out.data());
+    o.f = out;
+    if (residual) o.f.insert(o.f.end(), rr.begin(), rr.end());
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevWeight dw(*w);
+    DevBuf<float> dx(n * d), dres(n * d), dout(n * d);
+    dx.upload(x);
+    dres.upload(res);
+    cuda::RMSNormParams p;
+    p.x = dx.ptr();
+    p.residual = residual ? dres.ptr() : nullptr;
+    p.w = dw.v;
+    p.n = n;
+    p.d = d;
+    p.eps = eps;
+    p.out = alias ? dx.ptr() : dout.ptr();
+    check_launch(cuda::rmsnorm(p, nullptr), e, "rmsnorm");
+    collect(o, alias ? dx : dout, e, "out");
+    if (residual) collect(o, dres, e, "residual");
+  };
+  g_cases.push_back(c);
+}
+
+// ---- rope -----------------------------------------------------------------------------------
+void add_rope(int64_t n, int n_heads, int head_dim, int64_t row_stride, std::vector<int32_t> pos, float theta) {
+  Case c;
+  c.op = "rope";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "n=%lld heads=%d hd=%d stride=%lld theta=%g pos[last]=%d", (long long)n, n_heads,
+                head_dim, (long long)row_stride, theta, pos.back());
+  c.desc = buf;
+  c.tol = 1e-12;
+  Rng r(n * 77 + head_dim);
+  const auto x = r.vec(n * row_stride);
+  c.cpu = [=](Out& o) {
+    o.f = x;
+    op_rope(o.f.data(), n, row_stride, n_heads, head_dim, pos.data(), theta);
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dx(n * row_stride);
+    dx.upload(x);
+    DevBuf<int32_t> dpos(n);
+    dpos.upload(pos);
+    check_launch(cuda::rope({dx.ptr(), n, row_stride, n_heads, head_dim, dpos.ptr(), theta}, nullptr), e, "rope");
+    collect(o, dx, e, "x");
+  };
+  g_cases.push_back(c);
+}
+
+// ---- swiglu / add / bias --------------------------------------------------------------------
+void add_swiglu(int64_t rows, int64_t cols, int64_t in_stride, int64_t out_stride) {
+  Case c;
+  c.op = "swiglu";
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "rows=%lld cols=%lld in_stride=%lld out_stride=%lld", (long long)rows,
+                (long long)cols, (long long)in_stride, (long long)out_stride);
+  c.desc = buf;
+  c.tol = 1e-12;
+  Rng r(rows * 31 + cols);
+  const auto gate = r.vec(rows * in_stride, -6.f, 6.f), up = r.vec(rows * in_stride, -2.f, 2.f);
+  c.cpu = [=](Out& o) {
+    o.f.assign(static_cast<size_t>(rows * out_stride), 0.f);
+    o.written.assign(o.f.size(), 0);
+    for (int64_t i = 0; i < rows; ++i) {
+      op_swiglu(gate.data() + i * in_stride, up.data() + i * in_stride, cols, o.f.data() + i * out_stride);
+      for (int64_t j = 0; j < cols; ++j) o.written[static_cast<size_t>(i * out_stride + j)] = 1;
+    }
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dg(rows * in_stride), du(rows * in_stride), dout(rows * out_stride);
+    dg.upload(gate);
+    du.upload(up);
+    check_launch(cuda::swiglu({dg.ptr(), du.ptr(), rows, cols, in_stride, out_stride, dout.ptr()}, nullptr), e,
+                 "swiglu");
+    collect(o, dout, e, "out");
+  };
+  g_cases.push_back(c);
+}
+
+void add_add(int64_t n) {
+  Case c;
+  c.op = "add";
+  c.desc = "residual add n=" + std::to_string(n);
+  c.tol = 0;
+  Rng r(n);
+  const auto y = r.vec(n), x = r.vec(n);
+  c.cpu = [=](Out& o) {
+    o.f = y;
+    op_add(o.f.data(), x.data(), n);
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dy(n), dx(n);
+    dy.upload(y);
+    dx.upload(x);
+    check_launch(cuda::add({dy.ptr(), dx.ptr(), n}, nullptr), e, "add");
+    collect(o, dy, e, "y");
+  };
+  g_cases.push_back(c);
+}
+
+// Dream's fused QKV projection output [rows, 3584 + 512 + 512] plus its bias: the CPU
+// op_gemm with bias against op_gemm without bias followed by the bias-add kernel.
+void add_bias(DType t, int64_t rows, int64_t cols, int64_t k) {
+  Case c;
+  c.op = "bias_add";
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s rows=%lld cols=%lld (GEMM k=%lld)", dtype_name(t), (long long)rows,
+                (long long)cols, (long long)k);
+  c.desc = buf;
+  c.tol = 1e-12;
+  Rng r(rows + cols + k);
+  auto w = std::make_shared<HostWeight>(make_weight(r, t, cols, k));
+  auto b = std::make_shared<HostWeight>(make_weight(r, t, 1, cols));
+  const auto x = r.vec(rows * k);
+  c.cpu = [=](Out& o) {
+    o.f.assign(static_cast<size_t>(rows * cols), 0.f);
+    const WeightView bv = b->view();
+    op_gemm(x.data(), rows, k, w->view(), &bv, o.f.data(), pool());
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    std::vector<float> y(static_cast<size_t>(rows * cols));
+    op_gemm(x.data(), rows, k, w->view(), nullptr, y.data(), pool());
+    DevWeight db(*b);
+    DevBuf<float> dy(rows * cols);
+    dy.upload(y);
+    check_launch(cuda::bias_add({dy.ptr(), rows, cols, cols, db.v}, nullptr), e, "bias_add");
+    collect(o, dy, e, "y");
+  };
+  g_cases.push_back(c);
+}
+
+// ---- kv cache -------------------------------------------------------------------------------
+void add_kv(int64_t capacity, int n_kv, int hd, int64_t start, int64_t n, int64_t src_stride, bool rope,
+            std::vector<int32_t> pos) {
+  Case c;
+  c.op = "kv_cache";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "cap=%lld kv_heads=%d hd=%d slots [%lld,%lld) stride=%lld %s", (long long)capacity,
+                n_kv, hd, (long long)start, (long long)(start + n), (long long)src_stride,
+                rope ? "rope on write" : "pre-rotated (overwrite)");
+  c.desc = buf;
+  c.tol = 1e-12;
+  const int64_t w = static_cast<int64_t>(n_kv) * hd;
+  Rng r(capacity * 3 + start + n);
+  const auto k = r.vec(n * src_stride), v = r.vec(n * src_stride);
+  const auto kc0 = r.vec(capacity * w), vc0 = r.vec(capacity * w);  // the cache before the write
+  c.cpu = [=](Out& o) {
+    std::vector<float> kc = kc0, vc = vc0, kk = k;
+    if (rope) op_rope(kk.data(), n, src_stride, n_kv, hd, pos.data(), 10000.f);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < w; ++j) {
+        kc[static_cast<size_t>((start + i) * w + j)] = kk[static_cast<size_t>(i * src_stride + j)];
+        vc[static_cast<size_t>((start + i) * w + j)] = v[static_cast<size_t>(i * src_stride + j)];
+      }
+    o.f = kc;
+    o.f.insert(o.f.end(), vc.begin(), vc.end());
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dk(n * src_stride), dv(n * src_stride), dkc(capacity * w), dvc(capacity * w);
+    dk.upload(k);
+    dv.upload(v);
+    dkc.upload(kc0);
+    dvc.upload(vc0);
+    DevBuf<int32_t> dpos(n);
+    dpos.upload(pos);
+    cuda::KVWriteParams p;
+    p.k = dk.ptr();
+    p.v = dv.ptr();
+    p.n = n;
+    p.src_stride = src_stride;
+    p.k_cache = dkc.ptr();
+    p.v_cache = dvc.ptr();
+    p.start = start;
+    p.capacity = capacity;
+    p.n_kv_heads = n_kv;
+    p.head_dim = hd;
+    p.pos = rope ? dpos.ptr() : nullptr;
+    p.theta = 10000.f;
+    check_launch(cuda::kv_cache_write(p, nullptr), e, "kv_cache_write");
+    collect(o, dkc, e, "k_cache");
+    collect(o, dvc, e, "v_cache");
+    if (dk.download() != k) e.add("the source K was modified");
+  };
+  g_cases.push_back(c);
+}
+
+// ---- attention ------------------------------------------------------------------------------
+struct AttnShape {
+  const char* what;
+  int n_heads, n_kv, hd;
+  int64_t n_q, n_k0, n_k1;  // n_k1 is 0 or n_q (the query rows' own K/V)
+  int splits = 1;           // 0 = auto (sm_count 8)
+  bool generic = false;
+  int64_t pad = 0;          // extra floats per row of every buffer (strides > widths)
+};
+
+void add_attention(const AttnShape& s) {
+  Case c;
+  c.op = "attention";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s: heads=%d/%d hd=%d n_q=%lld n_k0=%lld n_k1=%lld splits=%d%s%s", s.what,
+                s.n_heads, s.n_kv, s.hd, (long long)s.n_q, (long long)s.n_k0, (long long)s.n_k1, s.splits,
+                s.generic ? " generic" : "", s.pad ? " padded strides" : "");
+  c.desc = buf;
+  c.tol = 1e-10;
+  const int64_t qw = static_cast<int64_t>(s.n_heads) * s.hd, kvw = static_cast<int64_t>(s.n_kv) * s.hd;
+  // Segment 1 lives in a fused q|k|v row as the session produces it; segment 0 is a cache.
+  const int64_t qkv_stride = qw + 2 * kvw + s.pad, cache_stride = kvw + s.pad, out_stride = qw + s.pad;
+  Rng r(s.n_q * 131 + s.n_k0 * 7 + s.hd + s.n_heads);
+  const auto qkv = r.vec(s.n_q * qkv_stride, -2.f, 2.f);
+  const auto k0 = r.vec(s.n_k0 * cache_stride, -2.f, 2.f), v0 = r.vec(s.n_k0 * cache_stride);
+  auto params = [=](const float* qkvp, const float* k0p, const float* v0p, float* out) {
+    AttentionParams p;
+    p.q = qkvp;
+    p.n_q = s.n_q;
+    p.q_stride = qkv_stride;
+    p.k0 = k0p;
+    p.v0 = v0p;
+    p.n_k0 = s.n_k0;
+    p.kv0_stride = cache_stride;
+    p.k1 = qkvp + qw;
+    p.v1 = qkvp + qw + kvw;
+    p.n_k1 = s.n_k1;
+    p.kv1_stride = qkv_stride;
+    p.n_heads = s.n_heads;
+    p.n_kv_heads = s.n_kv;
+    p.head_dim = s.hd;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
+    p.out = out;
+    p.out_stride = out_stride;
+    return p;
+  };
+  c.cpu = [=](Out& o) {
+    o.f.assign(static_cast<size_t>(s.n_q * out_stride), 0.f);
+    o.written.assign(o.f.size(), 0);
+    for (int64_t i = 0; i < s.n_q; ++i)
+      for (int64_t j = 0; j < qw; ++j) o.written[static_cast<size_t>(i * out_stride + j)] = 1;
+    op_attention(params(qkv.data(), k0.data(), v0.data(), o.f.data()), pool());
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dqkv(s.n_q * qkv_stride), dk0(s.n_k0 * cache_stride), dv0(s.n_k0 * cache_stride),
+        dout(s.n_q * out_stride);
+    dqkv.upload(qkv);
+    dk0.upload(k0);
+    dv0.upload(v0);
+    const AttentionParams p = params(dqkv.ptr(), dk0.ptr(), dv0.ptr(), dout.ptr());
+    cuda::AttentionLaunch l;
+    l.splits = s.splits;
+    l.sm_count = 8;
+    l.force_generic = s.generic;
+    const int splits = s.splits > 0 ? s.splits : cuda::attention_auto_splits(p, l.sm_count);
+    if (s.splits == 0 && splits < 2) e.add("auto splits chose " + std::to_string(splits) + ", expected a split");
+    const int64_t ws_floats = static_cast<int64_t>(cuda::attention_workspace_bytes(p, splits) / 4);
+    DevBuf<float> ws(ws_floats > 0 ? ws_floats : 1);
+    l.workspace = ws.ptr();
+    l.workspace_bytes = static_cast<size_t>(ws_floats) * 4;
+    check_launch(cuda::attention(p, l, nullptr), e, "attention");
+    ws.check_guards(e, "workspace");
+    collect(o, dout, e, "out");
+  };
+  g_cases.push_back(c);
+}
+
+// ---- confidence -----------------------------------------------------------------------------
+enum class Logits { Random, Ties, NegInf, Ascending };
+
+void add_confidence(int64_t n_rows, int64_t vocab, int64_t row_stride, ConfidenceKind kind, float temperature,
+                    bool keys, Logits shape) {
+  Case c;
+  c.op = "confidence";
+  static const char* kinds[] = {"prob", "margin", "entropy", "random"};
+  static const char* shapes[] = {"random", "ties", "-inf", "ascending"};
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "rows=%lld vocab=%lld stride=%lld %s T=%g%s logits=%s", (long long)n_rows,
+                (long long)vocab, (long long)row_stride, kinds[static_cast<int>(kind)], temperature,
+                keys ? " row_keys" : "", shapes[static_cast<int>(shape)]);
+  c.desc = buf;
+  c.tol = 1e-6;
+  c.per_element = true;
+  Rng r(n_rows * 17 + vocab + static_cast<int>(kind));
+  std::vector<float> l = r.vec(n_rows * row_stride, -8.f, 8.f);
+  for (int64_t i = 0; i < n_rows; ++i) {
+    float* row = l.data() + i * row_stride;
+    if (shape == Logits::Ties) {
+      // Three equal maxima at scattered ids (the lowest must win, margin = 0), rows
+      // alternating with a single peak.
+      const int64_t a = (vocab * 3) / 7 + i, b = vocab / 5 + 2 * i, cc = vocab - 1 - i;
+      row[a] = row[b] = row[cc] = 12.5f;
+      if (i % 2) row[b] = 12.0f;
+    } else if (shape == Logits::NegInf) {
+      for (int64_t t = 0; t < vocab; t += 3) row[t] = -INFINITY;
+      row[vocab / 2 + i] = 9.f;
+    } else if (shape == Logits::Ascending) {
+      for (int64_t t = 0; t < vocab; ++t) row[t] = -10.f + 20.f * static_cast<float>(t) / static_cast<float>(vocab);
+    } else {
+      row[(i * 7919) % vocab] = 10.f + static_cast<float>(i);  // a clear winner per row
+    }
+  }
+  std::vector<uint64_t> row_keys(static_cast<size_t>(n_rows));
+  for (int64_t i = 0; i < n_rows; ++i) row_keys[static_cast<size_t>(i)] = 1000 + 37 * static_cast<uint64_t>(i);
+  const uint64_t seed = 42;
+  auto params = [=](const float* lp, const uint64_t* kp, int32_t* ids, float* conf) {
+    ConfidenceParams p;
+    p.logits = lp;
+    p.n_rows = n_rows;
+    p.vocab = vocab;
+    p.row_stride = row_stride;
+    p.kind = kind;
+    p.temperature = temperature;
+    p.seed = seed;
+    p.row_keys = keys ? kp : nullptr;
+    p.out_ids = ids;
+    p.out_conf = conf;
+    return p;
+  };
+  c.cpu = [=](Out& o) {
+    o.f.assign(static_cast<size_t>(n_rows), 0.f);
+    o.ids.assign(static_cast<size_t>(n_rows), -1);
+    op_confidence(params(l.data(), row_keys.data(), o.ids.data(), o.f.data()), pool());
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dl(n_rows * row_stride), dconf(n_rows);
+    DevBuf<int32_t> dids(n_rows);
+    dl.upload(l);
+    // 64-bit keys in a 32-bit-element buffer
+    DevBuf<int32_t> dkeys(2 * n_rows);
+    cudaMemcpy(dkeys.ptr(), row_keys.data(), 8 * static_cast<size_t>(n_rows), cudaMemcpyHostToDevice);
+    check_launch(cuda::confidence(params(dl.ptr(), reinterpret_cast<const uint64_t*>(dkeys.ptr()), dids.ptr(),
+                                         dconf.ptr()),
+                                  nullptr),
+                 e, "confidence");
+    collect(o, dconf, e, "conf");
+    dids.check_guards(e, "ids");
+    o.ids = dids.download();
+  };
+  g_cases.push_back(c);
+}
+
+// ---- the table ------------------------------------------------------------------------------
+void build_table() {
+  add_embedding(DType::F32, 97, 131, {0, 5, 96, -1, 97, 50, 5});
+  add_embedding(DType::F16, 61, 300, {3, 60, 0, 1000});
+  add_embedding(DType::BF16, 126, 257, {125, 1, 64, -7, 2});
+
+  add_rmsnorm(DType::F32, 3, 4096, false, false);
+  add_rmsnorm(DType::BF16, 5, 333, false, true);
+  add_rmsnorm(DType::F16, 4, 517, true, false);
+  add_rmsnorm(DType::BF16, 2, 3584, true, true);
+
+  // Streaming step: block rows 40..45, window 46..49, trailing position 255.
+  add_rope(11, 4, 64, 4 * 64, {40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 255}, 500000.f);
+  add_rope(5, 3, 128, 3 * 128 + 2 * 128 + 7, {0, 1, 2, 3, 1000000}, 1000000.f);  // rows of a fused qkv
+  add_rope(6, 5, 16, 5 * 16, {7, 3, 9, 0, 12, 511}, 10000.f);
+
+  add_swiglu(1, 1000, 1000, 1000);
+  add_swiglu(3, 257, 600, 300);
+  add_add(1234);
+  add_bias(DType::BF16, 5, 3584 + 512 + 512, 16);  // Dream-7B q|k|v bias
+  add_bias(DType::F32, 3, 77, 9);
+
+  add_kv(50, 4, 64, 10, 7, 4 * 64, true, {10, 11, 12, 13, 14, 15, 255});  // append, rope on write
+  add_kv(40, 2, 128, 0, 13, 2 * 128 * 3 + 5, false, {});                  // overwrite a range, strided source
+  add_kv(33, 4, 128, 20, 13, 4 * 128, true, {20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32});  // up to capacity
+
+  // Attention. n_k1 = n_q: segment 1 is the query rows' own K/V.
+  add_attention({"streaming step (block 16 + window 4 + trailing)", 4, 4, 64, 21, 37, 21});
+  add_attention({"window larger than the suffix", 4, 4, 64, 9, 70, 9});
+  add_attention({"no cache (empty segment 0)", 4, 2, 64, 33, 0, 33});
+  add_attention({"empty segment 1 (dual cache)", 4, 4, 64, 5, 45, 0});
+  add_attention({"GQA 4:1 hd128", 8, 2, 128, 19, 50, 19});
+  add_attention({"GQA 7:1 (Dream 28/4) hd128", 14, 2, 128, 11, 40, 11, 1, false, 5});
+  add_attention({"generic hd16", 2, 1, 16, 13, 29, 13});
+  add_attention({"generic hd32 padded", 6, 3, 32, 7, 33, 7, 1, false, 3});
+  add_attention({"generic hd80", 2, 2, 80, 6, 20, 6});
+  add_attention({"generic path for hd64", 4, 2, 64, 10, 45, 10, 1, true});
+  add_attention({"LLaDA-8B heads (32/32 hd128), prefix 200", 32, 32, 128, 8, 200, 8});
+  add_attention({"Dream-7B heads (28/4 hd128), window > suffix", 28, 4, 128, 5, 90, 5, 1, false, 11});
+  add_attention({"split-K 4 ways", 4, 4, 64, 3, 600, 3, 4});
+  add_attention({"split-K auto, GQA 7:1 hd128", 7, 1, 128, 2, 700, 2, 0});
+  add_attention({"split-K 3 ways, empty segment 1", 4, 4, 64, 2, 300, 0, 3});
+  add_attention({"split-K generic hd48", 2, 1, 48, 3, 257, 3, 5});
+
+  const int64_t V = 126464;  // LLaDA's vocabulary
+  add_confidence(3, V, V, ConfidenceKind::Prob, 0.f, false, Logits::Random);
+  add_confidence(2, V, V + 5, ConfidenceKind::Margin, 0.f, true, Logits::Random);
+  add_confidence(2, V, V, ConfidenceKind::Entropy, 0.f, false, Logits::Random);
+  add_confidence(2, V, V, ConfidenceKind::Prob, 0.7f, true, Logits::Random);
+  add_confidence(4, 1000, 1003, ConfidenceKind::Prob, 0.f, false, Logits::Ties);
+  add_confidence(4, 1000, 1000, ConfidenceKind::Margin, 0.f, true, Logits::Ties);
+  add_confidence(3, 50, 50, ConfidenceKind::Entropy, 0.f, false, Logits::Random);  // vocab < block
+  add_confidence(3, 777, 777, ConfidenceKind::Random, 0.f, true, Logits::Random);
+  add_confidence(2, 2049, 2049, ConfidenceKind::Entropy, 1.3f, true, Logits::NegInf);
+  add_confidence(2, 5000, 5000, ConfidenceKind::Prob, 0.f, false, Logits::Ascending);
+  add_confidence(17, 3001, 3001, ConfidenceKind::Margin, 0.9f, true, Logits::Random);
+}
+
+// ---- the driver ----------------------------------------------------------------------------
+double nmse(const std::vector<float>& a, const std::vector<float>& b, const std::vector<uint8_t>& mask) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!mask.empty() && !mask[i]) continue;
+    const double d = static_cast<double>(a[i]) - b[i];
+    num += d * d;
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return den > 0 ? num / den : num;
+}
+
+bool run_case(const Case& c) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Out want;
+  c.cpu(want);
+  const uint64_t schedules[] = {0, 0x5eed5eedull, 977};
+  Errors err;
+  Out first;
+  double worst = 0;
+  for (int si = 0; si < c.schedules; ++si) {
+    sdllm_emu::set_schedule(schedules[si]);
+    Out got;
+    c.gpu(got, err);
+    const std::string tag = " [schedule " + std::to_string(schedules[si]) + "]";
+    if (got.f.size() != want.f.size() || got.ids.size() != want.ids.size()) {
+      err.add("output size mismatch" + tag);
+      break;
+    }
+    for (size_t i = 0; i < got.f.size(); ++i) {
+      const bool must = want.written.empty() || want.written[i];
+      if (must && !std::isfinite(got.f[i]) && std::isfinite(want.f[i])) {
+        err.add("non-finite or unwritten value at " + std::to_string(i) + tag);
+        break;
+      }
+      if (!must && !is_sentinel(got.f[i])) {
+        err.add("write into a stride gap at " + std::to_string(i) + tag);
+        break;
+      }
+    }
+    if (c.per_element) {
+      for (size_t i = 0; i < got.f.size(); ++i) {
+        const double d = std::fabs(static_cast<double>(got.f[i]) - want.f[i]);
+        const double rel = d / std::max(1.0, std::fabs(static_cast<double>(want.f[i])));
+        worst = std::max(worst, rel);
+        if (!(rel <= c.tol)) {
+          char b[160];
+          std::snprintf(b, sizeof b, "row %zu: conf %.9g, CPU %.9g", i, got.f[i], want.f[i]);
+          err.add(b + tag);
+        }
+      }
+    } else {
+      const double e = nmse(got.f, want.f, want.written);
+      worst = std::max(worst, e);
+      if (!(e <= c.tol)) err.add("nmse " + std::to_string(e) + tag);
+    }
+    for (size_t i = 0; i < got.ids.size(); ++i)
+      if (got.ids[i] != want.ids[i])
+        err.add("row " + std::to_string(i) + ": id " + std::to_string(got.ids[i]) + ", CPU " +
+                std::to_string(want.ids[i]) + tag);
+    if (si == 0) {
+      first = got;
+    } else if (got.ids != first.ids || got.f.size() != first.f.size() ||
+               std::memcmp(got.f.data(), first.f.data(), 4 * got.f.size()) != 0) {
+      err.add("result depends on the thread schedule (a race)" + tag);
+    }
+  }
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const bool ok = err.list.empty();
+  std::printf("%s %-10s %-90s err=%.2e %6.0f ms\n", ok ? "[ OK ]" : "[FAIL]", c.op.c_str(), c.desc.c_str(), worst, ms);
+  for (const auto& m : err.list) std::printf("         %s\n", m.c_str());
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string filter = argc > 1 ? argv[1] : "";
+  build_table();
+  int passed = 0, failed = 0;
+  for (const Case& c : g_cases) {
+    if (!filter.empty() && c.op.find(filter) == std::string::npos) continue;
+    (run_case(c) ? passed : failed)++;
+  }
+  const auto st = sdllm_emu::stats();
+  std::printf("emulator: %llu launches, %llu blocks, %llu barriers, %llu warp rendezvous, %llu fiber switches\n",
+              (unsigned long long)st.launches, (unsigned long long)st.blocks, (unsigned long long)st.barriers,
+              (unsigned long long)st.warp_syncs, (unsigned long long)st.switches);
+  std::printf("cuda-emu: %d passed, %d failed\n", passed, failed);
+  return failed == 0 && passed > 0 ? 0 : 1;
+}
