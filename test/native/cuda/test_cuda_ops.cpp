@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cublas_loader.h"
 #include "dtype.h"
 #include "ops.h"
 #include "sdllm_cuda.h"
@@ -560,6 +561,31 @@ void add_confidence(int64_t n_rows, int64_t vocab, int64_t row_stride, Confidenc
   g_cases.push_back(c);
 }
 
+// ---- cuBLAS loader (no kernel: the run-time loading and its error message) ----------------
+void add_cublas_loader() {
+  Case c;
+  c.op = "cublas_loader";
+  c.desc = "missing library names the library and what to install; real load";
+  c.tol = 0;
+  c.schedules = 1;
+  c.cpu = [](Out&) {};
+  c.gpu = [](Out&, Errors& e) {
+    const char* names[] = {"libsdllm_no_such_cublas.so.99"};
+    cuda::Cublas lib;
+    std::string msg;
+    if (cuda::cublas_try_load(names, 1, &lib, &msg)) e.add("loading a missing library succeeded");
+    if (msg.find("libsdllm_no_such_cublas.so.99") == std::string::npos || msg.find("Install cuBLAS") == std::string::npos)
+      e.add("unclear error message: " + msg);
+    std::string err;
+    const cuda::Cublas* real = cuda::cublas_load(&err);
+    if (real && (!real->create || !real->gemm_ex || !real->set_stream || !real->destroy)) e.add("unresolved symbols");
+    if (!real && (err.find("libcublas.so.13") == std::string::npos || err.find("libcublas.so.12") == std::string::npos))
+      e.add("unclear error message: " + err);
+    std::printf("         cuBLAS on this machine: %s\n", real ? real->path.c_str() : "not available (CUDA backend would refuse to start)");
+  };
+  g_cases.push_back(c);
+}
+
 // ---- the table ------------------------------------------------------------------------------
 void build_table() {
   add_embedding(DType::F32, 97, 131, {0, 5, 96, -1, 97, 50, 5});
@@ -616,6 +642,8 @@ void build_table() {
   add_confidence(2, 2049, 2049, ConfidenceKind::Entropy, 1.3f, true, Logits::NegInf);
   add_confidence(2, 5000, 5000, ConfidenceKind::Prob, 0.f, false, Logits::Ascending);
   add_confidence(17, 3001, 3001, ConfidenceKind::Margin, 0.9f, true, Logits::Random);
+
+  add_cublas_loader();
 }
 
 // ---- the driver ----------------------------------------------------------------------------
