@@ -2,10 +2,11 @@
 // `streaming-dllm generate [--model DIR] [--strategy S] [options] "prompt"`: prints text as
 // blocks finish, then a stats line.
 import type { GenerateOptions } from '../types';
-import { loadModel, runtimeInfo } from './index';
+import { loadModel } from './index';
+import { formatInspect, inspect } from './inspect';
 
 const USAGE = `Usage: streaming-dllm generate [options] "prompt"
-       streaming-dllm info
+       streaming-dllm inspect [--json]
 Options:
   --model DIR            model directory (default: the shipped model)
   --strategy NAME        vanilla | prefix-cache | dual-cache | streaming (default streaming)
@@ -27,6 +28,7 @@ interface Parsed {
   prompt?: string;
   model?: string;
   threads?: number;
+  json?: boolean;
   options: GenerateOptions;
 }
 
@@ -58,6 +60,7 @@ function parse(argv: string[]): Parsed {
       case '--confidence': options.confidence = next() as GenerateOptions['confidence']; break;
       case '--seed': options.seed = num(a, next()); break;
       case '--no-chat': options.chat = false; break;
+      case '--json': parsed.json = true; break;
       case '-h': case '--help': parsed.command = 'help'; break;
       default:
         if (a.startsWith('--')) throw new Error(`Unknown option ${a}\n${USAGE}`);
@@ -69,8 +72,9 @@ function parse(argv: string[]): Parsed {
 
 async function main(): Promise<number> {
   const args = parse(process.argv.slice(2));
-  if (args.command === 'info') {
-    console.log(JSON.stringify(runtimeInfo(), null, 2));
+  if (args.command === 'inspect') {
+    const report = inspect();
+    console.log(args.json ? JSON.stringify(report, null, 2) : formatInspect(report));
     return 0;
   }
   if (args.command !== 'generate' || args.prompt === undefined) {

@@ -9,22 +9,11 @@ import { cacheSlotsFor, decodeBlocks, DecodeSummary } from './generate';
 import { native, packageRoot, withCallSite } from './native';
 import { resolveOptions } from './options';
 import { PromptCodec } from './tokenizer';
-import { fail, integer, oneOf } from './validate';
+import { BackendName, chooseBackend } from './backend';
+import { fail, integer } from './validate';
 
 export const DEFAULT_MODEL_NAME = 'dllm-mini-arith';
 export const defaultModelDir = path.join(packageRoot(), 'models', DEFAULT_MODEL_NAME);
-
-function chooseBackend(requested: LoadOptions['backend']): { backend: 'cpu'; reason: string } {
-  const backend = oneOf('backend', requested ?? 'auto', ['auto', 'cpu', 'cuda'] as const);
-  if (backend === 'cuda') {
-    throw new Error(
-      'backend "cuda" is not available: this build of streaming-dllm has no CUDA backend. ' +
-        "Use backend: 'cpu' or 'auto'.",
-    );
-  }
-  if (backend === 'cpu') return { backend: 'cpu', reason: 'requested' };
-  return { backend: 'cpu', reason: 'auto: no CUDA backend in this build, using the CPU backend' };
-}
 
 export async function loadModel(dir: string = defaultModelDir, options: LoadOptions = {}): Promise<DiffusionModel> {
   const site = new Error();
@@ -53,7 +42,7 @@ class Model implements DiffusionModel {
     private native: NativeModel,
     private readonly codec: PromptCodec | null,
     readonly dir: string,
-    readonly backend: 'cpu',
+    readonly backend: BackendName,
     readonly backendReason: string,
   ) {
     this.info = native.info;

@@ -22,10 +22,16 @@ export function packageRoot(): string {
   }
 }
 
+/** The addon file node-gyp-build picks: a matching prebuild, else the local build. */
+export function addonPath(): string {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  return nodeGypBuild.resolve(packageRoot());
+}
+
 function load(): NativeBinding {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-  return nodeGypBuild(packageRoot());
+  return require(addonPath()) as NativeBinding;
 }
 
 export const native: NativeBinding = load();

@@ -108,7 +108,7 @@ describe('sampling', () => {
 
 describe('loading', () => {
   test('backend cuda without a CUDA build is a clear error; auto says what it chose', async () => {
-    await expect(loadModel(dir, { backend: 'cuda' })).rejects.toThrow(/backend "cuda" is not available/);
+    await expect(loadModel(dir, { backend: 'cuda' })).rejects.toThrow(/backend 'cuda' is not available. Missing: the NVIDIA driver/);
     expect(model.backend).toBe('cpu');
     expect(model.backendReason).toMatch(/CPU/);
   });

@@ -77,7 +77,26 @@ export interface NativeRuntimeInfo {
   threads: number;
 }
 
+export interface NativeCudaDevice {
+  name: string;
+  totalMemory: number;
+  computeCapability: string;
+}
+
+/** What cpp/cuda_probe.cpp found: driver, devices and cuBLAS, opened with dlopen only. */
+export interface NativeCudaProbe {
+  driverFound: boolean;
+  driverLibrary: string;
+  driverError: string;
+  driverVersion: number;
+  devices: NativeCudaDevice[];
+  cublasFound: boolean;
+  cublasLibrary: string;
+  cublasError: string;
+}
+
 export interface NativeBinding {
   loadModel(dir: string, options: { threads: number }): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;
+  probeCuda(): NativeCudaProbe;
 }

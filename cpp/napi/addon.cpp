@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cpu_features.h"
+#include "cuda_probe.h"
 #include "model.h"
 #include "session.h"
 #include "threadpool.h"
@@ -252,6 +253,30 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// Synchronous but short: a few dlopen/dlsym calls. lib/ runs it in a child process first.
+Napi::Value ProbeCuda(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CudaProbe p = probe_cuda();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("driverFound", p.driver_found);
+  o.Set("driverLibrary", p.driver_library);
+  o.Set("driverError", p.driver_error);
+  o.Set("driverVersion", p.driver_version);
+  Napi::Array devices = Napi::Array::New(env, p.devices.size());
+  for (size_t i = 0; i < p.devices.size(); i++) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", p.devices[i].name);
+    d.Set("totalMemory", static_cast<double>(p.devices[i].total_memory));
+    d.Set("computeCapability", std::to_string(p.devices[i].cc_major) + "." + std::to_string(p.devices[i].cc_minor));
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  o.Set("devices", devices);
+  o.Set("cublasFound", p.cublas_found);
+  o.Set("cublasLibrary", p.cublas_library);
+  o.Set("cublasError", p.cublas_error);
+  return o;
+}
+
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const CpuFeatures& f = cpu_features();
@@ -273,6 +298,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ModelWrap::Init(env);
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
+  exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda));
   return exports;
 }
 
