@@ -1,5 +1,5 @@
 // Tokens/s and NFE of every strategy on one checkpoint, measured in the same run.
-//   npm run build && node dist/bench/strategies.js [--model DIR] [--prompt TEXT | --tokens 1,2,3]
+//   npm run build:ts && node dist/bench/strategies.js [--model DIR] [--prompt TEXT | --tokens 1,2,3]
 //       [--gen-length 256] [--block-length 32] [--threads N] [--repeat 1]
 import * as os from 'os';
 import { loadModel } from '../lib';

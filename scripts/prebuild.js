@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// `npm run prebuild`: prebuilds/<platform>-<arch>/ with the N-API addon (one binary for
+// every Node >= 18, tagged napi, built by node-gyp from binding.gyp through prebuildify)
+// and, where nvcc is found on linux-x64, the CUDA backend library (CUDA runtime linked
+// statically, sm_80/86/89/90 + PTX) built by CMake, copied in beside the addon.
+'use strict';
+const { execFileSync, spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const run = (cmd, args, env) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+const hasNvcc = spawnSync('nvcc', ['--version'], { stdio: 'ignore' }).status === 0;
+
+// Outside build/: prebuildify's `node-gyp rebuild` deletes build/ before it compiles.
+const artifacts = path.join(os.tmpdir(), 'sdllm-prebuild-artifacts');
+fs.rmSync(artifacts, { recursive: true, force: true });
+fs.mkdirSync(artifacts, { recursive: true });
+
+if (hasNvcc && process.platform === 'linux' && process.arch === 'x64' && process.env.SDLLM_PREBUILD_CUDA !== '0') {
+  const out = path.join(os.tmpdir(), 'sdllm-prebuild-cuda');
+  run('cmake', ['-S', root, '-B', out, '-DCMAKE_BUILD_TYPE=Release', '-DSDLLM_CUDA=ON', '-DSDLLM_WARNINGS_AS_ERRORS=ON']);
+  run('cmake', ['--build', out, '-j', '2', '--target', 'sdllm_cuda']);
+  const lib = ['cuda/libsdllm_cuda.so', 'libsdllm_cuda.so', 'Release/libsdllm_cuda.so']
+    .map((p) => path.join(out, p)).find((p) => fs.existsSync(p));
+  if (!lib) throw new Error(`prebuild: libsdllm_cuda.so not found under ${out}`);
+  fs.copyFileSync(lib, path.join(artifacts, 'libsdllm_cuda.so'));
+  run('strip', ['--strip-unneeded', path.join(artifacts, 'libsdllm_cuda.so')]);
+} else {
+  console.log('prebuild: no nvcc (or not linux-x64): the CUDA backend library is not included');
+}
+
+const prebuildify = path.join(path.dirname(require.resolve('prebuildify/package.json')), 'bin.js');
+const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [path.dirname(process.execPath), ...module.paths, path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm')] });
+run(process.execPath, [prebuildify, '--napi', '--strip', '--artifacts', artifacts], { PREBUILD_NODE_GYP: nodeGyp });
+for (const dir of fs.readdirSync(path.join(root, 'prebuilds'))) {
+  for (const f of fs.readdirSync(path.join(root, 'prebuilds', dir))) {
+    const size = fs.statSync(path.join(root, 'prebuilds', dir, f)).size;
+    console.log(`prebuilds/${dir}/${f}: ${(size / 1e6).toFixed(2)} MB`);
+  }
+}
