@@ -20,7 +20,9 @@ function hasLoadableBinary() {
 if (process.env.STREAMING_DLLM_FORCE_BUILD !== '1' && hasLoadableBinary()) process.exit(0);
 
 const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--directory', root], {
+// SDLLM_CUDA=AUTO|ON|OFF chooses the CUDA backend of a source build (default AUTO: built when nvcc is found).
+const cudaArg = process.env.SDLLM_CUDA ? [`--CDSDLLM_CUDA=${process.env.SDLLM_CUDA}`] : [];
+const result = spawnSync(process.execPath, [cmakeJs, 'compile', '--directory', root, ...cudaArg], {
   cwd: root,
   stdio: 'inherit',
 });

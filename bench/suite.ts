@@ -1,0 +1,43 @@
+// The benchmark matrix of `npm run bench`: every strategy of the paper's table and the
+// streaming ablations, with the paper's window/alpha per task shape and length.
+import type { GenerateOptions } from '../types';
+import type { TaskName } from '../lib/tasks';
+
+export interface StrategyRow {
+  /** Stable key used on the command line (--strategies) and in the JSON. */
+  key: string;
+  label: string;
+  options: (task: TaskName, genLength: number) => GenerateOptions;
+}
+
+/**
+ * Streaming-dLLM's LLaDA-1.5 settings: arithmetic is shaped like GSM8K (window 96 and
+ * alpha 0.4 at 256; window 128 and alpha 0.6 at 512), the list task like MBPP
+ * (window 96, alpha 0.3).
+ */
+export function paperStreaming(task: TaskName, genLength: number): { window: number; alpha: number } {
+  if (task === 'arithmetic') return genLength >= 512 ? { window: 128, alpha: 0.6 } : { window: 96, alpha: 0.4 };
+  return { window: 96, alpha: 0.3 };
+}
+
+export const STRATEGY_ROWS: StrategyRow[] = [
+  { key: 'vanilla', label: 'LLaDA (vanilla, 1 token/step)', options: (_t, g) => ({ strategy: 'vanilla', steps: g, threshold: null }) },
+  { key: 'prefix-cache', label: 'Fast-dLLM prefix cache (tau 0.9)', options: () => ({ strategy: 'prefix-cache', threshold: 0.9 }) },
+  { key: 'dual-cache', label: 'Fast-dLLM dual cache (tau 0.9)', options: () => ({ strategy: 'dual-cache', threshold: 0.9 }) },
+  {
+    key: 'streaming', label: 'Streaming-dLLM (tau 0.9)',
+    options: (t, g) => ({ strategy: 'streaming', threshold: 0.9, ...paperStreaming(t, g), earlyExit: true }),
+  },
+  {
+    key: 'pruning-only', label: '  suffix pruning only',
+    options: (t, g) => ({ strategy: 'streaming', threshold: 0.9, window: paperStreaming(t, g).window, alpha: 0, earlyExit: false }),
+  },
+  {
+    key: 'dynamic-only', label: '  dynamic threshold only',
+    options: (t, g) => ({ strategy: 'streaming', threshold: 0.9, window: g, alpha: paperStreaming(t, g).alpha, earlyExit: false }),
+  },
+  {
+    key: 'exit-only', label: '  early exit only',
+    options: (_t, g) => ({ strategy: 'streaming', threshold: 0.9, window: g, alpha: 0, earlyExit: true }),
+  },
+];
