@@ -59,12 +59,15 @@ enum class ConfidenceKind : int32_t { Prob = 0, Margin = 1, Entropy = 2, Random 
 
 // One pass over each requested logits row: x0 (argmax, lowest id on ties; or the
 // Gumbel-max sample argmax(l - T*log(-log u)) when temperature > 0) and its confidence
-// from the un-noised softmax. Softmax sums are max-subtracted and accumulated in double.
+// from the un-noised softmax of l / confidence_temperature (1 = the raw logits, as
+// LLaDA's references; Dream's sample_tokens divides the logits by T before its softmax).
+// Softmax sums are max-subtracted and accumulated in double.
 struct ConfidenceParams {
   const float* logits = nullptr;
   int64_t n_rows = 0, vocab = 0, row_stride = 0;
   ConfidenceKind kind = ConfidenceKind::Prob;
   float temperature = 0.f;
+  float confidence_temperature = 1.f;  // > 0; confidences from softmax(l / confidence_temperature)
   uint64_t seed = 0;
   const uint64_t* row_keys = nullptr;  // per-row RNG stream id (used when temperature > 0 or kind == Random)
   int32_t* out_ids = nullptr;

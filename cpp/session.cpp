@@ -160,6 +160,7 @@ ForwardResult Session::forward(const ForwardRequest& req, ThreadPool& pool) {
   cp.row_stride = vocab;
   cp.kind = req.confidence;
   cp.temperature = req.temperature;
+  cp.confidence_temperature = req.confidence_temperature;
   cp.seed = req.seed;
   cp.row_keys = keys.data();
   cp.out_ids = out.token_ids.data();

@@ -21,6 +21,7 @@ struct ForwardRequest {
   std::vector<int32_t> predict_rows;  // rows whose logits and top-1/confidence are wanted
   ConfidenceKind confidence = ConfidenceKind::Prob;
   float temperature = 0.f;
+  float confidence_temperature = 1.f; // confidences from softmax(logits / this) (Dream: T when T > 0)
   uint64_t seed = 0;
   uint64_t noise_counter = 0;       // distinguishes the RNG draws of successive forwards
   bool return_logits = false;

@@ -46,6 +46,8 @@ export interface NativeForwardRequest {
   predictRows: Int32Array;
   confidence: NativeConfidenceKind;
   temperature: number;
+  /** Confidences from softmax(logits / confidenceTemperature); default 1 (Dream passes T when T > 0). */
+  confidenceTemperature?: number;
   seed: number;
   noiseCounter: number;
   returnLogits: boolean;

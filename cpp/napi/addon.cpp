@@ -164,6 +164,11 @@ Napi::Value SessionWrap::Forward(const Napi::CallbackInfo& info) {
   if (kind < 0 || kind > 3) throw Napi::RangeError::New(env, "confidence kind must be 0..3");
   req.confidence = static_cast<ConfidenceKind>(static_cast<int>(kind));
   req.temperature = static_cast<float>(number_field(o, "temperature"));
+  // Optional (default 1): confidences from softmax(logits / confidenceTemperature).
+  if (!o.Get("confidenceTemperature").IsUndefined()) {
+    req.confidence_temperature = static_cast<float>(number_field(o, "confidenceTemperature"));
+    if (!(req.confidence_temperature > 0)) throw Napi::RangeError::New(env, "confidenceTemperature must be > 0");
+  }
   req.seed = static_cast<uint64_t>(number_field(o, "seed"));
   req.noise_counter = static_cast<uint64_t>(number_field(o, "noiseCounter"));
   req.return_logits = o.Get("returnLogits").ToBoolean().Value();

@@ -1,7 +1,9 @@
 // op_confidence: per logits row, in one pass over the vocabulary, the state needed for
 // every confidence kind: max and argmax (lowest id on ties), the runner-up value,
 // S = sum exp(l - max) and E = sum exp(l - max) (l - max) in double (rebased online
-// when the max grows), and the Gumbel-max proposal when temperature > 0.
+// when the max grows), and the Gumbel-max proposal when temperature > 0. With a
+// confidence temperature c the sums are of exp((l - max)/c): `inv` = 1/c scales every
+// difference (inv = 1 leaves the arithmetic exactly as without it).
 // A row is cut into vocabulary chunks that are reduced independently and merged in
 // id order, so a handful of rows with a 126k vocabulary still use every thread.
 //
@@ -34,15 +36,15 @@ struct State {
 };
 
 // Re-expresses sum/ent relative to a new reference max m >= old.
-void rebase(State& s, float old, float m) {
+void rebase(State& s, float old, float m, double inv) {
   if (s.sum == 0 || m == old) return;
-  const double d = static_cast<double>(old) - m, c = std::exp(d);
+  const double d = (static_cast<double>(old) - m) * inv, c = std::exp(d);
   s.ent = c * (s.ent + d * s.sum);
   s.sum *= c;
 }
 
-void reduce(const float* l, int64_t begin, int64_t end, double temperature, uint64_t seed, uint64_t key,
-            State& s) {
+void reduce(const float* l, int64_t begin, int64_t end, double temperature, double inv, uint64_t seed,
+            uint64_t key, State& s) {
   // Blocks of 256: the block's max is found first, so the sums are rebased at most
   // once per block, and the second touch of the block comes from L1.
   constexpr int64_t kB = 256;
@@ -60,10 +62,10 @@ void reduce(const float* l, int64_t begin, int64_t end, double temperature, uint
       }
     }
     if (s.max == -std::numeric_limits<float>::infinity()) continue;  // all -inf so far
-    rebase(s, old, s.max);
+    rebase(s, old, s.max, inv);
     const double m = s.max;
     for (int64_t t = b0; t < b1; ++t) {
-      const double d = static_cast<double>(l[t]) - m;
+      const double d = (static_cast<double>(l[t]) - m) * inv;
       const double e = std::exp(d);
       s.sum += e;
       if (e > 0) s.ent += e * d;  // exp(-inf) * -inf would be NaN
@@ -82,12 +84,12 @@ void reduce(const float* l, int64_t begin, int64_t end, double temperature, uint
 }
 
 // a := a merged with b, where b covers higher token ids than a.
-void merge(State& a, const State& b) {
+void merge(State& a, const State& b, double inv) {
   if (b.arg < 0 && b.garg < 0) return;
   const float m = std::max(a.max, b.max);
   State bb = b;
-  rebase(a, a.max, m);
-  rebase(bb, b.max, m);
+  rebase(a, a.max, m, inv);
+  rebase(bb, b.max, m, inv);
   if (b.max > a.max) {
     a.second = std::max(a.max, b.second);
     a.arg = b.arg;
@@ -111,28 +113,29 @@ void op_confidence(const ConfidenceParams& p, ThreadPool& pool) {
   const int64_t items = p.n_rows * chunks;
   std::vector<State> part(static_cast<size_t>(items));
   const double temperature = p.temperature > 0 ? p.temperature : 0.0;
+  const double inv = p.confidence_temperature > 0 ? 1.0 / static_cast<double>(p.confidence_temperature) : 1.0;
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, std::min(p.vocab, kChunk)));
   pool.parallel_for(items, grain, [&](int64_t b, int64_t e, int) {
     for (int64_t it = b; it < e; ++it) {
       const int64_t r = it / chunks, c = it % chunks;
       const uint64_t key = p.row_keys ? p.row_keys[r] : static_cast<uint64_t>(r);
-      reduce(p.logits + r * p.row_stride, c * kChunk, std::min(p.vocab, (c + 1) * kChunk), temperature,
+      reduce(p.logits + r * p.row_stride, c * kChunk, std::min(p.vocab, (c + 1) * kChunk), temperature, inv,
              p.seed, key, part[static_cast<size_t>(it)]);
     }
   });
   for (int64_t r = 0; r < p.n_rows; ++r) {
     State s = part[static_cast<size_t>(r * chunks)];
-    for (int64_t c = 1; c < chunks; ++c) merge(s, part[static_cast<size_t>(r * chunks + c)]);
+    for (int64_t c = 1; c < chunks; ++c) merge(s, part[static_cast<size_t>(r * chunks + c)], inv);
     const uint64_t key = p.row_keys ? p.row_keys[r] : static_cast<uint64_t>(r);
     const int64_t x0 = (temperature > 0 && s.garg >= 0) ? s.garg : std::max<int64_t>(0, s.arg);
     double conf = 0;
     if (s.sum > 0) {
       switch (p.kind) {
         case ConfidenceKind::Prob:
-          conf = std::exp(static_cast<double>(p.logits[r * p.row_stride + x0]) - s.max) / s.sum;
+          conf = std::exp((static_cast<double>(p.logits[r * p.row_stride + x0]) - s.max) * inv) / s.sum;
           break;
         case ConfidenceKind::Margin:
-          conf = (1.0 - std::exp(static_cast<double>(s.second) - s.max)) / s.sum;
+          conf = (1.0 - std::exp((static_cast<double>(s.second) - s.max) * inv)) / s.sum;
           break;
         case ConfidenceKind::Entropy:  // sum p log p = E/S - log S
           conf = s.ent / s.sum - std::log(s.sum);

@@ -102,8 +102,8 @@ inline void naive_attention(const sdllm::AttentionParams& p) {
     }
 }
 
-// Float64 softmax per row; x0 = lowest-id argmax, or the Gumbel-max sample
-// argmax(l - T log(-log u)) with u = rng_uniform(seed, key, token) when T > 0.
+// Float64 softmax of l / confidence_temperature per row; x0 = lowest-id argmax, or the
+// Gumbel-max sample argmax(l - T log(-log u)) with u = rng_uniform(seed, key, token) when T > 0.
 inline void naive_confidence(const sdllm::ConfidenceParams& p) {
   for (int64_t r = 0; r < p.n_rows; ++r) {
     const float* l = p.logits + r * p.row_stride;
@@ -122,7 +122,8 @@ inline void naive_confidence(const sdllm::ConfidenceParams& p) {
     }
     std::vector<double> prob(static_cast<size_t>(p.vocab));
     double sum = 0;
-    for (int64_t t = 0; t < p.vocab; ++t) sum += (prob[t] = std::exp(static_cast<double>(l[t]) - l[arg]));
+    const double ct = p.confidence_temperature > 0 ? static_cast<double>(p.confidence_temperature) : 1.0;
+    for (int64_t t = 0; t < p.vocab; ++t) sum += (prob[t] = std::exp((static_cast<double>(l[t]) - l[arg]) / ct));
     for (double& v : prob) v /= sum;
     double conf = 0;
     switch (p.kind) {

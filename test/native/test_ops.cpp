@@ -271,11 +271,13 @@ void test_attention(ThreadPool& pool) {
 }
 
 void test_confidence(ThreadPool& pool) {
-  struct C { int64_t rows, vocab; float temp; bool ties; };
+  // ctemp: the confidence temperature (Dream's tempered softmax); 1 = raw logits.
+  struct C { int64_t rows, vocab; float temp; bool ties; float ctemp = 1.f; };
   const C cases[] = {{3, 1, 0.f, false},     {4, 5, 0.f, true},      {7, 1000, 0.f, false},
                      {5, 1000, 0.f, true},   {2, 126464, 0.f, false}, {3, 126464, 0.f, true},
                      {4, 1000, 0.7f, false}, {2, 126464, 1.f, false}, {1, 126464, 0.f, true},
-                     {40, 5, 0.5f, false}};
+                     {40, 5, 0.5f, false},   {4, 1000, 0.7f, false, 0.7f}, {3, 126464, 0.4f, false, 0.4f},
+                     {3, 40000, 1.5f, true, 1.5f}};
   const char* kinds[] = {"prob", "margin", "entropy", "random"};
   for (const C& c : cases)
     for (int kind = 0; kind < 4; ++kind) {
@@ -292,7 +294,7 @@ void test_confidence(ThreadPool& pool) {
       for (int64_t r = 0; r < c.rows; ++r) keys[static_cast<size_t>(r)] = 1000 + static_cast<uint64_t>(r) * 3;
       ConfidenceParams p;
       p.logits = l.data(); p.n_rows = c.rows; p.vocab = c.vocab; p.row_stride = stride;
-      p.kind = static_cast<ConfidenceKind>(kind); p.temperature = c.temp; p.seed = 42; p.row_keys = keys.data();
+      p.kind = static_cast<ConfidenceKind>(kind); p.temperature = c.temp; p.confidence_temperature = c.ctemp; p.seed = 42; p.row_keys = keys.data();
       std::vector<int32_t> ids(static_cast<size_t>(c.rows) + kGuard, -99), wids(static_cast<size_t>(c.rows));
       Out conf(c.rows);
       std::vector<float> wconf(static_cast<size_t>(c.rows));
@@ -312,8 +314,8 @@ void test_confidence(ThreadPool& pool) {
       for (int g = 0; g < kGuard; ++g) ok = ok && ids[static_cast<size_t>(c.rows + g)] == -99;
       ok = ok && id_mismatch == 0;
       char name[112], detail[96];
-      std::snprintf(name, sizeof name, "confidence %s rows=%lld vocab=%lld T=%g%s", kinds[kind], (long long)c.rows,
-                    (long long)c.vocab, c.temp, c.ties ? " ties" : "");
+      std::snprintf(name, sizeof name, "confidence %s rows=%lld vocab=%lld T=%g cT=%g%s", kinds[kind], (long long)c.rows,
+                    (long long)c.vocab, c.temp, c.ctemp, c.ties ? " ties" : "");
       std::snprintf(detail, sizeof detail, "max|dconf|=%.1e id-mismatch=%d", worst, id_mismatch);
       report(name, ok, detail);
     }
