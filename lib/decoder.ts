@@ -2,6 +2,7 @@
 // early exit and the per-block stream of final tokens. A strategy (lib/strategies/)
 // only says what each step feeds the model and which rule it commits with.
 import type { NativeConfidenceKind, NativeForwardRequest, NativeSession } from '../types/native';
+import type { Schedule } from './family';
 import type { ResolvedOptions } from './options';
 import { Candidate, selectTransfers, StepRule } from './transfer';
 
@@ -54,19 +55,41 @@ export class DecodeContext {
     return out;
   }
 
+  /** The fixed schedule of block b (the family's), taken when the block starts. */
+  scheduleOf(b: number): Schedule {
+    return this.options.family.schedule(this.maskedInBlock(b).length, this.options.stepsPerBlock);
+  }
+
+  /**
+   * The rule of step i of block b: the family's first-step rule, else the factor rule, the
+   * threshold `tau` given by the strategy, or the schedule's count for the masks left now.
+   */
+  ruleAt(b: number, i: number, schedule: Schedule, tau: number | null): StepRule {
+    const o = this.options;
+    if (i === 0 && o.family.firstStepCommitsBlockStart) return { kind: 'blockStart' };
+    if (o.factor !== null) return { kind: 'factor', factor: o.factor };
+    if (tau !== null) return { kind: 'threshold', tau };
+    return { kind: 'count', k: schedule(i, this.maskedInBlock(b).length) };
+  }
+
   /**
    * Runs one forward pass and commits by `rule` among the block's masked positions.
-   * `rowOf(position)` maps a sequence position to its row in `input`.
+   * `rowOf(position)` maps a sequence position to its row in `input`; the family says
+   * which logit row predicts that row (Dream: the row before).
    */
   async step(b: number, input: StepInput, rowOf: (position: number) => number, rule: StepRule): Promise<void> {
     const signal = this.options.signal;
     if (signal?.aborted) throw abortError(signal);
-    const masked = this.maskedInBlock(b);
+    const { family, temperature } = this.options;
+    // The block-start rule needs one prediction; the LM head then runs on one row only.
+    const all = this.maskedInBlock(b);
+    const masked = rule.kind === 'blockStart' ? all.slice(0, 1) : all;
     const request: NativeForwardRequest = {
       ...input,
-      predictRows: Int32Array.from(masked, rowOf),
+      predictRows: Int32Array.from(masked, (p) => family.predictionRow(rowOf(p))),
       confidence: CONFIDENCE_KIND[this.options.confidence],
-      temperature: this.options.temperature,
+      temperature,
+      confidenceTemperature: family.temperedConfidence && temperature > 0 ? temperature : 1,
       seed: this.options.seed,
       noiseCounter: this.nfe,
       returnLogits: false,
@@ -103,14 +126,4 @@ export function range(from: number, to: number): Int32Array {
   const out = new Int32Array(Math.max(0, to - from));
   for (let i = 0; i < out.length; i++) out[i] = from + i;
   return out;
-}
-
-/**
- * The rule of step i of a block: a fixed count from the schedule when no threshold is
- * set, else the threshold (tau given by the strategy), or the factor rule.
- */
-export function stepRule(options: ResolvedOptions, schedule: number[], i: number, tau: number | null): StepRule {
-  if (options.factor !== null) return { kind: 'factor', factor: options.factor };
-  if (tau !== null) return { kind: 'threshold', tau };
-  return { kind: 'count', k: i < schedule.length ? schedule[i] : Number.MAX_SAFE_INTEGER };
 }

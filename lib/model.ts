@@ -5,6 +5,7 @@ import type {
   DiffusionModel, GenerateOptions, GenerateResult, LoadOptions, StreamChunk,
 } from '../types';
 import type { NativeModel, NativeModelInfo, NativeSession } from '../types/native';
+import { familyRules } from './family';
 import { cacheSlotsFor, decodeBlocks, DecodeSummary } from './generate';
 import { native, packageRoot, withCallSite } from './native';
 import { resolveOptions } from './options';
@@ -35,6 +36,8 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
 
 class Model implements DiffusionModel {
   readonly info: NativeModelInfo;
+  /** Id that ends the text and fills the rest on early exit (see the constructor). */
+  private readonly eosId: number;
   private idle: NativeSession[] = [];
   private disposed = false;
 
@@ -46,11 +49,15 @@ class Model implements DiffusionModel {
     readonly backendReason: string,
   ) {
     this.info = native.info;
+    // Dream's references end on the tokenizer's EOS (eval passes tokenizer.eos_token_id);
+    // LLaDA's use the config's eos_token_id.
+    const tokenizerEos = familyRules(this.info.family).eosFromTokenizer ? codec?.specialTokenId('eos_token') : undefined;
+    this.eosId = tokenizerEos ?? this.info.eosTokenId;
   }
 
   async encodePrompt(prompt: string, chat?: boolean): Promise<Int32Array> {
     if (!this.codec) throw new Error(`${this.dir} has no tokenizer.json: pass the prompt as token ids`);
-    return this.codec.encode(prompt, chat);
+    return this.codec.encode(prompt, chat, familyRules(this.info.family).prependBos);
   }
 
   async decode(tokens: ArrayLike<number>): Promise<string> {
@@ -68,10 +75,11 @@ class Model implements DiffusionModel {
   async *stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterableIterator<StreamChunk> {
     const site = new Error();
     this.assertLive();
-    const opts = resolveOptions(options);
+    const opts = resolveOptions(options, this.info.family);
     const promptTokens = await this.promptTokens(prompt, opts.chat);
     this.checkLength(promptTokens.length, opts.genLength);
-    const { maskTokenId, eosTokenId } = this.info;
+    const { maskTokenId } = this.info;
+    const eosTokenId = this.eosId;
     const session = this.takeSession(cacheSlotsFor(promptTokens.length, opts));
     let text = '';
     let eosSeen = false;
@@ -115,7 +123,7 @@ class Model implements DiffusionModel {
 
   private async result(summary: DecodeSummary, promptTokens: Int32Array, text: string): Promise<GenerateResult> {
     const { generated, nfe, seconds, blocksDecoded } = summary;
-    let untilEos = generated.indexOf(this.info.eosTokenId);
+    let untilEos = generated.indexOf(this.eosId);
     if (untilEos < 0) untilEos = generated.length;
     return {
       text,

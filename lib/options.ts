@@ -1,5 +1,7 @@
 // Generation options: defaults (the papers' settings) and validation, before any native call.
 import type { ConfidenceName, GenerateOptions, StrategyName } from '../types';
+import type { NativeFamily } from '../types/native';
+import { FamilyRules, familyRules, LLADA } from './family';
 import { boolean, fail, integer, oneOf, real } from './validate';
 
 export const STRATEGIES: readonly StrategyName[] = ['vanilla', 'prefix-cache', 'dual-cache', 'streaming'];
@@ -23,10 +25,12 @@ export interface ResolvedOptions {
   seed: number;
   chat: boolean | undefined;
   signal: AbortSignal | undefined;
+  /** The model family's decoding rules (lib/family.ts). */
+  family: FamilyRules;
 }
 
-/** Streaming-dLLM's most common paper settings for LLaDA-1.5 (block 32, tau 0.9). */
-export const STREAMING_DEFAULTS = { window: 96, alpha: 0.3, threshold: 0.9 } as const;
+/** Streaming-dLLM's most common paper settings for LLaDA-1.5 (block 32, tau 0.9); Dream's are in lib/family.ts. */
+export const STREAMING_DEFAULTS = { window: LLADA.streaming.window, alpha: LLADA.streaming.alpha, threshold: 0.9 } as const;
 /** Fast-dLLM's parallel-decoding threshold. */
 export const FAST_DLLM_THRESHOLD = 0.9;
 
@@ -35,7 +39,9 @@ const KNOWN = new Set([
   'earlyExit', 'temperature', 'confidence', 'seed', 'chat', 'signal',
 ]);
 
-export function resolveOptions(options: GenerateOptions = {}): ResolvedOptions {
+/** Options with every default filled for the model family (LLaDA when not given), validated. */
+export function resolveOptions(options: GenerateOptions = {}, familyName: NativeFamily = 'llada'): ResolvedOptions {
+  const family = familyRules(familyName);
   if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) fail(`one of ${[...KNOWN].join(', ')}`, 'an option name', key);
@@ -55,11 +61,18 @@ export function resolveOptions(options: GenerateOptions = {}): ResolvedOptions {
   const factor = options.factor == null ? null : real('factor', options.factor, Number.MIN_VALUE, 1e6);
   if (factor !== null && options.threshold != null) fail('either threshold or factor, not both', 'factor', factor);
 
-  const window = integer('window', options.window ?? STREAMING_DEFAULTS.window, 0);
-  const alpha = real('alpha', options.alpha ?? STREAMING_DEFAULTS.alpha, 0, 1);
+  const fixedSchedule = factor === null && threshold === null;
+  // Dream's step 0 commits only the block start; its reference then stops a block after
+  // stepsPerBlock steps, so one step per block would leave masks behind.
+  if (family.firstStepCommitsBlockStart && fixedSchedule && blockLength > 1 && steps / blocks < 2) {
+    fail(`at least 2 steps per block (${2 * blocks}) for the ${family.name} schedule`, 'steps', steps);
+  }
+
+  const window = integer('window', options.window ?? family.streaming.window, 0);
+  const alpha = real('alpha', options.alpha ?? family.streaming.alpha, 0, 1);
   const earlyExit = boolean('earlyExit', options.earlyExit ?? strategy === 'streaming');
   const temperature = real('temperature', options.temperature ?? 0, 0, 1e6);
-  const confidence = oneOf('confidence', options.confidence ?? 'prob', CONFIDENCES);
+  const confidence = oneOf('confidence', options.confidence ?? (fixedSchedule ? family.scheduleConfidence : 'prob'), CONFIDENCES);
   const seed = integer('seed', options.seed ?? 0, 0, 2 ** 53 - 1);
   const chat = options.chat === undefined ? undefined : boolean('chat', options.chat);
   const signal = options.signal;
@@ -68,6 +81,6 @@ export function resolveOptions(options: GenerateOptions = {}): ResolvedOptions {
   return {
     strategy, genLength, blockLength, steps, stepsPerBlock: steps / blocks,
     threshold: factor !== null ? null : threshold, factor, window, alpha, earlyExit,
-    temperature, confidence, seed, chat, signal,
+    temperature, confidence, seed, chat, signal, family,
   };
 }

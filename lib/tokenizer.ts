@@ -36,12 +36,33 @@ export class PromptCodec {
     return new PromptCodec(tokenizer, template, specials);
   }
 
+  /** Id of a special token named in tokenizer_config.json (e.g. 'bos_token'), if the vocabulary has it. */
+  specialTokenId(name: 'bos_token' | 'eos_token'): number | undefined {
+    const token = this.specials[name];
+    return token === undefined ? undefined : this.tokenizer.tokenToId(token) ?? undefined;
+  }
+
   get hasChatTemplate(): boolean {
     return this.template !== null;
   }
 
-  /** The prompt as fed to the model: chat-rendered (by default when a template exists) or plain. */
-  async encode(text: string, chat: boolean | undefined): Promise<Int32Array> {
+  /**
+   * The prompt as fed to the model: chat-rendered (by default when a template exists) or
+   * plain. With `prependBos` the tokenizer's BOS goes first unless the encoding already
+   * starts with it (Dream's evaluation prepends the BOS string to every prompt; its
+   * tokenizer adds none itself).
+   */
+  async encode(text: string, chat: boolean | undefined, prependBos = false): Promise<Int32Array> {
+    const ids = await this.encodeText(text, chat);
+    const bos = prependBos ? this.specialTokenId('bos_token') : undefined;
+    if (bos === undefined || ids[0] === bos) return ids;
+    const out = new Int32Array(ids.length + 1);
+    out[0] = bos;
+    out.set(ids, 1);
+    return out;
+  }
+
+  private async encodeText(text: string, chat: boolean | undefined): Promise<Int32Array> {
     const useChat = chat ?? this.template !== null;
     if (useChat && !this.template) throw new Error('This checkpoint has no chat_template; pass { chat: false }');
     if (useChat && this.template) {

@@ -9,18 +9,17 @@ export interface Candidate {
   confidence: number;
 }
 
-/** The step's rule: a fixed count, a threshold (rule 2/3 with tau already adjusted), or the factor rule. */
+/**
+ * The step's rule: a fixed count, a threshold (rule 2/3 with tau already adjusted), the
+ * factor rule, or Dream's first step of a block (only the block's first position).
+ */
 export type StepRule =
+  | { kind: 'blockStart' }
   | { kind: 'count'; k: number }
   | { kind: 'threshold'; tau: number }
   | { kind: 'factor'; factor: number };
 
-/** Rule 1: k_i = floor(m/spb) + (i < m mod spb ? 1 : 0) for i = 0..spb-1. */
-export function fixedSchedule(masked: number, stepsPerBlock: number): number[] {
-  const base = Math.floor(masked / stepsPerBlock);
-  const rem = masked % stepsPerBlock;
-  return Array.from({ length: stepsPerBlock }, (_, i) => base + (i < rem ? 1 : 0));
-}
+// Rule 1 (the fixed schedule) is a family hook: lib/family.ts.
 
 /** Rule 3: tau_t = tau * (1 - alpha * (1 - r)); alpha = 0 gives rule 2. */
 export function dynamicThreshold(tau: number, alpha: number, maskRatio: number): number {
@@ -37,6 +36,9 @@ export function selectTransfers(candidates: Candidate[], rule: StepRule): Candid
   if (candidates.length === 0) return [];
   const sorted = [...candidates].sort(byConfidence);
   switch (rule.kind) {
+    case 'blockStart':
+      // Committed whatever its confidence: the lowest masked position is the block's first.
+      return [candidates.reduce((a, c) => (c.position < a.position ? c : a))];
     case 'count':
       return sorted.slice(0, Math.max(0, rule.k));
     case 'threshold':

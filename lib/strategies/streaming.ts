@@ -2,8 +2,8 @@
 // its trailing position, at their true position ids), a prefix cache rebuilt per block,
 // and a dynamic threshold that relaxes as the fed rows fill in. Early exit lives in the
 // shared block loop (lib/generate.ts).
-import { range, stepRule } from '../decoder';
-import { dynamicThreshold, fixedSchedule } from '../transfer';
+import { range } from '../decoder';
+import { dynamicThreshold } from '../transfer';
 import { assertBlockDone, Strategy, untilDoneLimit, whileMasked } from './strategy';
 
 /** The kept suffix positions after a block ending at e: all if short, else the first w and the last. */
@@ -30,7 +30,7 @@ export const streaming: Strategy = {
     const s = ctx.blockStart(b);
     const e = ctx.blockEnd(b);
     const kept = suffixWindow(e, ctx.length, o.window);
-    const schedule = fixedSchedule(ctx.maskedInBlock(b).length, o.stepsPerBlock);
+    const schedule = ctx.scheduleOf(b);
     // Every kept suffix position is still a mask, so the fed token ids are x[0 : e + kept].
     const step0Positions = concat(range(0, e), kept);
     const stepPositions = concat(range(s, e), kept);
@@ -39,14 +39,14 @@ export const streaming: Strategy = {
       if (i === 0) {
         return ctx.step(b,
           { tokens: ctx.x.subarray(0, e + kept.length), positions: step0Positions, cacheAttend: 0, cacheWrite: { start: 0, rows: s }, attendSelf: true },
-          (p) => p, stepRule(o, schedule, 0, o.threshold));
+          (p) => p, ctx.ruleAt(b, 0, schedule, o.threshold));
       }
       // Mask ratio over every row fed after the prefix cache, before this step commits.
       const maskRatio = (ctx.maskedInBlock(b).length + kept.length) / fedRows;
       const tau = o.threshold === null ? null : dynamicThreshold(o.threshold, o.alpha, maskRatio);
       return ctx.step(b,
         { tokens: ctx.x.subarray(s, e + kept.length), positions: stepPositions, cacheAttend: s, attendSelf: true },
-        (p) => p - s, stepRule(o, schedule, i, tau));
+        (p) => p - s, ctx.ruleAt(b, i, schedule, tau));
     });
     assertBlockDone(ctx, b);
   },
