@@ -21,7 +21,7 @@ export interface LiteralResult {
 }
 
 /** x0 = argmax (lowest id on ties) and its confidence from the float64 softmax. */
-function propose(logits: Float64Array, kind: LiteralOptions['confidence']): { token: number; conf: number } {
+export function propose(logits: Float64Array, kind: LiteralOptions['confidence']): { token: number; conf: number } {
   let best = 0;
   for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
   const m = logits[best];

@@ -1,7 +1,48 @@
-// Test-only: a literal float64 LLaDA forward in plain TypeScript, written from the block
-// equations of checkpoints.md, with the reference code's cache semantics (prefix cache by
-// concatenation, dual cache by in-place replacement of a range). Slow and obvious on purpose.
+// Test-only: a literal float64 LLaDA / Dream forward in plain TypeScript, written from the
+// block equations of checkpoints.md, with the reference code's cache semantics (prefix cache
+// by concatenation, dual cache by in-place replacement of a range). Slow and obvious on
+// purpose. Both families run the same block; Dream has Qwen2 names and q/k/v biases.
+import * as fs from 'fs';
+import * as path from 'path';
 import { readCheckpoint, RefTensor } from './weights';
+
+/** Tensor names of one family (checkpoints.md). */
+interface Layout {
+  embed: string;
+  layer: (l: number) => { attnNorm: string; q: string; k: string; v: string; o: string; ffNorm: string; gate: string; up: string; down: string };
+  finalNorm: string;
+  head: string;
+  qkvBias: boolean;
+}
+
+const LLADA_LAYOUT: Layout = {
+  embed: 'model.transformer.wte.weight',
+  layer: (l) => {
+    const p = `model.transformer.blocks.${l}.`;
+    return {
+      attnNorm: `${p}attn_norm.weight`, q: `${p}q_proj`, k: `${p}k_proj`, v: `${p}v_proj`, o: `${p}attn_out.weight`,
+      ffNorm: `${p}ff_norm.weight`, gate: `${p}ff_proj.weight`, up: `${p}up_proj.weight`, down: `${p}ff_out.weight`,
+    };
+  },
+  finalNorm: 'model.transformer.ln_f.weight',
+  head: 'model.transformer.ff_out.weight',
+  qkvBias: false,
+};
+
+const DREAM_LAYOUT: Layout = {
+  embed: 'model.embed_tokens.weight',
+  layer: (l) => {
+    const p = `model.layers.${l}.`;
+    return {
+      attnNorm: `${p}input_layernorm.weight`, q: `${p}self_attn.q_proj`, k: `${p}self_attn.k_proj`, v: `${p}self_attn.v_proj`,
+      o: `${p}self_attn.o_proj.weight`, ffNorm: `${p}post_attention_layernorm.weight`, gate: `${p}mlp.gate_proj.weight`,
+      up: `${p}mlp.up_proj.weight`, down: `${p}mlp.down_proj.weight`,
+    };
+  },
+  finalNorm: 'model.norm.weight',
+  head: 'lm_head.weight',
+  qkvBias: true,
+};
 
 /** Keys (RoPE applied) and values of one layer, [rows][kvDim]. */
 export interface LayerKV {
@@ -15,6 +56,7 @@ export interface RefForward {
 }
 
 export class RefLLaDA {
+  readonly family: 'llada' | 'dream';
   readonly d: number;
   readonly nHeads: number;
   readonly nKv: number;
@@ -27,38 +69,62 @@ export class RefLLaDA {
   readonly eosId: number;
   private readonly t: Map<string, RefTensor>;
   private readonly tied: boolean;
+  private readonly layout: Layout;
 
   constructor(dir: string) {
     const { config: c, tensors } = readCheckpoint(dir);
     this.t = tensors;
-    this.d = c.d_model;
-    this.nHeads = c.n_heads;
-    this.nKv = c.effective_n_kv_heads ?? c.n_kv_heads ?? c.n_heads;
+    if (c.model_type === 'Dream') {
+      this.family = 'dream';
+      this.layout = DREAM_LAYOUT;
+      this.d = c.hidden_size;
+      this.nHeads = c.num_attention_heads;
+      this.nKv = c.num_key_value_heads ?? c.num_attention_heads;
+      this.nLayers = c.num_hidden_layers;
+      this.tied = !!c.tie_word_embeddings;
+      // Dream's EOS comes from generation_config.json when present.
+      const gen = path.join(dir, 'generation_config.json');
+      const genEos = fs.existsSync(gen) ? JSON.parse(fs.readFileSync(gen, 'utf8')).eos_token_id : undefined;
+      this.eosId = Array.isArray(genEos) ? genEos[0] : genEos ?? c.eos_token_id;
+    } else {
+      this.family = 'llada';
+      this.layout = LLADA_LAYOUT;
+      this.d = c.d_model;
+      this.nHeads = c.n_heads;
+      this.nKv = c.effective_n_kv_heads ?? c.n_kv_heads ?? c.n_heads;
+      this.nLayers = c.n_layers;
+      this.tied = !!c.weight_tying;
+      this.eosId = c.eos_token_id;
+    }
     this.hd = this.d / this.nHeads;
-    this.nLayers = c.n_layers;
     this.vocab = c.vocab_size;
     this.theta = c.rope_theta;
     this.eps = c.rms_norm_eps;
     this.maskId = c.mask_token_id;
-    this.eosId = c.eos_token_id;
-    this.tied = !!c.weight_tying;
   }
 
   private w(name: string): RefTensor {
-    const t = this.t.get(`model.transformer.${name}`);
+    const t = this.t.get(name);
     if (!t) throw new Error(`reference: missing ${name}`);
     return t;
   }
 
-  private linear(x: Float64Array, w: RefTensor, rows = w.shape[0]): Float64Array {
+  /** y = W x (+ b when the family has q/k/v biases and `bias` names one). */
+  private linear(x: Float64Array, w: RefTensor, rows = w.shape[0], bias?: RefTensor): Float64Array {
     const cols = w.shape[1];
     const y = new Float64Array(rows);
     for (let o = 0; o < rows; o++) {
       let s = 0;
       for (let i = 0; i < cols; i++) s += x[i] * w.data[o * cols + i];
-      y[o] = s;
+      y[o] = bias ? s + bias.data[o] : s;
     }
     return y;
+  }
+
+  /** The q/k/v projection `name` (without .weight), with its bias in the Dream layout. */
+  private proj(x: Float64Array, name: string): Float64Array {
+    const w = this.w(`${name}.weight`);
+    return this.linear(x, w, w.shape[0], this.layout.qkvBias ? this.w(`${name}.bias`) : undefined);
   }
 
   private rms(x: Float64Array, w: RefTensor): Float64Array {
@@ -91,23 +157,23 @@ export class RefLLaDA {
    * `replaceStart` is given: then the new rows overwrite past rows [replaceStart, +n) in place.
    */
   forward(tokens: ArrayLike<number>, positions: ArrayLike<number>, past?: LayerKV[], replaceStart?: number): RefForward {
-    const n = tokens.length;
-    const wte = this.w('wte.weight');
-    let x: Float64Array[] = Array.from({ length: n }, (_, i) => wte.data.slice(tokens[i] * this.d, (tokens[i] + 1) * this.d));
+    const rows = tokens.length;
+    const wte = this.w(this.layout.embed);
+    let x: Float64Array[] = Array.from({ length: rows }, (_, i) => wte.data.slice(tokens[i] * this.d, (tokens[i] + 1) * this.d));
     const kvOut: LayerKV[] = [];
     const group = this.nHeads / this.nKv;
     for (let l = 0; l < this.nLayers; l++) {
-      const p = `blocks.${l}.`;
-      const h = x.map((r) => this.rms(r, this.w(`${p}attn_norm.weight`)));
-      const q = h.map((r, i) => this.rope(this.linear(r, this.w(`${p}q_proj.weight`)), this.nHeads, positions[i]));
-      const k = h.map((r, i) => this.rope(this.linear(r, this.w(`${p}k_proj.weight`)), this.nKv, positions[i]));
-      const v = h.map((r) => this.linear(r, this.w(`${p}v_proj.weight`)));
+      const n = this.layout.layer(l);
+      const h = x.map((r) => this.rms(r, this.w(n.attnNorm)));
+      const q = h.map((r, i) => this.rope(this.proj(r, n.q), this.nHeads, positions[i]));
+      const k = h.map((r, i) => this.rope(this.proj(r, n.k), this.nKv, positions[i]));
+      const v = h.map((r) => this.proj(r, n.v));
       let keys: Float64Array[];
       let values: Float64Array[];
       if (past && replaceStart !== undefined) {
         keys = past[l].k;
         values = past[l].v;
-        for (let i = 0; i < n; i++) {
+        for (let i = 0; i < rows; i++) {
           keys[replaceStart + i] = k[i];
           values[replaceStart + i] = v[i];
         }
@@ -135,20 +201,20 @@ export class RefLLaDA {
         return out;
       });
       x = x.map((r, i) => {
-        const o = this.linear(att[i], this.w(`${p}attn_out.weight`));
+        const o = this.linear(att[i], this.w(n.o));
         return r.map((val, c) => val + o[c]);
       });
       x = x.map((r) => {
-        const n2 = this.rms(r, this.w(`${p}ff_norm.weight`));
-        const g = this.linear(n2, this.w(`${p}ff_proj.weight`));
-        const u = this.linear(n2, this.w(`${p}up_proj.weight`));
+        const n2 = this.rms(r, this.w(n.ffNorm));
+        const g = this.linear(n2, this.w(n.gate));
+        const u = this.linear(n2, this.w(n.up));
         const act = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i]);
-        const down = this.linear(act, this.w(`${p}ff_out.weight`));
+        const down = this.linear(act, this.w(n.down));
         return r.map((val, c) => val + down[c]);
       });
     }
-    const head = this.tied ? this.w('wte.weight') : this.w('ff_out.weight');
-    const logits = x.map((r) => this.linear(this.rms(r, this.w('ln_f.weight')), head, this.vocab));
+    const head = this.w(this.tied ? this.layout.embed : this.layout.head);
+    const logits = x.map((r) => this.linear(this.rms(r, this.w(this.layout.finalNorm)), head, this.vocab));
     return { logits, kv: kvOut };
   }
 }
@@ -157,3 +223,6 @@ export class RefLLaDA {
 export function truncateKV(kv: LayerKV[], rows: number): LayerKV[] {
   return kv.map((l) => ({ k: l.k.slice(0, rows), v: l.v.slice(0, rows) }));
 }
+
+/** The same literal forward; a test of the Dream family names it so. */
+export class RefDream extends RefLLaDA {}
