@@ -58,7 +58,7 @@ void* open_first(const char* override_env, const char* const* names, size_t coun
       opened = names[i];
       return lib;
     }
-    error = last_error();
+    if (i == 0) error = last_error();  // the canonical name's error is the one worth showing
   }
   return nullptr;
 }
