@@ -49,6 +49,7 @@
       ],
       "sources": [
         "cpp/cpu_features.cpp",
+        "cpp/cuda_backend.cpp",
         "cpp/cuda_probe.cpp",
         "cpp/json.cpp",
         "cpp/loader.cpp",

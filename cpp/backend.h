@@ -1,0 +1,59 @@
+// Backends of a session: the CPU Session (cpp/session.h, the reference) or the CUDA
+// backend library (cuda/backend.h, loaded at run time by cpp/cuda_backend.cpp). The
+// addon talks to a session only through SessionBackend, so both run the same requests.
+// This file and cuda_backend.cpp need no CUDA headers and never load CUDA by themselves.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model.h"
+#include "session.h"
+#include "threadpool.h"
+
+struct SdllmCudaApi;  // cuda/backend.h
+
+namespace sdllm {
+
+class SessionBackend {
+ public:
+  virtual ~SessionBackend() = default;
+  virtual int64_t capacity() const = 0;
+  // Validates the request (std::invalid_argument, the CPU Session's messages) and runs it;
+  // backend failures are std::runtime_error with the backend's message.
+  virtual ForwardResult forward(const ForwardRequest& req, ThreadPool& pool) = 0;
+};
+
+// The CPU backend: an adapter over Session.
+class CpuSessionBackend final : public SessionBackend {
+ public:
+  CpuSessionBackend(std::shared_ptr<const Model> model, int64_t capacity) : session_(std::move(model), capacity) {}
+  int64_t capacity() const override { return session_.capacity(); }
+  ForwardResult forward(const ForwardRequest& req, ThreadPool& pool) override { return session_.forward(req, pool); }
+
+ private:
+  Session session_;
+};
+
+struct CudaOptions {
+  std::string library;  // path of libsdllm_cuda.so (lib/backend.ts finds it)
+  int device = 0;
+  int gemm_mode = 0;    // SDLLM_CUDA_GEMM_EXACT (0) or _WEIGHT_DTYPE (1), cuda/backend.h
+  int64_t widen_chunk_elems = 0;  // tests: 0 = the library's default
+};
+
+// A model's weights on the GPU. Holds the host model (its views were the source) and the
+// library; destroyed after the last session that uses it.
+class CudaModel;
+
+// dlopens options.library, checks its ABI version, initialises the device and uploads
+// the weights. Throws std::runtime_error with the library's message on any failure.
+std::shared_ptr<CudaModel> cuda_model_create(std::shared_ptr<const Model> model, const CudaOptions& options);
+// The same with a function table already in hand (tests link the library statically).
+std::shared_ptr<CudaModel> cuda_model_create_with_api(std::shared_ptr<const Model> model, const CudaOptions& options,
+                                                      const SdllmCudaApi* api);
+// "device 0: sm_90, 132 SMs; cuBLAS libcublas.so.13"
+std::string cuda_model_description(const CudaModel& model);
+std::unique_ptr<SessionBackend> cuda_session_create(std::shared_ptr<CudaModel> model, int64_t capacity);
+
+}  // namespace sdllm

@@ -1,0 +1,446 @@
+// test_cuda_forward: the CUDA backend end to end, on the CPU. cuda/backend.cu and every
+// kernel of cuda/*.cu run under the emulator of cuda_emu.h, cuBLAS is the CPU stand-in
+// of cublas_emu.cpp, and the backend is driven through the same path as the addon
+// (cpp/cuda_backend.cpp over the C ABI of cuda/backend.h). Small random models (F32,
+// BF16, F16; with and without QKV bias; GQA 4:2, 7:1, 2:1; head_dim 64, 128 and 32;
+// tied and untied LM heads; embedding tables longer than the vocabulary) run the same
+// sequence of ForwardRequests through the CPU Session and the CUDA session, covering
+// every row of the request table in docs/ARCHITECTURE.md, and each result is compared:
+// logits by normalised MSE, ids exactly, confidences to 1e-5 (relative to max(1, |c|)).
+// Prints one line per forward and "cuda-forward: N passed, M failed"; exits 1 on failure.
+// Usage: test_cuda_forward [model-name-substring]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../../../cpp/backend.h"
+#include "cublas_emu.h"
+#include "dtype.h"
+#include "model.h"
+#include "session.h"
+#include "threadpool.h"
+#include "../../../cuda/backend.h"
+
+using namespace sdllm;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>((next() >> 40) * (1.0 / 16777216.0)); }
+  int32_t below(int64_t n) { return static_cast<int32_t>(next() % static_cast<uint64_t>(n)); }
+};
+
+uint16_t to_f16(float f) {  // nearest even; |f| < 65504
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const float a = std::fabs(f);
+  if (a < 6.1035156e-05f) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a / 5.9604645e-08f)));
+  int e;
+  const float m = std::frexp(a, &e);
+  uint32_t mant = static_cast<uint32_t>(std::nearbyint((m * 2.f - 1.f) * 1024.f));
+  int ex = e - 1 + 15;
+  if (mant == 1024) {
+    mant = 0;
+    ex++;
+  }
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(ex) << 10) | mant);
+}
+
+struct Spec {
+  std::string name;
+  DType dtype;
+  bool bias;
+  int64_t n_heads, n_kv, head_dim, layers, mlp, vocab, emb_rows;
+  bool tied;
+  int gemm_mode = SDLLM_CUDA_GEMM_EXACT;
+  int64_t widen_chunk = 0;
+  bool long_cache = false;  // also a 600-slot prefix (split-K attention)
+};
+
+// The weights live in `store`; the Model's views point into it.
+struct TestModel {
+  std::vector<std::vector<uint8_t>> store;
+  std::shared_ptr<Model> model;
+};
+
+WeightView make(TestModel& t, Rng& r, DType dt, int64_t rows, int64_t cols, float lo, float hi) {
+  t.store.emplace_back(static_cast<size_t>(rows * cols * dtype_size(dt)));
+  uint8_t* p = t.store.back().data();
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const float v = r.uniform(lo, hi);
+    if (dt == DType::F32) {
+      std::memcpy(p + 4 * i, &v, 4);
+    } else {
+      const uint16_t h = dt == DType::BF16 ? f32_to_bf16(v) : to_f16(v);
+      std::memcpy(p + 2 * i, &h, 2);
+    }
+  }
+  return WeightView{p, dt, rows, cols};
+}
+
+TestModel build(const Spec& s, uint64_t seed) {
+  TestModel t;
+  Rng r(seed);
+  t.store.reserve(64 + 16 * static_cast<size_t>(s.layers));  // views must not move
+  auto m = std::make_shared<Model>();
+  ModelConfig& c = m->config;
+  c.family = s.bias ? ModelFamily::Dream : ModelFamily::LLaDA;
+  c.model_type = "test";
+  c.n_heads = s.n_heads;
+  c.n_kv_heads = s.n_kv;
+  c.head_dim = s.head_dim;
+  c.d_model = s.n_heads * s.head_dim;
+  c.n_layers = s.layers;
+  c.mlp_hidden = s.mlp;
+  c.vocab_size = s.vocab;
+  c.embedding_size = s.emb_rows;
+  c.rope_theta = 10000.f;
+  c.rms_norm_eps = 1e-5f;
+  c.max_sequence_length = 4096;
+  c.weight_tying = s.tied;
+  c.qkv_bias = s.bias;
+  c.mask_token_id = s.vocab - 1;
+  m->dtype = s.dtype;
+  const int64_t d = c.d_model, kvd = s.n_kv * s.head_dim;
+  const float wd = 1.7f / std::sqrt(static_cast<float>(d)), wm = 1.7f / std::sqrt(static_cast<float>(s.mlp));
+  m->embedding = make(t, r, s.dtype, s.emb_rows, d, -1.f, 1.f);
+  for (int64_t l = 0; l < s.layers; ++l) {
+    LayerWeights w;
+    w.attn_norm = make(t, r, s.dtype, 1, d, 0.8f, 1.2f);
+    w.ff_norm = make(t, r, s.dtype, 1, d, 0.8f, 1.2f);
+    w.wq = make(t, r, s.dtype, d, d, -wd, wd);
+    w.wk = make(t, r, s.dtype, kvd, d, -wd, wd);
+    w.wv = make(t, r, s.dtype, kvd, d, -wd, wd);
+    w.wo = make(t, r, s.dtype, d, d, -wd, wd);
+    if (s.bias) {
+      w.bq = make(t, r, s.dtype, 1, d, -0.3f, 0.3f);
+      w.bk = make(t, r, s.dtype, 1, kvd, -0.3f, 0.3f);
+      w.bv = make(t, r, s.dtype, 1, kvd, -0.3f, 0.3f);
+    }
+    w.w_gate = make(t, r, s.dtype, s.mlp, d, -wd, wd);
+    w.w_up = make(t, r, s.dtype, s.mlp, d, -wd, wd);
+    w.w_down = make(t, r, s.dtype, d, s.mlp, -wm, wm);
+    m->layers.push_back(w);
+  }
+  m->final_norm = make(t, r, s.dtype, 1, d, 0.8f, 1.2f);
+  m->lm_head = s.tied ? m->embedding : make(t, r, s.dtype, s.emb_rows, d, -3.f * wd, 3.f * wd);
+  if (s.tied) {  // a tied head of +-1 entries gives logits of ~sqrt(d): scale the table down
+    m->embedding = make(t, r, s.dtype, s.emb_rows, d, -0.25f, 0.25f);
+    m->lm_head = m->embedding;
+  }
+  t.model = m;
+  return t;
+}
+
+struct Compare {
+  double nmse = 0, max_conf = 0;
+  int ids_equal = 0, ids = 0;
+};
+
+Compare compare(const ForwardResult& cpu, const ForwardResult& gpu) {
+  Compare c;
+  c.ids = static_cast<int>(cpu.token_ids.size());
+  for (size_t i = 0; i < cpu.token_ids.size() && i < gpu.token_ids.size(); ++i) {
+    c.ids_equal += cpu.token_ids[i] == gpu.token_ids[i];
+    const double a = cpu.confidences[i], b = gpu.confidences[i];
+    const double diff = std::isfinite(b) ? std::fabs(a - b) / std::max(1.0, std::fabs(a)) : INFINITY;
+    c.max_conf = std::max(c.max_conf, diff);
+  }
+  if (gpu.token_ids.size() != cpu.token_ids.size()) c.ids_equal = -1;
+  if (!cpu.logits.empty()) {
+    double num = 0, den = 0;
+    if (gpu.logits.size() != cpu.logits.size()) {
+      num = INFINITY;
+    } else {
+      for (size_t i = 0; i < cpu.logits.size(); ++i) {
+        const double dd = static_cast<double>(gpu.logits[i]) - cpu.logits[i];
+        num += std::isfinite(dd) ? dd * dd : INFINITY;
+        den += static_cast<double>(cpu.logits[i]) * cpu.logits[i];
+      }
+    }
+    c.nmse = num / std::max(den, 1e-30);
+  }
+  return c;
+}
+
+void report(bool ok, const std::string& what, const std::string& detail) {
+  std::printf("%s %s%s%s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.empty() ? "" : ": ", detail.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+std::vector<int32_t> range(int32_t a, int32_t b) {
+  std::vector<int32_t> v;
+  for (int32_t i = a; i < b; ++i) v.push_back(i);
+  return v;
+}
+
+// One model's sequence of requests, run on both backends side by side.
+struct Runner {
+  const Spec& spec;
+  std::shared_ptr<Model> model;
+  Session cpu;
+  std::unique_ptr<SessionBackend> gpu;
+  ThreadPool& pool;
+  bool exact;
+
+  void step(const std::string& what, ForwardRequest req) {
+    req.return_logits = true;
+    const std::string name = spec.name + " " + what;
+    ForwardResult a, b;
+    try {
+      a = cpu.forward(req, pool);
+      b = gpu->forward(req, pool);
+    } catch (const std::exception& e) {
+      report(false, name, std::string("threw: ") + e.what());
+      return;
+    }
+    const Compare c = compare(a, b);
+    char buf[200];
+    std::snprintf(buf, sizeof(buf), "rows %zu, predict %zu, logits nmse %.2e, ids %d/%d, conf diff %.1e",
+                  req.tokens.size(), req.predict_rows.size(), c.nmse, c.ids_equal, c.ids, c.max_conf);
+    bool ok;
+    if (exact)
+      ok = c.nmse <= 1e-9 && c.ids_equal == c.ids && c.max_conf <= 1e-5;
+    else  // WEIGHT_DTYPE: activations rounded to 16 bits; only the logits are compared
+      ok = c.nmse <= 1e-3 && c.ids_equal >= 0;
+    report(ok, name, buf);
+  }
+};
+
+ForwardRequest request(const std::vector<int32_t>& x, const std::vector<int32_t>& rows_idx, int64_t cache_attend,
+                       int64_t write_start, int64_t write_rows, bool attend_self, std::vector<int32_t> predict,
+                       ConfidenceKind kind) {
+  ForwardRequest r;
+  for (int32_t i : rows_idx) {
+    r.tokens.push_back(x[static_cast<size_t>(i)]);
+    r.positions.push_back(i);
+  }
+  r.cache_attend = cache_attend;
+  r.cache_write_start = write_start;
+  r.cache_write_rows = write_rows;
+  r.attend_self = attend_self;
+  r.predict_rows = std::move(predict);
+  r.confidence = kind;
+  return r;
+}
+
+void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TestModel tm = build(s, seed);
+  CudaOptions opt;
+  opt.gemm_mode = s.gemm_mode;
+  opt.widen_chunk_elems = s.widen_chunk;
+  const sdllm_cublas_emu::Stats before = sdllm_cublas_emu::stats();
+  std::shared_ptr<CudaModel> cm;
+  try {
+    cm = cuda_model_create_with_api(tm.model, opt, sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION));
+  } catch (const std::exception& e) {
+    report(false, s.name + " model upload", e.what());
+    return;
+  }
+  const int64_t capacity = s.long_cache ? 640 : 40;
+  Runner run{s, tm.model, Session(tm.model, capacity), cuda_session_create(cm, capacity), pool,
+             s.gemm_mode == SDLLM_CUDA_GEMM_EXACT || s.dtype == DType::F32};
+
+  // Prompt of P tokens, two blocks of B masks: N = P + 2B. One token beyond the vocabulary
+  // (embedding rows >= vocab exist in real checkpoints) in the prompt.
+  Rng r(seed + 99);
+  const int32_t P = 10, B = 8, N = P + 2 * B, mask = static_cast<int32_t>(s.vocab - 1);
+  std::vector<int32_t> x;
+  for (int32_t i = 0; i < P; ++i) x.push_back(r.below(s.vocab - 1));
+  if (s.emb_rows > s.vocab) x[3] = static_cast<int32_t>(s.emb_rows - 1);
+  for (int32_t i = P; i < N; ++i) x.push_back(mask);
+  const std::vector<int32_t> block0 = range(P, P + B);
+  auto masked_rows = [&](int32_t offset, int32_t lo, int32_t hi) {  // rows (relative to offset) still masked
+    std::vector<int32_t> v;
+    for (int32_t i = lo; i < hi; ++i)
+      if (x[static_cast<size_t>(i)] == mask) v.push_back(i - offset);
+    return v;
+  };
+
+  // vanilla: everything, no cache.
+  run.step("vanilla full pass (prob)", request(x, range(0, N), 0, -1, 0, true, masked_rows(0, P, P + B),
+                                                ConfidenceKind::Prob));
+  // prefix-cache: step 0 writes the prompt, step 1 feeds x[P:N) over the cached prefix.
+  run.step("prefix-cache step 0 (write [0,P))", request(x, range(0, N), 0, 0, P, true, masked_rows(0, P, P + B),
+                                                          ConfidenceKind::Margin));
+  x[P + 2] = r.below(s.vocab - 1);
+  x[P + 5] = r.below(s.vocab - 1);
+  run.step("prefix-cache step 1 (cached prefix, margin)",
+           request(x, range(P, N), P, -1, 0, true, masked_rows(P, P, P + B), ConfidenceKind::Margin));
+  // dual-cache: step 0 writes every row; later steps overwrite the block's slots and
+  // attend to the whole cache only (attend_self = false).
+  run.step("dual-cache step 0 (write [0,N))", request(x, range(0, N), 0, 0, N, true, masked_rows(0, P, P + B),
+                                                        ConfidenceKind::Entropy));
+  x[P + 1] = r.below(s.vocab - 1);
+  run.step("dual-cache step 1 (overwrite [P,P+B), attend_self=false, entropy)",
+           request(x, block0, N, P, B, false, masked_rows(P, P, P + B), ConfidenceKind::Entropy));
+  x[P + 4] = r.below(s.vocab - 1);
+  run.step("dual-cache step 2 (overwrite again)",
+           request(x, block0, N, P, B, false, masked_rows(P, P, P + B), ConfidenceKind::Prob));
+  // streaming, second block: x[0:e) plus the trailing position N-1 (positions jump), the
+  // prefix [0, s) written; then x[s:e) + trailing over the cached prefix.
+  for (int32_t i = P; i < P + B; ++i) x[static_cast<size_t>(i)] = r.below(s.vocab - 1);
+  const int32_t s0 = P + B, e0 = N - 2;
+  {
+    std::vector<int32_t> rows = range(0, e0);
+    rows.push_back(N - 1);
+    ForwardRequest q = request(x, rows, 0, 0, s0, true, masked_rows(0, s0, e0), ConfidenceKind::Prob);
+    run.step("streaming step 0 (trailing position N-1, write [0,s))", q);
+    rows = range(s0, e0);
+    rows.push_back(N - 1);
+    x[s0 + 1] = r.below(s.vocab - 1);
+    ForwardRequest q1 = request(x, rows, s0, -1, 0, true, masked_rows(s0, s0, e0), ConfidenceKind::Margin);
+    q1.predict_rows.push_back(static_cast<int32_t>(rows.size() - 1));  // the trailing row too
+    run.step("streaming step 1 (cached prefix + trailing position)", q1);
+    // Sampling: temperature > 0 (Gumbel-max with the counter RNG), every kind.
+    const ConfidenceKind kinds[] = {ConfidenceKind::Prob, ConfidenceKind::Margin, ConfidenceKind::Entropy,
+                                    ConfidenceKind::Random};
+    const char* names[] = {"prob", "margin", "entropy", "random"};
+    for (int k = 0; k < 4; ++k) {
+      ForwardRequest qt = q1;
+      qt.confidence = kinds[k];
+      qt.temperature = 0.9f;
+      qt.seed = 1234 + static_cast<uint64_t>(k);
+      qt.noise_counter = 7;
+      run.step(std::string("streaming step, temperature 0.9, ") + names[k], qt);
+    }
+    ForwardRequest qc = q1;
+    qc.temperature = 0.7f;
+    qc.confidence_temperature = 0.7f;
+    qc.seed = 99;
+    qc.noise_counter = 3;
+    run.step("streaming step, temperature 0.7 and confidence temperature 0.7", qc);
+    qc.temperature = 0.f;
+    qc.confidence = ConfidenceKind::Entropy;
+    run.step("streaming step, greedy, confidence temperature 0.7, entropy", qc);
+  }
+  // Every row predicted (no gather on the last layer), no cache.
+  run.step("all rows predicted", request(x, range(0, N), 0, -1, 0, true, range(0, N), ConfidenceKind::Prob));
+  if (s.long_cache) {
+    // A 600-slot prefix, then 4 query rows over it: few blocks and many keys, so the
+    // attention splits the keys (flash-decoding path) with the emulator's 8 SMs.
+    std::vector<int32_t> lx;
+    for (int32_t i = 0; i < 604; ++i) lx.push_back(r.below(s.vocab - 1));
+    run.step("long prefix write (600 slots)", request(lx, range(0, 600), 0, 0, 600, true, {599}, ConfidenceKind::Prob));
+    run.step("4 rows over a 600-slot cache (split keys)",
+             request(lx, range(600, 604), 600, -1, 0, true, {0, 1, 2, 3}, ConfidenceKind::Prob));
+  }
+  const sdllm_cublas_emu::Stats after = sdllm_cublas_emu::stats();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("     %s: %lld F32 / %lld BF16 / %lld F16 GEMM calls, %.1f s\n", s.name.c_str(),
+              static_cast<long long>(after.gemm_f32 - before.gemm_f32),
+              static_cast<long long>(after.gemm_bf16 - before.gemm_bf16),
+              static_cast<long long>(after.gemm_f16 - before.gemm_f16), secs);
+  if (s.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE && s.dtype != DType::F32) {
+    const bool used = after.gemm_bf16 + after.gemm_f16 > before.gemm_bf16 + before.gemm_f16;
+    report(used, s.name + " ran 16-bit GEMMs", used ? "" : "no 16-bit GemmEx call was made");
+  }
+}
+
+// The failure paths an addon user can hit, and the ABI checks.
+void run_errors(ThreadPool& pool) {
+  const SdllmCudaApi* api = sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION);
+  report(api && api->abi_version == SDLLM_CUDA_ABI_VERSION && api->struct_size == sizeof(SdllmCudaApi),
+         "abi: sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION) returns the table", "");
+  report(sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION + 1) == nullptr, "abi: another version gets NULL", "");
+
+  Spec s{"errors", DType::F32, false, 2, 1, 32, 1, 32, 20, 20, false};
+  TestModel tm = build(s, 5);
+  auto expect_throw = [&](const std::string& what, const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      report(false, what, "did not throw");
+    } catch (const std::exception& e) {
+      const bool ok = std::string(e.what()).find(needle) != std::string::npos;
+      report(ok, what, e.what());
+    }
+  };
+  CudaOptions opt;
+  opt.library = "/nonexistent/libsdllm_cuda.so";
+  expect_throw("missing library is a clear error", [&] { cuda_model_create(tm.model, opt); }, "cannot load");
+  opt.device = 3;
+  expect_throw("a device that does not exist", [&] { cuda_model_create_with_api(tm.model, opt, api); },
+               "CUDA device 3 does not exist");
+  opt.device = 0;
+  auto cm = cuda_model_create_with_api(tm.model, opt, api);
+  report(cuda_model_description(*cm).find("cublas-emu") != std::string::npos, "describe names the device and cuBLAS",
+         cuda_model_description(*cm));
+  auto gpu = cuda_session_create(cm, 8);
+  Session cpu(tm.model, 8);
+  ForwardRequest bad;
+  bad.tokens = {1, 2};
+  bad.positions = {0, 1};
+  std::string cpu_msg;
+  try {
+    cpu.forward(bad, pool);
+  } catch (const std::exception& e) {
+    cpu_msg = e.what();
+  }
+  expect_throw("empty predictRows: same message as the CPU backend", [&] { gpu->forward(bad, pool); },
+               cpu_msg.empty() ? "?" : cpu_msg);
+  bad.predict_rows = {0};
+  bad.cache_attend = 9;
+  expect_throw("cacheAttend beyond the capacity", [&] { gpu->forward(bad, pool); }, "cacheAttend is outside the cache");
+  // The library's own checks, below the adapter's.
+  SdllmCudaForward f{};
+  f.n_tokens = 0;
+  const bool null_failed = api->session_forward(nullptr, &f) != 0;
+  const std::string null_msg = api->last_error();
+  report(null_failed && null_msg.find("null") != std::string::npos, "library: a null session is an error, not a crash",
+         null_msg);
+  SdllmCudaModelDesc d{};
+  const bool empty_failed = api->model_create(&d) == nullptr;
+  const std::string empty_msg = api->last_error();
+  report(empty_failed && empty_msg.find("positive") != std::string::npos, "library: an empty descriptor is rejected",
+         empty_msg);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string filter = argc > 1 ? argv[1] : "";
+  ThreadPool& pool = default_pool(2);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<Spec> specs = {
+      // name, dtype, bias, heads, kv, head_dim, layers, mlp, vocab, emb rows, tied
+      {"f32-gqa4:2-hd64-tied", DType::F32, false, 4, 2, 64, 2, 160, 61, 64, true, SDLLM_CUDA_GEMM_EXACT, 0, true},
+      {"bf16-bias-gqa7:1-hd64-chunked", DType::BF16, true, 7, 1, 64, 2, 96, 77, 80, false, SDLLM_CUDA_GEMM_EXACT,
+       5000},
+      {"bf16-bias-gqa4:2-hd128", DType::BF16, true, 4, 2, 128, 2, 128, 50, 50, false},
+      {"f16-gqa7:1-hd128-1layer", DType::F16, false, 7, 1, 128, 1, 64, 40, 48, false},
+      {"f32-gqa2:1-hd32-3layers", DType::F32, true, 2, 1, 32, 3, 48, 33, 33, false},
+      {"bf16-weight-dtype-gemm", DType::BF16, false, 4, 2, 64, 2, 128, 61, 64, false, SDLLM_CUDA_GEMM_WEIGHT_DTYPE},
+      {"f16-weight-dtype-gemm", DType::F16, true, 4, 2, 64, 1, 128, 45, 45, false, SDLLM_CUDA_GEMM_WEIGHT_DTYPE},
+  };
+  uint64_t seed = 11;
+  for (const Spec& s : specs) {
+    ++seed;
+    if (!filter.empty() && s.name.find(filter) == std::string::npos) continue;
+    run_model(s, seed, pool);
+  }
+  if (filter.empty() || std::string("errors").find(filter) != std::string::npos) run_errors(pool);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("cublas-emu handles still open: %lld; %.1f s\n",
+              static_cast<long long>(sdllm_cublas_emu::stats().handles), secs);
+  std::printf("cuda-forward: %d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 && g_passed > 0 ? 0 : 1;
+}
