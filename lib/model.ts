@@ -21,9 +21,28 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
   if (typeof dir !== 'string' || dir.length === 0) fail('a model directory path', 'dir', dir);
   if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
   const threads = options.threads === undefined ? 0 : integer('threads', options.threads, 1, 1024);
-  const { backend, reason } = chooseBackend(options.backend);
+  const device = options.device === undefined ? 0 : integer('device', options.device, 0, 1024);
+  const choice = chooseBackend(options.backend, device);
+  let { backend, reason } = choice;
   const resolved = path.resolve(dir);
-  const nativeModel = await withCallSite(native.loadModel(resolved, { threads }), site);
+  let nativeModel: NativeModel;
+  if (backend === 'cuda') {
+    try {
+      nativeModel = await withCallSite(
+        native.loadModel(resolved, { threads, backend: 'cuda', device, cudaLibrary: choice.cudaLibrary }), site);
+      reason += ` (${nativeModel.backendDescription})`;
+    } catch (e) {
+      // 'auto' falls back to the CPU when the CUDA library fails (its errors start with
+      // "CUDA backend:"); an explicit 'cuda', or a checkpoint error, is thrown as is.
+      const message = (e as Error)?.message ?? String(e);
+      if (options.backend === 'cuda' || !message.startsWith('CUDA backend')) throw e;
+      backend = 'cpu';
+      reason = `auto: the CUDA backend failed (${message}); using the CPU backend`;
+      nativeModel = await withCallSite(native.loadModel(resolved, { threads }), site);
+    }
+  } else {
+    nativeModel = await withCallSite(native.loadModel(resolved, { threads }), site);
+  }
   let codec: PromptCodec | null;
   try {
     codec = PromptCodec.load(resolved);

@@ -7,8 +7,14 @@ export type StrategyName = 'vanilla' | 'prefix-cache' | 'dual-cache' | 'streamin
 export type ConfidenceName = 'prob' | 'margin' | 'entropy' | 'random';
 
 export interface LoadOptions {
-  /** 'cpu' is the only backend built so far; 'auto' picks the best available. Default 'auto'. */
+  /**
+   * 'auto' (default) takes CUDA when a driver, a device, cuBLAS and the package's CUDA
+   * library are all present, else the CPU; model.backendReason says which and why.
+   * The CUDA path is tested under a CPU emulator only and has not been run on a GPU yet.
+   */
   backend?: 'auto' | 'cpu' | 'cuda';
+  /** CUDA device index for backend 'cuda' or 'auto'. Default 0. */
+  device?: number;
   /** Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default: all cores. */
   threads?: number;
 }

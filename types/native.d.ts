@@ -68,6 +68,10 @@ export interface NativeSession {
 
 export interface NativeModel {
   readonly info: NativeModelInfo;
+  /** Where this model's sessions run: the CPU Session or the CUDA library (cpp/backend.h). */
+  readonly backend: 'cpu' | 'cuda';
+  /** 'CPU', or the CUDA library's description ("device 0: sm_90, 132 SMs; cuBLAS libcublas.so.13"). */
+  readonly backendDescription: string;
   createSession(capacity: number): NativeSession;
   dispose(): void;
 }
@@ -97,8 +101,18 @@ export interface NativeCudaProbe {
   cublasError: string;
 }
 
+export interface NativeLoadOptions {
+  threads: number;
+  /** Default 'cpu'. 'cuda' dlopens cudaLibrary and uploads the weights to `device`. */
+  backend?: 'cpu' | 'cuda';
+  /** CUDA device index, default 0. */
+  device?: number;
+  /** Path of libsdllm_cuda (lib/backend.ts cudaBackendLibrary()); required with 'cuda'. */
+  cudaLibrary?: string;
+}
+
 export interface NativeBinding {
-  loadModel(dir: string, options: { threads: number }): Promise<NativeModel>;
+  loadModel(dir: string, options: NativeLoadOptions): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;
   probeCuda(): NativeCudaProbe;
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "backend.h"
 #include "cpu_features.h"
 #include "cuda_probe.h"
 #include "model.h"
@@ -63,7 +64,7 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
 // ---- Session -------------------------------------------------------------------
 
 struct SessionState {
-  std::unique_ptr<Session> session;
+  std::unique_ptr<SessionBackend> session;  // the CPU Session or the CUDA library's (cpp/backend.h)
   std::mutex busy;  // one forward at a time per session: they share the cache
 };
 
@@ -185,17 +186,24 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   static void Init(Napi::Env env) {
     Napi::Function f = DefineClass(env, "Model",
                                    {InstanceAccessor<&ModelWrap::Info>("info"),
+                                    InstanceAccessor<&ModelWrap::Backend>("backend"),
+                                    InstanceAccessor<&ModelWrap::BackendDescription>("backendDescription"),
                                     InstanceMethod<&ModelWrap::CreateSession>("createSession"),
                                     InstanceMethod<&ModelWrap::Dispose>("dispose")});
     addon_data(env).model_ctor = Napi::Persistent(f);
   }
   ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {}
   std::shared_ptr<const Model> model;
+  std::shared_ptr<CudaModel> cuda;  // set when loaded with backend 'cuda': sessions run there
 
  private:
   Napi::Value Info(const Napi::CallbackInfo& info) {
     if (!model) throw Napi::Error::New(info.Env(), "Model is disposed");
     return model_info(info.Env(), *model);
+  }
+  Napi::Value Backend(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cuda ? "cuda" : "cpu"); }
+  Napi::Value BackendDescription(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), cuda ? cuda_model_description(*cuda) : "CPU");
   }
   Napi::Value CreateSession(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -206,7 +214,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Object obj = addon_data(env).session_ctor.New({});
     auto st = std::make_shared<SessionState>();
     try {
-      st->session = std::make_unique<Session>(model, static_cast<int64_t>(cap));
+      if (cuda)
+        st->session = cuda_session_create(cuda, static_cast<int64_t>(cap));
+      else
+        st->session = std::make_unique<CpuSessionBackend>(model, static_cast<int64_t>(cap));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -216,17 +227,21 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   // Sessions hold their own reference: the mapped weights go once they are disposed too.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     model.reset();
+    cuda.reset();  // the device weights go with the last session
     return info.Env().Undefined();
   }
 };
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string dir) : Napi::AsyncWorker(env), dir_(std::move(dir)), deferred_(env) {}
+  // cuda == nullptr: the CPU backend; otherwise the weights are also uploaded to the GPU.
+  LoadWorker(Napi::Env env, std::string dir, std::unique_ptr<CudaOptions> cuda)
+      : Napi::AsyncWorker(env), dir_(std::move(dir)), cuda_options_(std::move(cuda)), deferred_(env) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
       model_ = load_model(dir_);
+      if (cuda_options_) cuda_ = cuda_model_create(model_, *cuda_options_);
       pool();  // start the workers here, not on the JS thread
     } catch (const std::exception& e) {
       SetError(e.what());
@@ -235,24 +250,47 @@ class LoadWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Object obj = addon_data(Env()).model_ctor.New({});
     ModelWrap::Unwrap(obj)->model = std::move(model_);
+    ModelWrap::Unwrap(obj)->cuda = std::move(cuda_);
     deferred_.Resolve(obj);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   std::string dir_;
+  std::unique_ptr<CudaOptions> cuda_options_;
   std::shared_ptr<const Model> model_;
+  std::shared_ptr<CudaModel> cuda_;
   Napi::Promise::Deferred deferred_;
 };
 
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected a directory string");
+  std::unique_ptr<CudaOptions> cuda;
   if (info.Length() > 1 && info[1].IsObject()) {
-    Napi::Value t = info[1].As<Napi::Object>().Get("threads");
+    Napi::Object o = info[1].As<Napi::Object>();
+    Napi::Value t = o.Get("threads");
     if (t.IsNumber() && g_threads == 0) g_threads = t.As<Napi::Number>().Int32Value();
+    // backend 'cuda' (lib/backend.ts decides; the CPU path never loads a CUDA library).
+    Napi::Value b = o.Get("backend");
+    if (!b.IsUndefined()) {
+      const std::string name = b.IsString() ? b.As<Napi::String>().Utf8Value() : "";
+      if (name != "cpu" && name != "cuda") throw Napi::TypeError::New(env, "backend must be 'cpu' or 'cuda'");
+      if (name == "cuda") {
+        cuda = std::make_unique<CudaOptions>();
+        Napi::Value lib = o.Get("cudaLibrary");
+        if (!lib.IsString()) throw Napi::TypeError::New(env, "Expected a string for cudaLibrary with backend 'cuda'");
+        cuda->library = lib.As<Napi::String>().Utf8Value();
+        Napi::Value dev = o.Get("device");
+        if (!dev.IsUndefined()) {
+          if (!dev.IsNumber() || dev.As<Napi::Number>().DoubleValue() < 0)
+            throw Napi::TypeError::New(env, "Expected a non-negative integer for device");
+          cuda->device = dev.As<Napi::Number>().Int32Value();
+        }
+      }
+    }
   }
-  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value());
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(cuda));
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;
