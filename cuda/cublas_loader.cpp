@@ -53,7 +53,7 @@ bool cublas_try_load(const char* const* names, int n_names, Cublas* out, std::st
              " could be loaded:" + reasons +
              "\nInstall cuBLAS for your CUDA version (the CUDA toolkit's libcublas, e.g. the apt package "
              "libcublas-13-0 or libcublas-12-x, or `pip install nvidia-cublas-cu12` and add its lib directory to "
-             "LD_LIBRARY_PATH), point SDLLM_CUBLAS at the library file, or use the CPU backend.";
+             "LD_LIBRARY_PATH), point SDLLM_CUBLAS_LIBRARY at the library file, or use the CPU backend.";
   }
   return false;
 }
@@ -64,7 +64,8 @@ const Cublas* cublas_load(std::string* error) {
   static bool ok = false;
   static std::string failure;
   std::call_once(once, [] {
-    const char* names[] = {std::getenv("SDLLM_CUBLAS"), "libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+    // Same variable as the probe in cpp/cuda_probe.cpp, so what inspect finds is what loads.
+    const char* names[] = {std::getenv("SDLLM_CUBLAS_LIBRARY"), "libcublas.so.13", "libcublas.so.12", "libcublas.so"};
     ok = cublas_try_load(names, 4, &lib, &failure);
   });
   if (!ok) {

@@ -36,7 +36,7 @@ struct Cublas {
 
 // Loads cuBLAS once per process (thread-safe) and returns it, or nullptr with *error set
 // to a message naming the libraries tried and what to install. The environment variable
-// SDLLM_CUBLAS, when set, names the library file to try first.
+// SDLLM_CUBLAS_LIBRARY, when set, names the library file to try first.
 const Cublas* cublas_load(std::string* error);
 
 // One uncached attempt with an explicit list of library names (tests).
