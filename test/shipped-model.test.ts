@@ -1,0 +1,47 @@
+// The model in models/: loads as the default, has the LLaDA layout and keys the spec
+// names, renders prompts with its own chat template, and generates to EOS with every
+// strategy. (Its accuracy is measured by bench/, not asserted here: see its model card.)
+import * as fs from 'fs';
+import * as path from 'path';
+import { defaultModelDir, loadModel } from '../lib';
+import type { DiffusionModel } from '../types';
+
+let model: DiffusionModel;
+beforeAll(async () => {
+  model = await loadModel(undefined, { threads: 2 });
+});
+afterAll(() => model.dispose());
+
+test('the default model is the shipped one, in the LLaDA layout', () => {
+  expect(model.dir).toBe(defaultModelDir);
+  const config = JSON.parse(fs.readFileSync(path.join(defaultModelDir, 'config.json'), 'utf8'));
+  expect(config).toMatchObject({
+    model_type: 'llada', block_type: 'llama', activation_type: 'silu', layer_norm_type: 'rms',
+    include_bias: false, include_qkv_bias: false, weight_tying: false,
+  });
+  expect(model.info).toMatchObject({
+    family: 'llada', dModel: config.d_model, nLayers: config.n_layers, nHeads: config.n_heads,
+    vocabSize: config.vocab_size, embeddingSize: config.embedding_size,
+    maskTokenId: config.mask_token_id, eosTokenId: config.eos_token_id, dtype: 'BF16',
+  });
+  expect(fs.statSync(path.join(defaultModelDir, 'model.safetensors')).size).toBeLessThan(30e6);
+});
+
+test('prompts are rendered with the checkpoint chat template and round-trip', async () => {
+  const ids = await model.encodePrompt('What is 2+3?');
+  const text = await model.decode(ids);
+  expect(text).toContain('What is 2+3?');
+  expect(ids[0]).toBe(model.info.bosTokenId);
+  const plain = await model.encodePrompt('What is 2+3?', false);
+  expect(plain.length).toBeLessThan(ids.length);
+});
+
+test.each(['vanilla', 'prefix-cache', 'dual-cache', 'streaming'] as const)('%s generates text that ends in EOS', async (strategy) => {
+  const r = await model.generate('Finn has 72 cards. He loses 31. How many cards now?', {
+    strategy, genLength: 64, blockLength: 32, ...(strategy === 'vanilla' ? { steps: 32 } : {}),
+  });
+  expect(r.tokens.length).toBe(64);
+  expect(r.tokens.includes(model.info.maskTokenId)).toBe(false);
+  expect(r.stats.tokensUntilEos).toBeLessThan(64);
+  expect(r.text.length).toBeGreaterThan(0);
+});
