@@ -175,6 +175,7 @@ async function main(): Promise<void> {
     'Tokens/s counts all generated positions (early-exit EOS fill included) over wall time, as the paper does;',
     '"to EOS" counts only tokens before the first EOS. Speedups are over vanilla in the same run and column.',
     `Raw per-sample figures: \`${path.relative(root, jsonFile)}\`.`,
+    'Accuracy is only as meaningful as the model: read the model card of the model used before comparing accuracies.',
     '',
     '## Table (accuracy · tokens/s (speedup) · mean NFE)',
     '',
