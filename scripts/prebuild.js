@@ -13,13 +13,15 @@ const root = path.resolve(__dirname, '..');
 const run = (cmd, args, env) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
 const hasNvcc = spawnSync('nvcc', ['--version'], { stdio: 'ignore' }).status === 0;
 
-// Outside build/: prebuildify's `node-gyp rebuild` deletes build/ before it compiles.
-const artifacts = path.join(os.tmpdir(), 'sdllm-prebuild-artifacts');
-fs.rmSync(artifacts, { recursive: true, force: true });
-fs.mkdirSync(artifacts, { recursive: true });
+// Fresh folders outside build/: prebuildify's `node-gyp rebuild` deletes build/ before it
+// compiles, and a fixed name would clash between checkouts (CMake caches its source dir).
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'sdllm-prebuild-'));
+const artifacts = path.join(scratch, 'artifacts');
+fs.mkdirSync(artifacts);
+process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
 
 if (hasNvcc && process.platform === 'linux' && process.arch === 'x64' && process.env.SDLLM_PREBUILD_CUDA !== '0') {
-  const out = path.join(os.tmpdir(), 'sdllm-prebuild-cuda');
+  const out = path.join(scratch, 'cuda');
   run('cmake', ['-S', root, '-B', out, '-DCMAKE_BUILD_TYPE=Release', '-DSDLLM_CUDA=ON', '-DSDLLM_WARNINGS_AS_ERRORS=ON']);
   run('cmake', ['--build', out, '-j', '2', '--target', 'sdllm_cuda']);
   const lib = ['cuda/libsdllm_cuda.so', 'libsdllm_cuda.so', 'Release/libsdllm_cuda.so']
