@@ -6,6 +6,8 @@
       "target_name": "sdllm_avx2",
       "type": "static_library",
       "sources": [
+        "cpp/ops/attention_avx2.cpp",
+        "cpp/ops/elementwise_avx2.cpp",
         "cpp/ops/gemm_avx2.cpp"
       ],
       "include_dirs": [

@@ -1,5 +1,5 @@
-// Bidirectional attention, one (query row, head) per work item, over two key segments.
-// Keys are taken in blocks of kBlock: the block's scores are computed first, so the
+// Bidirectional attention over two key segments. With AVX2+FMA: the tiled kernel of
+// attention_avx2.cpp. The scalar path below: one (query row, head) per work item. Keys are taken in blocks of kBlock: the block's scores are computed first, so the
 // running softmax state is rescaled once per block rather than once per key.
 // With no keys at all (both segments empty) the output is zero.
 #include <algorithm>
@@ -44,7 +44,8 @@ struct Segment {
 
 void op_attention(const AttentionParams& p, ThreadPool& pool) {
   if (p.n_q <= 0 || p.n_heads <= 0) return;
-  const bool avx2 = use_avx2_fma();
+  if (use_avx2_fma()) return kernels::avx2_attention(p, pool);
+  const bool avx2 = false;
   const int group = p.n_heads / std::max(1, p.n_kv_heads);
   const int64_t hd = p.head_dim;
   const Segment segs[2] = {{p.k0, p.v0, p.n_k0, p.kv0_stride}, {p.k1, p.v1, p.n_k1, p.kv1_stride}};

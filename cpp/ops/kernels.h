@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "dtype.h"
+#include "ops.h"
 #include "threadpool.h"
 
 namespace sdllm {
@@ -19,6 +20,12 @@ void avx2_widen(const WeightView& w, int64_t offset, int64_t count, float* out);
 float avx2_dot(const float* a, const float* b, int64_t n);
 void avx2_axpy(float a, const float* x, float* y, int64_t n);
 void avx2_scale(float a, float* y, int64_t n);
+
+// op_attention's AVX2 path (attention_avx2.cpp): any head_dim, GQA, either segment empty.
+void avx2_attention(const AttentionParams& p, ThreadPool& pool);
+
+// out[i] = silu(gate[i]) * up[i] with a vectorised exp (elementwise_avx2.cpp).
+void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out);
 
 }  // namespace kernels
 }  // namespace sdllm

@@ -1,0 +1,247 @@
+// AVX2+FMA attention (op_attention when use_avx2_fma()): a tiled online softmax.
+//
+// Work item = (kv head, chunk of up to kChunk "query rows"), where the rows of a kv
+// head are the (query, head) pairs of its GQA group, so the query heads of a group
+// share every K/V tile. Per item:
+//   Q rows are gathered and pre-multiplied by the scale into a thread-local buffer;
+//   for each block of up to kb keys (segment 0, then segment 1):
+//     K block is transposed to Kt[hd][kb] (keys in lanes, zero-padded to 8),
+//     per micro-tile of up to 4 rows: S = Q Kt (4 rows x 16 keys of registers),
+//     the running max/sum are updated once per block, P = exp(S - max) with a
+//     vectorised exp, acc = acc * corr + P V (broadcast p x V-row FMAs over hd).
+//   out = acc / sum.
+// Items are handed out dynamically (atomic counter) so a busy core does not stall the
+// others. Accumulation is float32 except the per-row softmax sum (double).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../ops.h"
+#include "kernels.h"
+#include "vexp_avx2.h"
+
+namespace sdllm {
+namespace kernels {
+
+namespace {
+
+constexpr int64_t kChunk = 32;  // query rows per work item (multiple of 4)
+constexpr int kMr = 4;          // rows per micro-tile
+
+// s[r][0 .. 8*NV) = sum_c q[r][c] * kt[c][0 .. 8*NV) for MR rows.
+template <int MR, int NV>
+inline void qk_tile(const float* q, int64_t hd, const float* kt, int64_t ldk, float* s, int64_t lds) {
+  __m256 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < hd; ++c) {
+    __m256 k[NV];
+    for (int v = 0; v < NV; ++v) k[v] = _mm256_loadu_ps(kt + c * ldk + 8 * v);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 qb = _mm256_broadcast_ss(q + r * hd + c);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(qb, k[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(s + r * lds + 8 * v, acc[r][v]);
+}
+
+template <int MR>
+void qk_rows(const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t nbp, float* s, int64_t lds) {
+  int64_t j = 0;
+  for (; j + 16 <= nbp; j += 16) qk_tile<MR, 2>(q, hd, kt + j, ldk, s + j, lds);
+  if (j < nbp) qk_tile<MR, 1>(q, hd, kt + j, ldk, s + j, lds);
+}
+
+// acc[r][c0 .. c0+8*NV) += sum_j p[r][j] * v[j][c0 ..] for MR rows; `mask` (NV == 1
+// only) limits the columns to a tail of fewer than 8.
+template <int MR, int NV, bool kMasked>
+inline void pv_tile(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, float* acc,
+                    int64_t lda, __m256i mask) {
+  __m256 a[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int u = 0; u < NV; ++u) a[r][u] = _mm256_loadu_ps(acc + r * lda + 8 * u);
+  for (int64_t j = 0; j < nb; ++j) {
+    __m256 x[NV];
+    for (int u = 0; u < NV; ++u)
+      x[u] = kMasked ? _mm256_maskload_ps(v + j * ldv + 8 * u, mask) : _mm256_loadu_ps(v + j * ldv + 8 * u);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 pb = _mm256_broadcast_ss(p + r * ldp + j);
+      for (int u = 0; u < NV; ++u) a[r][u] = _mm256_fmadd_ps(pb, x[u], a[r][u]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int u = 0; u < NV; ++u) _mm256_storeu_ps(acc + r * lda + 8 * u, a[r][u]);
+}
+
+template <int MR>
+void pv_rows(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, int64_t hd, float* acc,
+             int64_t lda) {
+  const __m256i none = _mm256_setzero_si256();
+  int64_t c = 0;
+  for (; c + 16 <= hd; c += 16) pv_tile<MR, 2, false>(p, ldp, v + c, ldv, nb, acc + c, lda, none);
+  if (c + 8 <= hd) {
+    pv_tile<MR, 1, false>(p, ldp, v + c, ldv, nb, acc + c, lda, none);
+    c += 8;
+  }
+  if (c < hd) {  // acc rows are padded to a multiple of 8, so only V needs the mask
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hd - c)), lane);
+    pv_tile<MR, 1, true>(p, ldp, v + c, ldv, nb, acc + c, lda, mask);
+  }
+}
+
+using QkFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
+using PvFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t);
+constexpr QkFn kQk[kMr] = {qk_rows<1>, qk_rows<2>, qk_rows<3>, qk_rows<4>};
+constexpr PvFn kPv[kMr] = {pv_rows<1>, pv_rows<2>, pv_rows<3>, pv_rows<4>};
+
+inline float hmax(__m256 v) {
+  __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
+}
+
+inline float hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
+}
+
+struct Segment {
+  const float* k;
+  const float* v;
+  int64_t n, stride;
+};
+
+struct Scratch {
+  std::vector<float> q, acc, kt, s;
+  std::vector<double> sum;
+  std::vector<float> max;
+};
+
+}  // namespace
+
+void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
+  const int group = std::max(1, p.n_heads / std::max(1, p.n_kv_heads));
+  const int n_kv = std::max(1, p.n_heads / group);
+  const int64_t hd = p.head_dim;
+  const int64_t hdp = (hd + 7) / 8 * 8;
+  const int64_t kb = hd <= 64 ? 64 : 32;  // keys per block: Kt and the V block stay in L1/L2
+  const Segment segs[2] = {{p.k0, p.v0, p.n_k0, p.kv0_stride}, {p.k1, p.v1, p.n_k1, p.kv1_stride}};
+  const int64_t rows = p.n_q * group;  // query rows per kv head
+  // Chunks small enough that every thread gets several items, but not below one micro-tile.
+  const int64_t threads = pool.size();
+  int64_t chunk = (rows * n_kv + 4 * threads - 1) / (4 * threads);
+  chunk = std::min<int64_t>(kChunk, std::max<int64_t>(kMr, (chunk + kMr - 1) / kMr * kMr));
+  const int64_t chunks_per_head = (rows + chunk - 1) / chunk;
+  const int64_t items = chunks_per_head * n_kv;
+  std::atomic<int64_t> next{0};
+
+  pool.parallel_for(std::min<int64_t>(threads, items), 1, [&](int64_t, int64_t, int) {
+    thread_local Scratch t;
+    t.q.resize(static_cast<size_t>(chunk * hd));
+    t.acc.resize(static_cast<size_t>(chunk * hdp));
+    t.kt.resize(static_cast<size_t>(hd * kb));
+    t.s.resize(static_cast<size_t>(kMr * kb));
+    t.sum.resize(static_cast<size_t>(chunk));
+    t.max.resize(static_cast<size_t>(chunk));
+    for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) {
+      const int kvh = static_cast<int>(it / chunks_per_head);
+      const int64_t r0 = (it % chunks_per_head) * chunk, nr = std::min(chunk, rows - r0);
+      const __m256 vscale = _mm256_set1_ps(p.scale);
+      for (int64_t r = 0; r < nr; ++r) {
+        const int64_t rr = r0 + r, i = rr / group;
+        const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
+        const float* src = p.q + i * p.q_stride + h * hd;
+        float* dst = t.q.data() + r * hd;
+        int64_t c = 0;
+        for (; c + 8 <= hd; c += 8) _mm256_storeu_ps(dst + c, _mm256_mul_ps(_mm256_loadu_ps(src + c), vscale));
+        for (; c < hd; ++c) dst[c] = src[c] * p.scale;
+      }
+      std::fill(t.acc.begin(), t.acc.begin() + nr * hdp, 0.f);
+      std::fill(t.sum.begin(), t.sum.begin() + nr, 0.0);
+      std::fill(t.max.begin(), t.max.begin() + nr, -std::numeric_limits<float>::infinity());
+
+      for (const Segment& sg : segs) {
+        for (int64_t j0 = 0; j0 < sg.n; j0 += kb) {
+          const int64_t nb = std::min(kb, sg.n - j0), nbp = (nb + 7) / 8 * 8;
+          // Transpose the key block: kt[c][j] = k[j0 + j][c], zero-padded to nbp keys.
+          const float* kbase = sg.k + j0 * sg.stride + kvh * hd;
+          for (int64_t j = 0; j < nb; ++j) {
+            const float* kr = kbase + j * sg.stride;
+            for (int64_t c = 0; c < hd; ++c) t.kt[static_cast<size_t>(c * kb + j)] = kr[c];
+          }
+          if (nbp > nb)
+            for (int64_t c = 0; c < hd; ++c)
+              std::fill(t.kt.begin() + c * kb + nb, t.kt.begin() + c * kb + nbp, 0.f);
+          const float* vbase = sg.v + j0 * sg.stride + kvh * hd;
+          const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+          for (int64_t m0 = 0; m0 < nr; m0 += kMr) {
+            const int mr = static_cast<int>(std::min<int64_t>(kMr, nr - m0));
+            kQk[mr - 1](t.q.data() + m0 * hd, hd, t.kt.data(), kb, nbp, t.s.data(), kb);
+            for (int r = 0; r < mr; ++r) {
+              float* s = t.s.data() + r * kb;
+              // Mask the padded keys, then the block max.
+              __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+              for (int64_t j = 0; j < nbp; j += 8) {
+                __m256 x = _mm256_loadu_ps(s + j);
+                if (j + 8 > nb) {
+                  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb - j)), lane);
+                  x = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), x,
+                                       _mm256_castsi256_ps(valid));
+                  _mm256_storeu_ps(s + j, x);
+                }
+                vmax = _mm256_max_ps(vmax, x);
+              }
+              const size_t row = static_cast<size_t>(m0 + r);
+              const float bmax = hmax(vmax), old = t.max[row];
+              float* acc = t.acc.data() + (m0 + r) * hdp;
+              if (bmax > old) {
+                if (t.sum[row] > 0) {
+                  const float corr = std::exp(old - bmax);
+                  const __m256 vc = _mm256_set1_ps(corr);
+                  for (int64_t c = 0; c < hdp; c += 8) _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vc));
+                  t.sum[row] *= corr;
+                }
+                t.max[row] = bmax;
+              }
+              const __m256 vm = _mm256_set1_ps(t.max[row]);
+              __m256 vs = _mm256_setzero_ps();
+              for (int64_t j = 0; j < nbp; j += 8) {
+                const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+                _mm256_storeu_ps(s + j, e);
+                vs = _mm256_add_ps(vs, e);
+              }
+              t.sum[row] += hsum(vs);
+            }
+            kPv[mr - 1](t.s.data(), kb, vbase, sg.stride, nb, hd, t.acc.data() + m0 * hdp, hdp);
+          }
+        }
+      }
+
+      for (int64_t r = 0; r < nr; ++r) {
+        const int64_t rr = r0 + r, i = rr / group;
+        const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
+        float* out = p.out + i * p.out_stride + h * hd;
+        const double s = t.sum[static_cast<size_t>(r)];
+        const float inv = s > 0 ? static_cast<float>(1.0 / s) : 0.f;
+        const float* acc = t.acc.data() + r * hdp;
+        const __m256 vi = _mm256_set1_ps(inv);
+        int64_t c = 0;
+        for (; c + 8 <= hd; c += 8) _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vi));
+        for (; c < hd; ++c) out[c] = acc[c] * inv;
+      }
+    }
+  });
+}
+
+}  // namespace kernels
+}  // namespace sdllm
