@@ -208,27 +208,49 @@ void test_gemm(ThreadPool& pool) {
 }
 
 void test_elementwise() {
-  for (int64_t n : {1, 7, 1001}) {
-    std::vector<float> g = randn(n, 4.f), u = randn(n);
-    Out got(n);
-    std::vector<float> want(static_cast<size_t>(n));
-    op_swiglu(g.data(), u.data(), n, got.data());
-    naive_swiglu(g.data(), u.data(), n, want.data());
-    compare("swiglu n=" + std::to_string(n), got, want, 1e-12);
-    Out y(n);
-    std::copy(g.begin(), g.end(), y.v.begin());
-    std::vector<float> wy = g;
-    op_add(y.data(), u.data(), n);
-    naive_add(wy.data(), u.data(), n);
-    compare("add n=" + std::to_string(n), y, wy, 0.0);
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    for (int64_t n : {1, 7, 8, 15, 1001, 4099}) {
+      std::vector<float> g = randn(n, 4.f), u = randn(n);
+      if (n == 4099)  // silu's extremes: exp(-g) overflowing or vanishing
+        for (int64_t i = 0; i < 64; ++i) g[static_cast<size_t>(i * 61)] = (i % 2 ? 1.f : -1.f) * (30.f + 3.f * i);
+      Out got(n);
+      std::vector<float> want(static_cast<size_t>(n));
+      op_swiglu(g.data(), u.data(), n, got.data());
+      naive_swiglu(g.data(), u.data(), n, want.data());
+      const std::string sfx = std::string(" ") + path_name();
+      compare("swiglu n=" + std::to_string(n) + sfx, got, want, 1e-12);
+      // Element by element: within 1e-6 relative (or 1e-30 absolute, for silu's underflow).
+      double worst = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double w = want[static_cast<size_t>(i)], d = std::fabs(got.v[static_cast<size_t>(i)] - w);
+        if (d > 1e-30) worst = std::max(worst, d / std::fabs(w));
+      }
+      char detail[64];
+      std::snprintf(detail, sizeof detail, "max rel err %.1e", worst);
+      report("swiglu rel n=" + std::to_string(n) + sfx, worst <= 1e-6, detail);
+      Out y(n);
+      std::copy(g.begin(), g.end(), y.v.begin());
+      std::vector<float> wy = g;
+      op_add(y.data(), u.data(), n);
+      naive_add(wy.data(), u.data(), n);
+      compare("add n=" + std::to_string(n) + sfx, y, wy, 0.0);
+    }
   }
+  set_force_scalar(false);
 }
 
 void test_attention(ThreadPool& pool) {
   struct C { int64_t nq, nk0, nk1; int heads, kv, hd; };
   const C cases[] = {{1, 0, 1, 4, 1, 64},    {5, 37, 5, 8, 2, 128},  {17, 0, 17, 7, 1, 16},
                      {3, 70, 0, 4, 4, 64},   {33, 100, 33, 28, 4, 128}, {2, 200, 3, 4, 1, 16},
-                     {3, 0, 0, 2, 1, 16},    {160, 64, 160, 8, 2, 64}};
+                     {3, 0, 0, 2, 1, 16},    {160, 64, 160, 8, 2, 64},
+                     // The tiled AVX2 kernel: key blocks of 32/64 with tails not a multiple of 8,
+                     // partial 4-row micro-tiles and row chunks, head_dim tails (masked V loads).
+                     {37, 129, 37, 6, 6, 32},  {9, 0, 71, 7, 1, 32},    {6, 65, 0, 3, 1, 48},
+                     {11, 33, 13, 4, 2, 80},   {2, 1, 1, 4, 4, 128},    {13, 97, 5, 7, 1, 48},
+                     {5, 17, 9, 2, 1, 20},     {7, 0, 23, 3, 3, 12},    {1, 300, 1, 32, 8, 128},
+                     {4, 0, 0, 4, 2, 80},      {129, 200, 129, 4, 4, 128}, {3, 9, 0, 2, 2, 8}};
   for (bool scalar : paths()) {
     set_force_scalar(scalar);
     for (const C& c : cases) {
@@ -334,6 +356,7 @@ int main() {
   test_gemm(pool3);
   test_gemm(pool1);
   test_attention(pool3);
+  test_attention(pool1);
   test_confidence(pool3);
   test_confidence(pool1);
   std::printf("ops: %d passed, %d failed\n", g_passed, g_failed);
