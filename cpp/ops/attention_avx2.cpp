@@ -115,6 +115,39 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(x);
 }
 
+// dst[c][j] = src[j][c] for j < nb, c < hd (rows of src `lds` apart, of dst `ldd`):
+// 8x8 register transposes, scalar edges.
+void transpose_block(const float* src, int64_t lds, int64_t nb, int64_t hd, float* dst, int64_t ldd) {
+  int64_t j = 0;
+  for (; j + 8 <= nb; j += 8) {
+    int64_t c = 0;
+    for (; c + 8 <= hd; c += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (j + i) * lds + c);
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      _mm256_storeu_ps(dst + (c + 0) * ldd + j, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(dst + (c + 1) * ldd + j, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(dst + (c + 2) * ldd + j, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(dst + (c + 3) * ldd + j, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(dst + (c + 4) * ldd + j, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(dst + (c + 5) * ldd + j, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(dst + (c + 6) * ldd + j, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(dst + (c + 7) * ldd + j, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; c < hd; ++c)
+      for (int i = 0; i < 8; ++i) dst[c * ldd + j + i] = src[(j + i) * lds + c];
+  }
+  for (; j < nb; ++j)
+    for (int64_t c = 0; c < hd; ++c) dst[c * ldd + j] = src[j * lds + c];
+}
+
 struct Segment {
   const float* k;
   const float* v;
@@ -122,7 +155,7 @@ struct Segment {
 };
 
 struct Scratch {
-  std::vector<float> q, acc, kt, s;
+  std::vector<float> q, acc, kt, vb, s;
   std::vector<double> sum;
   std::vector<float> max;
 };
@@ -150,6 +183,7 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
     t.q.resize(static_cast<size_t>(chunk * hd));
     t.acc.resize(static_cast<size_t>(chunk * hdp));
     t.kt.resize(static_cast<size_t>(hd * kb));
+    t.vb.resize(static_cast<size_t>(hd * kb));
     t.s.resize(static_cast<size_t>(kMr * kb));
     t.sum.resize(static_cast<size_t>(chunk));
     t.max.resize(static_cast<size_t>(chunk));
@@ -173,16 +207,18 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
       for (const Segment& sg : segs) {
         for (int64_t j0 = 0; j0 < sg.n; j0 += kb) {
           const int64_t nb = std::min(kb, sg.n - j0), nbp = (nb + 7) / 8 * 8;
-          // Transpose the key block: kt[c][j] = k[j0 + j][c], zero-padded to nbp keys.
+          // Transpose the key block: kt[c][j] = k[j0 + j][c], zero-padded to nbp keys; copy
+          // the value block to contiguous rows (source rows are a large power-of-two stride
+          // apart, which maps them all onto a few L1 sets).
           const float* kbase = sg.k + j0 * sg.stride + kvh * hd;
-          for (int64_t j = 0; j < nb; ++j) {
-            const float* kr = kbase + j * sg.stride;
-            for (int64_t c = 0; c < hd; ++c) t.kt[static_cast<size_t>(c * kb + j)] = kr[c];
-          }
+          transpose_block(kbase, sg.stride, nb, hd, t.kt.data(), kb);
           if (nbp > nb)
             for (int64_t c = 0; c < hd; ++c)
               std::fill(t.kt.begin() + c * kb + nb, t.kt.begin() + c * kb + nbp, 0.f);
-          const float* vbase = sg.v + j0 * sg.stride + kvh * hd;
+          const float* vsrc = sg.v + j0 * sg.stride + kvh * hd;
+          for (int64_t j = 0; j < nb; ++j)
+            std::memcpy(t.vb.data() + j * hd, vsrc + j * sg.stride, sizeof(float) * static_cast<size_t>(hd));
+          const float* vbase = t.vb.data();
           const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
           for (int64_t m0 = 0; m0 < nr; m0 += kMr) {
             const int mr = static_cast<int>(std::min<int64_t>(kMr, nr - m0));
@@ -222,7 +258,7 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
               }
               t.sum[row] += hsum(vs);
             }
-            kPv[mr - 1](t.s.data(), kb, vbase, sg.stride, nb, hd, t.acc.data() + m0 * hdp, hdp);
+            kPv[mr - 1](t.s.data(), kb, vbase, hd, nb, hd, t.acc.data() + m0 * hdp, hdp);
           }
         }
       }
