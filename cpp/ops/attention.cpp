@@ -1,5 +1,6 @@
 // Bidirectional attention over two key segments. With AVX2+FMA: the tiled kernel of
-// attention_avx2.cpp. The scalar path below: one (query row, head) per work item. Keys are taken in blocks of kBlock: the block's scores are computed first, so the
+// attention_avx2.cpp. The scalar path below: one (query row, head) per work item.
+// Keys are taken in blocks of kBlock: the block's scores are computed first, so the
 // running softmax state is rescaled once per block rather than once per key.
 // With no keys at all (both segments empty) the output is zero.
 #include <algorithm>
@@ -17,20 +18,17 @@ namespace {
 
 constexpr int64_t kBlock = 64;
 
-float dot(bool avx2, const float* a, const float* b, int64_t n) {
-  if (avx2) return kernels::avx2_dot(a, b, n);
+float dot(const float* a, const float* b, int64_t n) {
   float s = 0;
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
-void axpy(bool avx2, float a, const float* x, float* y, int64_t n) {
-  if (avx2) return kernels::avx2_axpy(a, x, y, n);
+void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void scale(bool avx2, float a, float* y, int64_t n) {
-  if (avx2) return kernels::avx2_scale(a, y, n);
+void scale(float a, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= a;
 }
 
@@ -45,7 +43,6 @@ struct Segment {
 void op_attention(const AttentionParams& p, ThreadPool& pool) {
   if (p.n_q <= 0 || p.n_heads <= 0) return;
   if (use_avx2_fma()) return kernels::avx2_attention(p, pool);
-  const bool avx2 = false;
   const int group = p.n_heads / std::max(1, p.n_kv_heads);
   const int64_t hd = p.head_dim;
   const Segment segs[2] = {{p.k0, p.v0, p.n_k0, p.kv0_stride}, {p.k1, p.v1, p.n_k1, p.kv1_stride}};
@@ -72,13 +69,13 @@ void op_attention(const AttentionParams& p, ThreadPool& pool) {
           const int64_t nb = std::min(kBlock, s.n - j0);
           float bmax = -std::numeric_limits<float>::infinity();
           for (int64_t j = 0; j < nb; ++j) {
-            scores[j] = dot(avx2, q, s.k + (j0 + j) * s.stride + kvh * hd, hd) * p.scale;
+            scores[j] = dot(q, s.k + (j0 + j) * s.stride + kvh * hd, hd) * p.scale;
             bmax = std::max(bmax, scores[j]);
           }
           if (bmax > run_max) {
             if (run_sum > 0) {
               const float corr = std::exp(run_max - bmax);
-              scale(avx2, corr, acc.data(), hd);
+              scale(corr, acc.data(), hd);
               run_sum *= corr;
             }
             run_max = bmax;
@@ -86,7 +83,7 @@ void op_attention(const AttentionParams& p, ThreadPool& pool) {
           for (int64_t j = 0; j < nb; ++j) {
             const float w = std::exp(scores[j] - run_max);
             run_sum += w;
-            axpy(avx2, w, s.v + (j0 + j) * s.stride + kvh * hd, acc.data(), hd);
+            axpy(w, s.v + (j0 + j) * s.stride + kvh * hd, acc.data(), hd);
           }
         }
       }
