@@ -53,7 +53,9 @@ def make_batch(items, R, eps, gen):
         ids[r, : len(p)] = torch.from_numpy(p)
         ids[r, len(p) : len(p) + len(a)] = torch.from_numpy(a)
         is_resp[r, len(p) :] = True
-    t = torch.rand(B, generator=gen)
+    # stratified t over the batch (same marginal U(0,1), lower variance of the 1/t-weighted loss)
+    t = (torch.arange(B, dtype=torch.float32) + torch.rand(B, generator=gen)) / B
+    t = t[torch.randperm(B, generator=gen)]
     p_mask = (1 - eps) * t + eps
     masked = (torch.rand(B, N, generator=gen) < p_mask[:, None]) & is_resp
     noisy = torch.where(masked, torch.full_like(ids, MASK), ids)
@@ -128,6 +130,9 @@ def main():
     ap.add_argument("--short-len", type=int, default=64, help="response length of curriculum (short) batches")
     ap.add_argument("--short-until", type=float, default=0.5, help="fraction of steps during which short batches are used")
     ap.add_argument("--short-prob", type=float, default=0.75, help="probability of a short batch early on (decays to 0 at short-until)")
+    ap.add_argument("--short-schedule", choices=["linear", "const"], default="linear",
+                    help="linear: p_short decays from short-prob to 0 at short-until; const: short-prob until short-until, then 0")
+    ap.add_argument("--init-from", default=None, help="export dir whose weights initialise a fresh run (warm start)")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--eval-n", type=int, default=48)
@@ -168,6 +173,10 @@ def main():
         random.setstate(st["py_rng"])
         print(f"resumed at step {step}", flush=True)
     else:
+        if a.init_from:
+            from model import load_exported
+            model.load_state_dict(load_exported(a.init_from).state_dict())
+            print(f"initialised from {a.init_from}", flush=True)
         random.seed(a.seed)
         with open(os.path.join(a.run, "args.json"), "w") as f:
             json.dump({**vars(a), "cmd": " ".join(sys.argv)}, f, indent=1)
@@ -195,7 +204,10 @@ def main():
             random.shuffle(queue)
         batch = queue.pop()
         frac = step / a.steps
-        p_short = a.short_prob * max(0.0, 1 - frac / a.short_until) if a.short_until > 0 else 0.0
+        if a.short_schedule == "const":
+            p_short = a.short_prob if frac < a.short_until else 0.0
+        else:
+            p_short = a.short_prob * max(0.0, 1 - frac / a.short_until) if a.short_until > 0 else 0.0
         R = a.short_len if random.random() < p_short else a.resp_len
         ids, noisy, w = make_batch(batch, R, a.eps, gen)
         for g in opt.param_groups:
