@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const resultsDir = path.join(root, 'bench', 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
   const jsonFile = path.join(resultsDir, `${args.sweep ? `sweep-${args.sweep}-` : ''}${stamp}.json`);
-  fs.writeFileSync(jsonFile, JSON.stringify({ machine: m, model: model.dir, args, cells }, null, 1));
+  fs.writeFileSync(jsonFile, JSON.stringify({ machine: m, model: path.relative(root, model.dir) || model.dir, args, cells }, null, 1));
   console.log(`wrote ${path.relative(root, jsonFile)}`);
   if (args.sweep) return;
   const svgName = 'benchmarks.svg';

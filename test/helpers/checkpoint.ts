@@ -1,6 +1,6 @@
 // Test helpers that write model checkpoints: safetensors files (well-formed or deliberately
 // broken) and tiny LLaDA / Dream model directories in the exact Hugging Face layouts of the
-// real models (docs: /work/shared/spec/checkpoints.md), with seeded random weights.
+// real models (docs: the project spec, shared/spec/checkpoints.md), with seeded random weights.
 //
 // Typical use:
 //   const ckpt = writeTinyLlada(dir, { dtype: 'BF16', seed: 1 });
