@@ -1,6 +1,10 @@
 /**
  * Grade-school arithmetic word problems (GSM8K-shaped): 1-3 operations,
  * reference = one line per operation (`12+7=19`) then `#### 19`.
+ *
+ * Numbers are kept small (operands up to 20, every value up to 99) so that a
+ * model of two million parameters trained for about an hour on a CPU can learn
+ * the task: the shape is GSM8K's, the arithmetic is that of a miniature.
  */
 import { Rng, randInt, pick } from './rng';
 
@@ -15,7 +19,8 @@ const ITEMS = [
   'rocks', 'cups', 'toys', 'pears', 'beads', 'nuts',
 ];
 const CONTAINERS = ['bags', 'boxes', 'packs', 'jars'];
-const MAX = 999;
+const MAX = 99;
+const OPERAND = 20;
 
 interface Op { lines: string[]; text: string; value: number }
 
@@ -25,33 +30,33 @@ function line(a: number, op: string, b: number, r: number): string {
 
 function start(rng: Rng, name: string, item: string): Op {
   if (rng() < 0.25) {
-    const k = randInt(rng, 2, 9), b = randInt(rng, 2, 12);
+    const k = randInt(rng, 2, 5), b = randInt(rng, 2, 9);
     const c = pick(rng, CONTAINERS);
     return { lines: [line(k, '*', b, k * b)], text: `${name} has ${k} ${c} of ${b} ${item}.`, value: k * b };
   }
-  const a = randInt(rng, 2, 99);
+  const a = randInt(rng, 2, 30);
   return { lines: [], text: `${name} has ${a} ${item}.`, value: a };
 }
 
 function step(rng: Rng, x: number, he: string, item: string, opsLeft: number): Op | null {
   const r = rng();
   if (r < 0.35 && x < MAX) {
-    const b = randInt(rng, 1, Math.min(99, MAX - x));
+    const b = randInt(rng, 1, Math.min(OPERAND, MAX - x));
     const verb = pick(rng, ['buys', 'finds', 'gets', 'wins']);
     return { lines: [line(x, '+', b, x + b)], text: `${he} ${verb} ${b} more.`, value: x + b };
   }
   if (r < 0.7 && x > 1) {
-    const b = randInt(rng, 1, Math.min(99, x - 1));
+    const b = randInt(rng, 1, Math.min(OPERAND, x - 1));
     const verb = pick(rng, ['gives away', 'loses', 'sells', 'uses']);
     return { lines: [line(x, '-', b, x - b)], text: `${he} ${verb} ${b}.`, value: x - b };
   }
-  if (r < 0.85 && x <= 50 && x >= 2) {
-    const k = randInt(rng, 2, Math.min(5, Math.floor(MAX / x)));
+  if (r < 0.85 && x <= 30 && x >= 2) {
+    const k = randInt(rng, 2, Math.min(3, Math.floor(MAX / x)));
     const text = k === 2 ? `${he} doubles them.` : k === 3 ? `${he} triples them.` : `${he} gets ${k} times as many.`;
     return { lines: [line(x, '*', k, x * k)], text, value: x * k };
   }
   if (opsLeft >= 2) {
-    const k = randInt(rng, 2, 9), b = randInt(rng, 2, 12);
+    const k = randInt(rng, 2, 5), b = randInt(rng, 2, 9);
     if (x + k * b > MAX) return null;
     const c = pick(rng, CONTAINERS);
     return {
