@@ -15,6 +15,8 @@ export interface CellSummary {
   meanSeconds: number;
   /** Over vanilla's tokens/s in the same run and column. */
   speedup: number | null;
+  /** Fraction of samples whose extracted answer equals vanilla's on the same item (same run). */
+  sameAnswerAsVanilla: number | null;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}`;
@@ -39,11 +41,12 @@ export function markdownTable(cells: CellSummary[]): string {
 
 export function detailTable(cells: CellSummary[]): string {
   const lines = [
-    '| task | gen | strategy | samples | accuracy % | mean NFE | tok/s (all) | tok/s (to EOS) | s/sample | speedup |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| task | gen | strategy | samples | accuracy % | same answer as vanilla % | mean NFE | tok/s (all) | tok/s (to EOS) | s/sample | speedup |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const c of cells) {
-    lines.push(`| ${c.task} | ${c.genLength} | ${c.label.trim()} | ${c.samples} | ${pct(c.accuracy)} | ${c.meanNfe.toFixed(1)} | ` +
+    const same = c.sameAnswerAsVanilla === null ? '—' : pct(c.sameAnswerAsVanilla);
+    lines.push(`| ${c.task} | ${c.genLength} | ${c.label.trim()} | ${c.samples} | ${pct(c.accuracy)} | ${same} | ${c.meanNfe.toFixed(1)} | ` +
       `${c.tokensPerSecond.toFixed(1)} | ${c.tokensPerSecondUntilEos.toFixed(1)} | ${c.meanSeconds.toFixed(3)} | ` +
       `${c.speedup === null ? '—' : `${c.speedup.toFixed(1)}x`} |`);
   }

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadModel, runtimeInfo } from '../lib';
 import { packageRoot } from '../lib/native';
-import { makeHeldOut, scoreAnswer, TASKS, TaskName } from '../lib/tasks';
+import { extractAnswer, makeHeldOut, scoreAnswer, TASKS, TaskName } from '../lib/tasks';
 import type { DiffusionModel, GenerateOptions } from '../types';
 import { CellSummary, detailTable, markdownTable, svgChart } from './report';
 import { paperStreaming, STRATEGY_ROWS } from './suite';
@@ -78,6 +78,8 @@ class Progress {
 interface SampleRecord {
   id: string;
   correct: boolean;
+  /** The extracted final answer (null when none), to compare strategies sample by sample. */
+  answer: string | null;
   nfe: number;
   seconds: number;
   tokensUntilEos: number;
@@ -88,7 +90,7 @@ async function runCell(model: DiffusionModel, task: TaskName, items: ReturnType<
   const records: SampleRecord[] = [];
   for (const item of items) {
     const r = await model.generate(item.prompt, { ...options, genLength, blockLength: 32 });
-    records.push({ id: item.id, correct: scoreAnswer(task, item, r.text), nfe: r.stats.nfe, seconds: r.stats.seconds, tokensUntilEos: r.stats.tokensUntilEos });
+    records.push({ id: item.id, correct: scoreAnswer(task, item, r.text), answer: extractAnswer(task, r.text), nfe: r.stats.nfe, seconds: r.stats.seconds, tokensUntilEos: r.stats.tokensUntilEos });
     progress.tick(label);
   }
   return records;
@@ -104,6 +106,7 @@ function summarise(key: string, label: string, task: string, genLength: number, 
     tokensPerSecondUntilEos: recs.reduce((a, r) => a + r.tokensUntilEos, 0) / seconds,
     meanSeconds: seconds / recs.length,
     speedup: null,
+    sameAnswerAsVanilla: null,
   };
 }
 
@@ -147,6 +150,9 @@ async function main(): Promise<void> {
   for (const c of cells) {
     const base = cells.find((x) => x.summary.strategy === 'vanilla' && x.summary.task === c.summary.task && x.summary.genLength === c.summary.genLength);
     c.summary.speedup = base ? c.summary.tokensPerSecond / base.summary.tokensPerSecond : null;
+    // Same held-out items in the same order in every cell of a column.
+    c.summary.sameAnswerAsVanilla = base
+      ? c.records.filter((r, i) => r.answer === base.records[i].answer).length / c.records.length : null;
   }
   const summaries = cells.map((c) => c.summary);
   const m = machine(threads);
