@@ -40,5 +40,5 @@ PATH="$bin" npx streaming-dllm inspect --json | PATH="$bin" node -e "
 let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const r=JSON.parse(t);
 if(r.addon.kind!=='prebuild'){console.error('pack-test: expected the prebuild, got',r.addon);process.exit(1)}
 console.log('pack-test: prebuild loaded from', r.addon.path)})"
-PATH="$bin" npx streaming-dllm generate --gen-length 128 "${SDLLM_PACK_PROMPT:-Tom has 12 apples and buys 7 more. How many apples does he have now?}"
+PATH="$bin" npx streaming-dllm generate --gen-length 128 "${SDLLM_PACK_PROMPT:-Ann has 12 apples. She buys 7 more. How many apples now?}"
 echo "pack-test: ok"

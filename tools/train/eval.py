@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import load_exported, vanilla_generate  # noqa: E402
-from train import decode, extract_arith, extract_list  # noqa: E402
+from train import decode, extract_arith, extract_list, load_vocab  # noqa: E402
 
 
 def main():
@@ -34,6 +34,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load_exported(a.model)
+    load_vocab(a.data)
     rows = json.load(open(os.path.join(a.data, f"heldout_{a.task}.json")))[: a.samples]
     t0 = time.time()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):

@@ -6,9 +6,10 @@
  *   node .../gen_data.js --model models/dllm-mini-arith --out tools/train/runs/data \
  *        --train 400000 --seed 1 --list-weight 0.25
  *
- * Writes train.bin: records [u8 task (0 arith, 1 list)][u16le promptLen][u16le respLen][ids as u8...]
- * (response = reference + <|eot_id|>, no padding) and heldout_<task>.json
- * ({id, prompt, answer, reference, prompt_ids}) for the first 1000 held-out items.
+ * Writes train.bin: records [u8 task (0 arith, 1 list)][u16le promptLen][u16le respLen][ids as u16le...]
+ * (response = reference + <|eot_id|>, no padding), heldout_<task>.json
+ * ({id, prompt, answer, reference, prompt_ids}) for the first 1000 held-out items,
+ * and vocab.json (the token string of every id, for the trainer's decoding).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -43,6 +44,11 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(outDir, `heldout_${task}.json`), JSON.stringify(rows));
   }
 
+  const vocab: Record<string, number> = JSON.parse(fs.readFileSync(path.join(modelDir, 'tokenizer.json'), 'utf8')).model.vocab;
+  const byId: string[] = [];
+  for (const [t, id] of Object.entries(vocab)) byId[id] = t;
+  fs.writeFileSync(path.join(outDir, 'vocab.json'), JSON.stringify(byId));
+
   const stream = trainStream(seed, { arithmetic: 1 - listW, list: listW });
   const fd = fs.openSync(path.join(outDir, 'train.bin.tmp'), 'w');
   const CH = 2000;
@@ -57,8 +63,7 @@ async function main(): Promise<void> {
       h.writeUInt8(t.task === 'arithmetic' ? 0 : 1, 0);
       h.writeUInt16LE(p[i].length, 1);
       h.writeUInt16LE(r[i].length, 3);
-      if ([...p[i], ...r[i]].some((x) => x > 255)) throw new Error('token id > 255');
-      parts.push(h, Buffer.from(p[i]), Buffer.from(r[i]));
+      parts.push(h, Buffer.from(Uint16Array.from([...p[i], ...r[i]]).buffer));
     });
     fs.writeSync(fd, Buffer.concat(parts));
   }

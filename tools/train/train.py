@@ -29,16 +29,24 @@ MASK, EOS, EOT = 101, 96, 100
 
 
 def load_bin(path):
-    buf = np.fromfile(path, dtype=np.uint8)
+    raw = open(path, "rb").read()
     items, i = [], 0
-    while i < len(buf):
-        task = int(buf[i])
-        pl = int(buf[i + 1]) | (int(buf[i + 2]) << 8)
-        rl = int(buf[i + 3]) | (int(buf[i + 4]) << 8)
+    while i < len(raw):
+        task, pl, rl = raw[i], raw[i + 1] | (raw[i + 2] << 8), raw[i + 3] | (raw[i + 4] << 8)
         i += 5
-        items.append((task, buf[i : i + pl].astype(np.int64), buf[i + pl : i + pl + rl].astype(np.int64)))
-        i += pl + rl
+        ids = np.frombuffer(raw, dtype="<u2", count=pl + rl, offset=i).astype(np.int64)
+        items.append((task, ids[:pl], ids[pl:]))
+        i += 2 * (pl + rl)
     return items
+
+
+VOCAB = []  # token string per id, from <data>/vocab.json (set by load_vocab)
+
+
+def load_vocab(data_dir):
+    global VOCAB
+    VOCAB = json.load(open(os.path.join(data_dir, "vocab.json")))
+    return VOCAB
 
 
 def make_batch(items, R, eps, gen):
@@ -78,14 +86,13 @@ def evaluate(model, heldout, n, gen_length, block_length, steps):
 
 
 def decode(ids):
+    """Text up to the first EOS/<|eot_id|>; other special tokens are dropped."""
     s = []
     for t in ids:
-        if t == 0:
-            s.append("\n")
-        elif 1 <= t <= 95:
-            s.append(chr(31 + t))
-        elif t in (EOS, EOT):
+        if t in (EOS, EOT):
             break
+        if t < len(VOCAB) and VOCAB[t] is not None and not VOCAB[t].startswith("<|"):
+            s.append(VOCAB[t])
     return "".join(s)
 
 
@@ -145,12 +152,13 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.run, exist_ok=True)
+    vocab_size = len(load_vocab(a.data))
     log = open(os.path.join(a.run, "log.jsonl"), "a")
 
     cfg = dict(
         model_type="llada", architectures=["LLaDAModelLM"], d_model=a.d_model, n_heads=a.n_heads, n_kv_heads=a.n_heads,
         effective_n_kv_heads=a.n_heads, n_layers=a.n_layers, mlp_hidden_size=a.mlp, mlp_ratio=a.mlp / a.d_model,
-        vocab_size=103, embedding_size=112, rope=True, rope_theta=10000.0, rms_norm_eps=1e-5, weight_tying=False,
+        vocab_size=vocab_size, embedding_size=(vocab_size + 63) // 64 * 64, rope=True, rope_theta=10000.0, rms_norm_eps=1e-5, weight_tying=False,
         include_bias=False, include_qkv_bias=False, block_type="llama", activation_type="silu", layer_norm_type="rms",
         alibi=False, flash_attention=False, attention_layer_norm=False, multi_query_attention=None,
         mask_token_id=MASK, eos_token_id=EOS, pad_token_id=EOS, bos_token_id=97, max_sequence_length=1024,
