@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--eps", type=float, default=1e-3)
     ap.add_argument("--resp-len", type=int, default=256)
+    ap.add_argument("--long-lens", default=None,
+                    help="comma list of response lengths drawn uniformly for full-length batches (default: --resp-len)")
     ap.add_argument("--short-len", type=int, default=64, help="response length of curriculum (short) batches")
     ap.add_argument("--short-until", type=float, default=0.5, help="fraction of steps during which short batches are used")
     ap.add_argument("--short-prob", type=float, default=0.75, help="probability of a short batch early on (decays to 0 at short-until)")
@@ -218,8 +220,9 @@ def main():
             p_short = a.short_prob if frac < a.short_until else 0.0
         else:
             p_short = a.short_prob * max(0.0, 1 - frac / a.short_until) if a.short_until > 0 else 0.0
-        R = a.short_len if random.random() < p_short else a.resp_len
-        if R == a.resp_len and a.long_batch:
+        long_lens = [int(x) for x in a.long_lens.split(",")] if a.long_lens else [a.resp_len]
+        R = a.short_len if random.random() < p_short else random.choice(long_lens)
+        if R != a.short_len and a.long_batch:
             batch = batch[: a.long_batch]
         ids, noisy, w = make_batch(batch, R, a.eps, gen)
         for g in opt.param_groups:
