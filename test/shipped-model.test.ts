@@ -1,9 +1,11 @@
 // The model in models/: loads as the default, has the LLaDA layout and keys the spec
 // names, renders prompts with its own chat template, and generates to EOS with every
-// strategy. (Its accuracy is measured by bench/, not asserted here: see its model card.)
+// strategy, and solves held-out arithmetic problems with plain (vanilla) decoding.
+// Its accuracy on the 200-problem split is measured by bench/accuracy.ts (model card).
 import * as fs from 'fs';
 import * as path from 'path';
 import { defaultModelDir, loadModel } from '../lib';
+import { makeHeldOut, scoreAnswer } from '../lib/tasks';
 import type { DiffusionModel } from '../types';
 
 let model: DiffusionModel;
@@ -45,3 +47,21 @@ test.each(['vanilla', 'prefix-cache', 'dual-cache', 'streaming'] as const)('%s g
   expect(r.stats.tokensUntilEos).toBeLessThan(64);
   expect(r.text.length).toBeGreaterThan(0);
 });
+
+// The issue's rule (vanilla, gen 256, block 32, one token per step) on the first
+// HELD_OUT_CHECKED problems of the held-out split. The model card's 200-problem run solved
+// SOLVED_AT_RELEASE of these with the same settings; one less is allowed so that a
+// near-tie token decided differently by another CPU's kernels does not fail the suite,
+// while a broken engine, tokenizer, template or checkpoint (which solves none) does.
+const HELD_OUT_CHECKED = 16;
+const SOLVED_AT_RELEASE = 7;
+
+test('vanilla decoding solves held-out arithmetic problems', async () => {
+  const items = makeHeldOut('arithmetic', HELD_OUT_CHECKED);
+  const solved: string[] = [];
+  for (const item of items) {
+    const r = await model.generate(item.prompt, { strategy: 'vanilla', genLength: 256, blockLength: 32, steps: 256 });
+    if (scoreAnswer('arithmetic', item, r.text)) solved.push(item.id);
+  }
+  expect(solved.length).toBeGreaterThanOrEqual(Math.max(1, SOLVED_AT_RELEASE - 1));
+}, 600_000);
