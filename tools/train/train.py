@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import LLaDA, export, vanilla_generate  # noqa: E402
+from drills import make_drills  # noqa: E402
 
 MASK, EOS, EOT = 101, 96, 100
 
@@ -143,6 +144,8 @@ def main():
                     help="linear: p_short decays from short-prob to 0 at short-until; const: short-prob until short-until, then 0")
     ap.add_argument("--long-batch", type=int, default=0,
                     help="examples per full-length (resp-len) batch; 0 = --batch. Full-length steps cost ~5x a short one")
+    ap.add_argument("--drill-prob", type=float, default=0.0,
+                    help="probability that a short batch is made of arithmetic drills (drills.py) instead of task items")
     ap.add_argument("--init-from", default=None, help="export dir whose weights initialise a fresh run (warm start)")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -224,6 +227,9 @@ def main():
         R = a.short_len if random.random() < p_short else random.choice(long_lens)
         if R != a.short_len and a.long_batch:
             batch = batch[: a.long_batch]
+        if R == a.short_len and a.drill_prob > 0 and random.random() < a.drill_prob:
+            # the task item batch is dropped (not requeued): the data pointer only moves forward
+            batch = make_drills(len(batch), a.seed * 1_000_003 + step, items, VOCAB, EOT)
         ids, noisy, w = make_batch(batch, R, a.eps, gen)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
