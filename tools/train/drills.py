@@ -70,6 +70,12 @@ def chain(rng):
             return lines, expr, x
 
 
+def num(tid, n):
+    """Token ids of a number: one token if the vocabulary has it (10..99 in the shipped one), else its digits."""
+    s = str(n)
+    return [tid[s]] if s in tid else [tid[c] for c in s]
+
+
 def make_drills(n, seed, items, vocab, eot):
     """n drill items (task id 2, prompt ids, response ids), deterministic in seed."""
     tid = {s: i for i, s in enumerate(vocab) if s is not None}
@@ -80,9 +86,56 @@ def make_drills(n, seed, items, vocab, eot):
         lines, expr, x = chain(rng)
         resp = []
         for a, op, b, r in lines:
-            resp += [tid[str(a)], tid[op], tid[str(b)], tid["="], tid[str(r)], tid["\n"]]
-        resp += [tid["####"], tid[" "], tid[str(x)], eot]
-        prompt = pre + [tid[t] for t in expr] + [tid["="], tid["?"]] + suf
+            resp += num(tid, a) + [tid[op]] + num(tid, b) + [tid["="]] + num(tid, r) + [tid["\n"]]
+        resp += [tid["####"], tid[" "]] + num(tid, x) + [eot]
+        expr_ids = [i for t in expr for i in (num(tid, int(t)) if t.isdigit() else [tid[t]])]
+        prompt = pre + expr_ids + [tid["="], tid["?"]] + suf
         import numpy as np
         out.append((2, np.array(prompt, dtype=np.int64), np.array(resp, dtype=np.int64)))
+    return out
+
+
+def fact(rng):
+    """One independent fact (a, op, b, result) over the values the task's lines can take."""
+    r = rng.random()
+    if r < 0.4:
+        a = rng.randint(2, 98)
+        b = rng.randint(1, min(OPERAND, MAX - a)) if rng.random() < 0.8 else rng.randint(2, 5) * rng.randint(2, 9)
+        if a + b <= MAX:
+            return a, "+", b, a + b
+    if r < 0.8:
+        a = rng.randint(2, MAX)
+        b = rng.randint(1, min(OPERAND, a - 1))
+        return a, "-", b, a - b
+    if rng.random() < 0.5:
+        k, b = rng.randint(2, 5), rng.randint(2, 9)
+        return k, "*", b, k * b
+    x = rng.randint(2, 30)
+    k = rng.randint(2, min(3, MAX // x))
+    return x, "*", k, x * k
+
+
+def make_fact_drills(n, seed, items, vocab, eot, lines=8):
+    """n items of `lines` independent `a op b=c` lines after an empty user turn.
+
+    Returned as (task 3, prompt, response, maskable): only the results are
+    maskable, and train.py masks all of them, so every line is one full
+    result-given-operands example. The lines are independent (no chain, no
+    `####` line), so no result can be copied from elsewhere in the response.
+    """
+    import numpy as np
+    tid = {s: i for i, s in enumerate(vocab) if s is not None}
+    pre, suf = template(items)
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        resp, maskable = [], []
+        for _ in range(lines):
+            a, op, b, r = fact(rng)
+            head, res = num(tid, a) + [tid[op]] + num(tid, b) + [tid["="]], num(tid, r)
+            resp += head + res + [tid["\n"]]
+            maskable += [False] * len(head) + [True] * len(res) + [False]
+        resp[-1] = eot
+        out.append((3, np.array(pre + suf, dtype=np.int64), np.array(resp, dtype=np.int64),
+                    np.array(maskable, dtype=bool)))
     return out

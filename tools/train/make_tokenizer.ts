@@ -11,7 +11,11 @@
  * model cheaper to train and run, and a number as one token makes copying it and
  * doing arithmetic on it a single lookup instead of a digit-by-digit alignment.
  *
- *   node tools/train/runs/js/tools/train/make_tokenizer.js <outDir>
+ * With --digits, numbers are not merged (each digit is a token): facts like
+ * 78-10=68 are then learned digit by digit, which a probe found much faster
+ * (tools/train/README.md, "Why the arithmetic is stuck").
+ *
+ *   node tools/train/runs/js/tools/train/make_tokenizer.js <outDir> [--digits]
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -48,10 +52,10 @@ export function taskWords(samples = 20000, minCount = 10): string[] {
   return [...counts].filter(([, n]) => n >= minCount).map(([w]) => w).sort();
 }
 
-/** Merge list: '\n\n', '####', numbers 10..99, then a prefix chain per word. */
-export function mergesFor(words: string[]): [string, string][] {
+/** Merge list: '\n\n', '####', numbers 10..99 (unless digits), then a prefix chain per word. */
+export function mergesFor(words: string[], digits = false): [string, string][] {
   const merges: [string, string][] = [['\n', '\n'], ['#', '#'], ['##', '##']];
-  for (let n = 10; n <= 99; n++) merges.push([String(n)[0], String(n)[1]]);
+  if (!digits) for (let n = 10; n <= 99; n++) merges.push([String(n)[0], String(n)[1]]);
   const seen = new Set<string>();
   for (const w of words) {
     for (let k = 2; k <= w.length; k++) {
@@ -64,7 +68,7 @@ export function mergesFor(words: string[]): [string, string][] {
   return merges;
 }
 
-export function build(outDir: string): void {
+export function build(outDir: string, digits = false): void {
   const chars = charVocab();
   const vocab: Record<string, number> = {};
   chars.forEach((c, i) => (vocab[c] = i));
@@ -73,7 +77,7 @@ export function build(outDir: string): void {
   }));
   for (const a of added) vocab[a.content] = a.id;
   // merged tokens follow the specials, so the ids of characters and specials never move
-  const merges = mergesFor(taskWords());
+  const merges = mergesFor(taskWords(), digits);
   let next = chars.length + SPECIALS.length;
   for (const [a, b] of merges) if (vocab[a + b] === undefined) vocab[a + b] = next++;
   const tok = {
@@ -104,5 +108,6 @@ export function build(outDir: string): void {
 }
 
 if (require.main === module) {
-  build(process.argv[2] ?? 'models/dllm-mini-arith');
+  const args = process.argv.slice(2);
+  build(args.find((a) => !a.startsWith('--')) ?? 'models/dllm-mini-arith', args.includes('--digits'));
 }

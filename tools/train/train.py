@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import LLaDA, export, vanilla_generate  # noqa: E402
-from drills import make_drills  # noqa: E402
+from drills import make_drills, make_fact_drills  # noqa: E402
 
 MASK, EOS, EOT = 101, 96, 100
 
@@ -52,11 +52,12 @@ def load_vocab(data_dir):
 
 def make_batch(items, R, eps, gen):
     """items: list of (task, prompt, resp). Returns ids, noisy ids, loss weight."""
-    P = max(len(p) for _, p, _ in items)
+    P = max(len(it[1]) for it in items)
+    R = max(R, max(len(it[2]) for it in items))
     B, N = len(items), P + R
     ids = torch.full((B, N), EOS, dtype=torch.long)
     is_resp = torch.zeros(B, N, dtype=torch.bool)
-    for r, (_, p, a) in enumerate(items):
+    for r, (_, p, a, *_) in enumerate(items):
         # prompt then response; the batch is padded on the right with EOS, so a
         # shorter prompt gets a slightly longer (EOS-padded) response.
         ids[r, : len(p)] = torch.from_numpy(p)
@@ -67,6 +68,11 @@ def make_batch(items, R, eps, gen):
     t = t[torch.randperm(B, generator=gen)]
     p_mask = (1 - eps) * t + eps
     masked = (torch.rand(B, N, generator=gen) < p_mask[:, None]) & is_resp
+    for r, it in enumerate(items):
+        if len(it) == 4:  # fact drill: exactly its results are masked, every time (drills.make_fact_drills)
+            m = torch.zeros(N, dtype=torch.bool)
+            m[len(it[1]) : len(it[1]) + len(it[2])] = torch.from_numpy(it[3])
+            masked[r], is_resp[r], p_mask[r] = m, m, 1.0
     noisy = torch.where(masked, torch.full_like(ids, MASK), ids)
     resp_len = is_resp.sum(1).float()
     w = masked.float() / p_mask[:, None] / resp_len[:, None]
@@ -146,6 +152,8 @@ def main():
                     help="examples per full-length (resp-len) batch; 0 = --batch. Full-length steps cost ~5x a short one")
     ap.add_argument("--drill-prob", type=float, default=0.0,
                     help="probability that a short batch is made of arithmetic drills (drills.py) instead of task items")
+    ap.add_argument("--drill-kind", choices=["chains", "facts"], default="chains",
+                    help="chains: expression prompt + the task's chain; facts: independent lines, all results masked")
     ap.add_argument("--init-from", default=None, help="export dir whose weights initialise a fresh run (warm start)")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -229,7 +237,8 @@ def main():
             batch = batch[: a.long_batch]
         if R == a.short_len and a.drill_prob > 0 and random.random() < a.drill_prob:
             # the task item batch is dropped (not requeued): the data pointer only moves forward
-            batch = make_drills(len(batch), a.seed * 1_000_003 + step, items, VOCAB, EOT)
+            make = make_fact_drills if a.drill_kind == "facts" else make_drills
+            batch = make(len(batch), a.seed * 1_000_003 + step, items, VOCAB, EOT)
         ids, noisy, w = make_batch(batch, R, a.eps, gen)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
