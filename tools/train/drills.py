@@ -14,6 +14,8 @@ training prompts), numbers and symbols from vocab.json.
 """
 import random
 
+import numpy as np
+
 OPERAND, MAX = 20, 99
 
 
@@ -90,7 +92,6 @@ def make_drills(n, seed, items, vocab, eot):
         resp += [tid["####"], tid[" "]] + num(tid, x) + [eot]
         expr_ids = [i for t in expr for i in (num(tid, int(t)) if t.isdigit() else [tid[t]])]
         prompt = pre + expr_ids + [tid["="], tid["?"]] + suf
-        import numpy as np
         out.append((2, np.array(prompt, dtype=np.int64), np.array(resp, dtype=np.int64)))
     return out
 
@@ -123,7 +124,6 @@ def make_fact_drills(n, seed, items, vocab, eot, lines=8):
     result-given-operands example. The lines are independent (no chain, no
     `####` line), so no result can be copied from elsewhere in the response.
     """
-    import numpy as np
     tid = {s: i for i, s in enumerate(vocab) if s is not None}
     pre, suf = template(items)
     rng = random.Random(seed)
