@@ -5,10 +5,10 @@ chain, the response is given up to and including `=`, everything after it is
 masked, and the model's argmax at the result position(s) is compared with c
 (every digit right, for a tokenizer without number tokens). This
 isolates "does the model know the fact" from ordering and copying (which the
-end-to-end accuracy mixes in); the step-6400 weights score + 24%, - 40%,
-* 94% on the 200 held-out problems (422 lines).
+end-to-end accuracy mixes in). --data must be tokenized with the model's own
+tokenizer (tools/train/README.md, steps 2-3).
 
-  /usr/bin/python3 tools/train/fact_probe.py --model models/dllm-mini-arith --data tools/train/runs/data4
+  /usr/bin/python3 tools/train/fact_probe.py --model models/dllm-mini-arith --data tools/train/runs/digits/data
 """
 import argparse
 import json

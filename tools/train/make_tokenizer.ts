@@ -5,15 +5,14 @@
  * and generation_config.json.
  *
  * The merges are not learned by frequency counting: they are written so that
- * every number 10..99 is one token and every word the task suite uses (with its
- * leading space) is one token, each word through a left-to-right chain of merges.
- * Any other text still encodes, character by character. Short sequences make the
- * model cheaper to train and run, and a number as one token makes copying it and
- * doing arithmetic on it a single lookup instead of a digit-by-digit alignment.
+ * every word the task suite uses (with its leading space) is one token, each word
+ * through a left-to-right chain of merges. Any other text still encodes, character
+ * by character. Short sequences make the model cheaper to train and run.
  *
- * With --digits, numbers are not merged (each digit is a token): facts like
- * 78-10=68 are then learned digit by digit, which a probe found much faster
- * (tools/train/README.md, "Why the arithmetic is stuck").
+ * Numbers: by default every number 10..99 is also one token (cheap to copy). The
+ * shipped model uses --digits instead, where each digit is a token: a probe found
+ * that facts like 78-10=68 are learned far faster digit by digit, and the model
+ * trained on number tokens stalled on them (tools/train/README.md, "Why digits").
  *
  *   node tools/train/runs/js/tools/train/make_tokenizer.js <outDir> [--digits]
  */

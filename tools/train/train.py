@@ -154,6 +154,8 @@ def main():
                     help="probability that a short batch is made of arithmetic drills (drills.py) instead of task items")
     ap.add_argument("--drill-kind", choices=["chains", "facts"], default="chains",
                     help="chains: expression prompt + the task's chain; facts: independent lines, all results masked")
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="checkpoint and exit at this step; rerunning with another --steps resumes from it on a new schedule")
     ap.add_argument("--init-from", default=None, help="export dir whose weights initialise a fresh run (warm start)")
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -267,7 +269,8 @@ def main():
             log.flush()
         if a.bench and step >= 6:
             return
-        if step % a.ckpt_every == 0 or step == a.steps:
+        stopping = a.stop_at > 0 and step >= a.stop_at
+        if step % a.ckpt_every == 0 or step == a.steps or stopping:
             tmp = ck + ".tmp"
             torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), step=step, ptr=ptr, tokens_seen=tokens_seen,
                             train_secs=train_secs, gen=gen.get_state(), py_rng=random.getstate(), cfg=cfg), tmp)
@@ -285,6 +288,9 @@ def main():
             log.write(json.dumps(rec) + "\n")
             log.flush()
             model.train()
+        if stopping:
+            print(f"stopped at step {step} (--stop-at)", flush=True)
+            return
     print("done", flush=True)
 
 
