@@ -106,6 +106,17 @@ int attention_auto_splits(const AttentionParams& p, int sm_count);
 size_t attention_workspace_bytes(const AttentionParams& p, int splits);
 int attention(const AttentionParams& p, const AttentionLaunch& l, void* stream);
 
+// cuda/attention_tc.cu: the same op on BF16 tensor cores (mma.sync m16n8k16, F32
+// accumulation; q/k/v and the softmax weights rounded to BF16, so results differ from
+// `attention` by ~1e-5 normalised MSE), for head_dim 64 and 128 with n_heads a multiple
+// of n_kv_heads (attention_tc_supported) on sm_80 or newer. AttentionLaunch as above
+// (force_generic is ignored); splits == 0 picks attention_tc_auto_splits(p, sm_count);
+// with splits > 1 the workspace must hold attention_tc_workspace_bytes(p, splits) bytes.
+bool attention_tc_supported(const AttentionParams& p);
+int attention_tc_auto_splits(const AttentionParams& p, int sm_count);
+size_t attention_tc_workspace_bytes(const AttentionParams& p, int splits);
+int attention_tc(const AttentionParams& p, const AttentionLaunch& l, void* stream);
+
 // cuda/confidence.cu: op_confidence for the requested rows (ConfidenceParams of
 // cpp/ops.h, device pointers): one block per row, one pass over the vocabulary.
 int confidence(const ConfidenceParams& p, void* stream);

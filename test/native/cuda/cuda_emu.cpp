@@ -68,6 +68,11 @@ struct Warp {
   uint64_t value[32] = {};
   int src[32] = {};
   uint64_t result[32] = {};
+  // mma.sync rendezvous: each lane's fragment registers in, its D registers out.
+  uint32_t mma_a[32][4] = {};
+  uint32_t mma_b[32][2] = {};
+  float mma_c[32][4] = {};
+  float mma_d[32][4] = {};
 };
 
 constexpr size_t kStackBytes = 256 * 1024;
@@ -267,6 +272,106 @@ uint64_t warp_exchange(unsigned mask, uint64_t bits, int src_lane, const char* w
 }
 
 void syncwarp(unsigned mask) { warp_exchange(mask, 0, -1, "__syncwarp"); }
+
+namespace {
+
+float bf16_bits_to_float(uint32_t bits16) {
+  const uint32_t u = bits16 << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// The fragment layouts of mma.m16n8k16 for .bf16 A/B and .f32 C/D, written element by
+// element as the PTX ISA gives them (groupID = laneid >> 2, threadID_in_group = laneid % 4):
+//   A: a_i, i = 0..7 (register i/2, half i%2): row = groupID for i in {0,1,4,5}, else groupID + 8;
+//      col = threadID_in_group * 2 + (i & 1), plus 8 for i >= 4.
+//   B: b_i, i = 0..3 (register i/2, half i%2): row = threadID_in_group * 2 + (i & 1), plus 8
+//      for i >= 2; col = groupID.
+//   C/D: c_i, i = 0..3: row = groupID for i < 2, else groupID + 8; col = threadID_in_group * 2 + (i & 1).
+void mma_a_coord(unsigned lane, int i, int& row, int& col) {
+  const int g = static_cast<int>(lane >> 2), t = static_cast<int>(lane % 4);
+  row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8;
+  col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+}
+void mma_b_coord(unsigned lane, int i, int& row, int& col) {
+  const int g = static_cast<int>(lane >> 2), t = static_cast<int>(lane % 4);
+  row = t * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+  col = g;
+}
+void mma_c_coord(unsigned lane, int i, int& row, int& col) {
+  const int g = static_cast<int>(lane >> 2), t = static_cast<int>(lane % 4);
+  row = i < 2 ? g : g + 8;
+  col = t * 2 + (i & 1);
+}
+
+void mma_compute(Warp& w) {
+  float A[16][16], B[16][8], C[16][8];
+  for (unsigned l = 0; l < 32; ++l) {
+    int r, c;
+    for (int i = 0; i < 8; ++i) {
+      mma_a_coord(l, i, r, c);
+      A[r][c] = bf16_bits_to_float((w.mma_a[l][i / 2] >> (16 * (i % 2))) & 0xffffu);
+    }
+    for (int i = 0; i < 4; ++i) {
+      mma_b_coord(l, i, r, c);
+      B[r][c] = bf16_bits_to_float((w.mma_b[l][i / 2] >> (16 * (i % 2))) & 0xffffu);
+    }
+    for (int i = 0; i < 4; ++i) {
+      mma_c_coord(l, i, r, c);
+      C[r][c] = w.mma_c[l][i];
+    }
+  }
+  float D[16][8];
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      double acc = C[m][n];
+      for (int k = 0; k < 16; ++k) acc += static_cast<double>(A[m][k]) * B[k][n];  // bf16 x bf16 is exact
+      D[m][n] = static_cast<float>(acc);
+    }
+  for (unsigned l = 0; l < 32; ++l)
+    for (int i = 0; i < 4; ++i) {
+      int r, c;
+      mma_c_coord(l, i, r, c);
+      w.mma_d[l][i] = D[r][c];
+    }
+}
+
+}  // namespace
+
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  static const char* const kWhat = "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
+  Emu& e = emu();
+  if (!e.cur) fail("mma.sync outside a kernel");
+  const unsigned lane = e.cur->linear % 32, warp = e.cur->linear / 32, warp_base = warp * 32;
+  if (e.n_threads - warp_base < 32) fail("mma.sync in a warp of fewer than 32 threads (it needs the whole warp)");
+  for (unsigned l = 0; l < 32; ++l)
+    if (e.fibers[warp_base + l].state == State::Done) fail("mma.sync while a lane of the warp has exited");
+  Warp& w = e.warps[warp];
+  if (w.arrived == 0) {
+    w.mask = 0xffffffffu;
+    w.what = kWhat;
+  } else if (w.mask != 0xffffffffu || std::strcmp(w.what, kWhat) != 0) {
+    std::fprintf(stderr, "cuda-emu: lanes of one warp meet at different warp operations: %s(0x%08x) vs %s\n", w.what,
+                 w.mask, kWhat);
+    fail("mismatched warp operations");
+  }
+  for (int i = 0; i < 4; ++i) w.mma_a[lane][i] = a[i];
+  for (int i = 0; i < 2; ++i) w.mma_b[lane][i] = b[i];
+  for (int i = 0; i < 4; ++i) w.mma_c[lane][i] = c[i];
+  w.arrived |= 1u << lane;
+  e.cur->state = State::AtWarp;
+  if (w.arrived == 0xffffffffu) {
+    e.st.warp_syncs++;
+    e.st.mmas++;
+    mma_compute(w);
+    for (unsigned l = 0; l < 32; ++l) make_ready(warp_base + l);
+    w.arrived = 0;
+  }
+  yield();
+  // As in warp_exchange: mma_d[lane] is rewritten only by a rendezvous this lane joins.
+  for (int i = 0; i < 4; ++i) d[i] = w.mma_d[lane][i];
+}
 
 bool check_launch(const void* fn, dim3 grid, dim3 block, size_t smem) {
   Emu& e = emu();

@@ -8,7 +8,9 @@
 // has exited while others wait is reported as a divergent barrier), warp shuffles and
 // __syncwarp are rendezvous of the lanes named in the mask, and the order in which
 // runnable fibers (and blocks) run comes from a schedule seed (emu_set_schedule), so
-// that a missing barrier changes the result from one schedule to the next.
+// that a missing barrier changes the result from one schedule to the next. The tensor-core
+// instruction mma.sync m16n8k16 (bf16 in, f32 accumulate) is a warp rendezvous too
+// (sdllm_emu::mma_m16n8k16_bf16, called by cuda/mma.cuh under SDLLM_CUDA_EMULATION).
 // Shared memory: `__shared__` locals become function statics (one block runs at a
 // time), dynamic shared memory (SDLLM_DYN_SMEM in cuda/common.cuh) is a per-launch
 // buffer filled with NaN bytes before each block. cudaMalloc'd memory is filled with
@@ -119,6 +121,20 @@ inline float __half2float(__half h) {
   return f;
 }
 
+// Round-to-nearest-even conversions to bfloat16 (what __float2bfloat16_rn and the
+// cvt.rn.bf16x2.f32 instruction do on the device; NaN stays a quiet NaN).
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return __nv_bfloat16{static_cast<uint16_t>((u >> 16) | 0x40u)};
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return __nv_bfloat16{static_cast<uint16_t>(u >> 16)};
+}
+struct __nv_bfloat162 { __nv_bfloat16 x, y; };  // x: the low 16 bits of the 32-bit register
+inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) {
+  return __nv_bfloat162{__float2bfloat16_rn(lo), __float2bfloat16_rn(hi)};
+}
+
 // ---- math intrinsics ------------------------------------------------------------------
 
 inline float __expf(float x) { return expf(x); }
@@ -151,11 +167,21 @@ namespace sdllm_emu {
 void set_schedule(uint64_t seed);
 uint64_t schedule();
 // Counters of the last launches, for tests that want to assert the emulator was exercised.
-struct Stats { uint64_t launches, blocks, barriers, warp_syncs, switches; };
+struct Stats { uint64_t launches, blocks, barriers, warp_syncs, switches, mmas; };
 Stats stats();
 
 void syncthreads();
 void syncwarp(unsigned mask);
+// Warp-collective matrix multiply-accumulate, the semantics of
+//   mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
+// D (16x8) = A (16x16) * B (16x8) + C (16x8). Every one of the 32 lanes of the warp must
+// call it (the .aligned form: same instruction, full warp); each passes its own fragment
+// registers in the layouts of the PTX ISA ("Matrix Fragments for mma.m16n8k16 with
+// floating point type"): a[4] and b[2] hold two bf16 each (low half = lower element
+// index), c[4]/d[4] one float each. The emulator gathers the 32 lanes' fragments at a
+// rendezvous, forms A, B and C, computes D with the bf16 products summed in double and
+// rounded once to float, and scatters D back in the C/D layout. d may alias c.
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
 // The lane-exchange primitive behind every shuffle: lane l receives the 8 bytes that lane
 // src_lane[l] deposited; returns this lane's result.
 uint64_t warp_exchange(unsigned mask, uint64_t bits, int src_lane, const char* what);

@@ -23,6 +23,7 @@
 
 #include "cublas_loader.h"
 #include "dtype.h"
+#include "mma.cuh"
 #include "ops.h"
 #include "sdllm_cuda.h"
 #include "threadpool.h"
@@ -162,6 +163,11 @@ struct Case {
   int schedules = 3;
   std::function<void(Out&)> cpu;
   std::function<void(Out&, Errors&)> gpu;
+  // Optional second reference with its own normalised-MSE bound (attention_tc: `cpu` is
+  // the CPU op on bf16-rounded inputs, tight; `cpu_alt` the CPU op on the f32 inputs, loose).
+  std::function<void(Out&)> cpu_alt;
+  double tol_alt = 0;
+  std::string alt_name;
 };
 
 std::vector<Case> g_cases;
@@ -486,6 +492,214 @@ void add_attention(const AttnShape& s) {
   g_cases.push_back(c);
 }
 
+// ---- mma.sync emulation ---------------------------------------------------------------------
+// The emulated m16n8k16 bf16 mma against a plain matrix product. The fragments are built
+// here register by register from the figures of the PTX ISA (a[0] = {A(g, 2t), A(g, 2t+1)},
+// ...; g = lane >> 2, t = lane % 4), independently of the element-wise formulas in
+// cuda_emu.cpp, from matrices with all-distinct entries: any error in either layout (a
+// swapped half, row/col, a g+8 or 2t+8 offset) changes D. Each warp of the block runs
+// `reps` chained mma (D of one is C of the next) on its own matrices.
+__global__ void mma_test_kernel(const uint16_t* A, const uint16_t* B, const float* C, float* D, int reps) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, t = lane % 4;
+  const uint16_t* a = A + warp * reps * 256;
+  const uint16_t* b = B + warp * reps * 128;
+  auto pk = [](uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); };
+  auto at = [&](int rep, int r, int c) { return a[rep * 256 + r * 16 + c]; };  // A row-major 16x16
+  auto bt = [&](int rep, int r, int c) { return b[rep * 128 + r * 8 + c]; };   // B row-major 16x8 (k, n)
+  const float* c = C + warp * 128;
+  float acc[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
+  for (int rep = 0; rep < reps; ++rep) {
+    const uint32_t fa[4] = {pk(at(rep, g, 2 * t), at(rep, g, 2 * t + 1)), pk(at(rep, g + 8, 2 * t), at(rep, g + 8, 2 * t + 1)),
+                            pk(at(rep, g, 2 * t + 8), at(rep, g, 2 * t + 9)),
+                            pk(at(rep, g + 8, 2 * t + 8), at(rep, g + 8, 2 * t + 9))};
+    const uint32_t fb[2] = {pk(bt(rep, 2 * t, g), bt(rep, 2 * t + 1, g)), pk(bt(rep, 2 * t + 8, g), bt(rep, 2 * t + 9, g))};
+    sdllm::cuda::mma_m16n8k16_bf16(acc, fa, fb, acc);
+  }
+  float* d = D + warp * 128;
+  d[g * 8 + 2 * t] = acc[0];
+  d[g * 8 + 2 * t + 1] = acc[1];
+  d[(g + 8) * 8 + 2 * t] = acc[2];
+  d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+
+void add_mma(int warps, int reps) {
+  Case c;
+  c.op = "mma";
+  c.desc = "mma.sync m16n8k16 bf16->f32 vs matrix product, " + std::to_string(warps) + " warp(s), " +
+           std::to_string(reps) + " chained";
+  c.tol = 0;  // the emulator sums the exact bf16 products in double, as the reference does
+  Rng r(warps * 100 + reps);
+  // Distinct values: a permutation of 0..n-1, scaled and signed, each exact in bf16.
+  auto distinct = [&](int64_t n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i + 1);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(v[static_cast<size_t>(i)], v[r.next() % static_cast<uint64_t>(i + 1)]);
+    for (auto& x : v) x = bf16_to_f32(f32_to_bf16((r.next() & 1 ? -x : x) * scale));
+    return v;
+  };
+  const auto af = distinct(static_cast<int64_t>(warps) * reps * 256, 1.f / 64);
+  const auto bfv = distinct(static_cast<int64_t>(warps) * reps * 128, 1.f / 32);
+  const auto cf = r.vec(static_cast<int64_t>(warps) * 128, -4.f, 4.f);
+  std::vector<uint16_t> ab(af.size()), bb(bfv.size());
+  for (size_t i = 0; i < af.size(); ++i) ab[i] = f32_to_bf16(af[i]);
+  for (size_t i = 0; i < bfv.size(); ++i) bb[i] = f32_to_bf16(bfv[i]);
+  c.cpu = [=](Out& o) {
+    o.f.assign(static_cast<size_t>(warps) * 128, 0.f);
+    for (int w = 0; w < warps; ++w) {
+      std::vector<float> acc(cf.begin() + w * 128, cf.begin() + (w + 1) * 128);
+      for (int rep = 0; rep < reps; ++rep) {
+        const float* a = af.data() + (w * reps + rep) * 256;
+        const float* b = bfv.data() + (w * reps + rep) * 128;
+        for (int m = 0; m < 16; ++m)
+          for (int n = 0; n < 8; ++n) {
+            double sum = acc[static_cast<size_t>(m * 8 + n)];
+            for (int k = 0; k < 16; ++k) sum += static_cast<double>(a[m * 16 + k]) * b[k * 8 + n];
+            acc[static_cast<size_t>(m * 8 + n)] = static_cast<float>(sum);
+          }
+      }
+      std::copy(acc.begin(), acc.end(), o.f.begin() + w * 128);
+    }
+  };
+  c.gpu = [=](Out& o, Errors& e) {
+    void *da = nullptr, *db = nullptr;
+    cudaMalloc(&da, 2 * ab.size());
+    cudaMalloc(&db, 2 * bb.size());
+    cudaMemcpy(da, ab.data(), 2 * ab.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(db, bb.data(), 2 * bb.size(), cudaMemcpyHostToDevice);
+    DevBuf<float> dc(warps * 128), dd(warps * 128);
+    dc.upload(cf);
+    check_launch(sdllm_emu::launch(mma_test_kernel, dim3(1), dim3(32 * warps), 0, static_cast<const uint16_t*>(da),
+                                   static_cast<const uint16_t*>(db), static_cast<const float*>(dc.ptr()), dd.ptr(), reps),
+                 e, "mma_test_kernel");
+    collect(o, dd, e, "d");
+    cudaFree(da);
+    cudaFree(db);
+  };
+  g_cases.push_back(c);
+}
+
+// ---- attention on tensor cores --------------------------------------------------------------
+// attention_tc against op_attention twice: on q/k/v rounded to bf16 first (what the kernel
+// multiplies; what remains is the bf16 rounding of the softmax weights: tight bound), and
+// on the f32 inputs (loose bound). Same buffers, strides, sentinels and schedules as the
+// f32 attention cases.
+float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+void add_attention_tc(const AttnShape& s) {
+  Case c;
+  c.op = "attention_tc";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s: heads=%d/%d hd=%d n_q=%lld n_k0=%lld n_k1=%lld splits=%d%s", s.what, s.n_heads,
+                s.n_kv, s.hd, (long long)s.n_q, (long long)s.n_k0, (long long)s.n_k1, s.splits,
+                s.pad ? " padded strides" : "");
+  c.desc = buf;
+  c.tol = 1e-5;       // vs the CPU op on bf16-rounded q/k/v (observed <= 1.6e-6)
+  c.tol_alt = 1e-4;   // vs the CPU op on the f32 inputs (observed <= 1.3e-5)
+  c.alt_name = "f32";
+  const int64_t qw = static_cast<int64_t>(s.n_heads) * s.hd, kvw = static_cast<int64_t>(s.n_kv) * s.hd;
+  const int64_t qkv_stride = qw + 2 * kvw + s.pad, cache_stride = kvw + s.pad, out_stride = qw + s.pad;
+  Rng r(s.n_q * 733 + s.n_k0 * 5 + s.hd + s.n_heads * 3 + s.n_kv);
+  auto qkv = std::make_shared<std::vector<float>>(r.vec(s.n_q * qkv_stride, -2.f, 2.f));
+  auto k0 = std::make_shared<std::vector<float>>(r.vec(s.n_k0 * cache_stride, -2.f, 2.f));
+  auto v0 = std::make_shared<std::vector<float>>(r.vec(s.n_k0 * cache_stride));
+  auto params = [=](const float* qkvp, const float* k0p, const float* v0p, float* out) {
+    AttentionParams p;
+    p.q = qkvp;
+    p.n_q = s.n_q;
+    p.q_stride = qkv_stride;
+    p.k0 = k0p;
+    p.v0 = v0p;
+    p.n_k0 = s.n_k0;
+    p.kv0_stride = cache_stride;
+    p.k1 = qkvp + qw;
+    p.v1 = qkvp + qw + kvw;
+    p.n_k1 = s.n_k1;
+    p.kv1_stride = qkv_stride;
+    p.n_heads = s.n_heads;
+    p.n_kv_heads = s.n_kv;
+    p.head_dim = s.hd;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
+    p.out = out;
+    p.out_stride = out_stride;
+    return p;
+  };
+  auto reference = [=](bool round, Out& o) {
+    std::vector<float> q = *qkv, kc = *k0, vc = *v0;
+    if (round) {
+      for (auto* v : {&q, &kc, &vc})
+        for (auto& x : *v) x = bf16_round(x);
+    }
+    o.f.assign(static_cast<size_t>(s.n_q * out_stride), 0.f);
+    o.written.assign(o.f.size(), 0);
+    for (int64_t i = 0; i < s.n_q; ++i)
+      for (int64_t j = 0; j < qw; ++j) o.written[static_cast<size_t>(i * out_stride + j)] = 1;
+    op_attention(params(q.data(), kc.data(), vc.data(), o.f.data()), pool());
+  };
+  c.cpu = [=](Out& o) { reference(true, o); };
+  c.cpu_alt = [=](Out& o) { reference(false, o); };
+  c.gpu = [=](Out& o, Errors& e) {
+    DevBuf<float> dqkv(s.n_q * qkv_stride), dk0(s.n_k0 * cache_stride), dv0(s.n_k0 * cache_stride),
+        dout(s.n_q * out_stride);
+    dqkv.upload(*qkv);
+    dk0.upload(*k0);
+    dv0.upload(*v0);
+    const AttentionParams p = params(dqkv.ptr(), dk0.ptr(), dv0.ptr(), dout.ptr());
+    if (!cuda::attention_tc_supported(p)) e.add("attention_tc_supported says no");
+    cuda::AttentionLaunch l;
+    l.splits = s.splits;
+    l.sm_count = 8;
+    const int splits = s.splits > 0 ? s.splits : cuda::attention_tc_auto_splits(p, l.sm_count);
+    if (s.splits == 0 && splits < 2) e.add("auto splits chose " + std::to_string(splits) + ", expected a split");
+    const int64_t ws_floats = static_cast<int64_t>(cuda::attention_tc_workspace_bytes(p, splits) / 4);
+    if (splits > 1 && ws_floats == 0) e.add("no workspace for a split launch");
+    DevBuf<float> ws(ws_floats > 0 ? ws_floats : 1);
+    l.workspace = ws.ptr();
+    l.workspace_bytes = static_cast<size_t>(ws_floats) * 4;
+    const auto before = sdllm_emu::stats().mmas;
+    check_launch(cuda::attention_tc(p, l, nullptr), e, "attention_tc");
+    if (s.n_k0 + s.n_k1 > 0 && sdllm_emu::stats().mmas == before) e.add("no mma was executed");
+    ws.check_guards(e, "workspace");
+    collect(o, dout, e, "out");
+  };
+  g_cases.push_back(c);
+}
+
+// Launch-argument checks of attention_tc (no kernel runs).
+void add_attention_tc_refusals() {
+  Case c;
+  c.op = "attention_tc";
+  c.desc = "refuses head_dim 80 / 48, uneven GQA, a split without workspace";
+  c.tol = 0;
+  c.schedules = 1;
+  c.cpu = [](Out&) {};
+  c.gpu = [](Out&, Errors& e) {
+    std::vector<float> buf(4096, 0.f);
+    AttentionParams p;
+    p.q = p.k0 = p.v0 = p.k1 = p.v1 = buf.data();
+    p.out = buf.data();
+    p.n_q = 2;
+    p.n_k0 = 600;
+    p.n_heads = 4;
+    p.n_kv_heads = 2;
+    p.head_dim = 80;
+    cuda::AttentionLaunch l;
+    l.splits = 1;
+    if (cuda::attention_tc_supported(p) || cuda::attention_tc(p, l, nullptr) == 0) e.add("head_dim 80 accepted");
+    p.head_dim = 48;
+    if (cuda::attention_tc_supported(p)) e.add("head_dim 48 accepted");
+    p.head_dim = 64;
+    p.n_kv_heads = 3;
+    if (cuda::attention_tc_supported(p) || cuda::attention_tc(p, l, nullptr) == 0) e.add("4 heads over 3 kv heads accepted");
+    p.n_kv_heads = 2;
+    if (!cuda::attention_tc_supported(p)) e.add("head_dim 64 refused");
+    l.splits = 4;
+    if (cuda::attention_tc(p, l, nullptr) == 0) e.add("a split launch without workspace was accepted");
+    if (cuda::attention_tc_workspace_bytes(p, 4) != sizeof(float) * 4 * 2 * 4 * (64 + 2))
+      e.add("unexpected workspace size " + std::to_string(cuda::attention_tc_workspace_bytes(p, 4)));
+  };
+  g_cases.push_back(c);
+}
+
 // ---- confidence -----------------------------------------------------------------------------
 enum class Logits { Random, Ties, NegInf, Ascending };
 
@@ -630,6 +844,23 @@ void build_table() {
   add_attention({"split-K 3 ways, empty segment 1", 4, 4, 64, 2, 300, 0, 3});
   add_attention({"split-K generic hd48", 2, 1, 48, 3, 257, 3, 5});
 
+  add_mma(1, 1);
+  add_mma(2, 3);
+  // Tensor-core attention. Streaming shapes: n_q = block 32 + window 96 + trailing 1 = 129,
+  // block + trailing = 33 (empty window), 7, 1; caches 0, 1, 100, 600; GQA 4:1, 8:2, 1:1, 7:1.
+  add_attention_tc({"streaming: block 32 + window 96 + trailing, cache 600", 4, 1, 128, 129, 600, 129, 0});
+  add_attention_tc({"streaming, empty window (block 32 + trailing)", 8, 2, 64, 33, 100, 33, 1, false, 3});
+  add_attention_tc({"one row over a 600-slot cache, split auto", 8, 2, 64, 1, 600, 1, 0});
+  add_attention_tc({"7 rows, cache of 1", 1, 1, 128, 7, 1, 7});
+  add_attention_tc({"no cache (empty segment 0)", 4, 1, 128, 33, 0, 33});
+  add_attention_tc({"attend_self off (dual cache), padded", 8, 2, 128, 7, 100, 0, 1, false, 5});
+  add_attention_tc({"vanilla-like, no cache, 1:1", 1, 1, 64, 129, 0, 129});
+  add_attention_tc({"a single key (one row, no cache)", 1, 1, 64, 1, 0, 1});
+  add_attention_tc({"no keys at all (zero output)", 4, 1, 64, 3, 0, 0});
+  add_attention_tc({"split 3 ways, attend_self off", 4, 1, 64, 7, 600, 0, 3});
+  add_attention_tc({"Dream-7B GQA 7:1 (28/4) hd128, window > suffix", 28, 4, 128, 5, 90, 5, 1, false, 11});
+  add_attention_tc_refusals();
+
   const int64_t V = 126464;  // LLaDA's vocabulary
   add_confidence(3, V, V, ConfidenceKind::Prob, 0.f, false, Logits::Random);
   add_confidence(2, V, V + 5, ConfidenceKind::Margin, 0.f, true, Logits::Random);
@@ -660,8 +891,10 @@ double nmse(const std::vector<float>& a, const std::vector<float>& b, const std:
 
 bool run_case(const Case& c) {
   const auto t0 = std::chrono::steady_clock::now();
-  Out want;
+  Out want, want_alt;
   c.cpu(want);
+  if (c.cpu_alt) c.cpu_alt(want_alt);
+  double worst_alt = 0;
   const uint64_t schedules[] = {0, 0x5eed5eedull, 977};
   Errors err;
   Out first;
@@ -701,6 +934,11 @@ bool run_case(const Case& c) {
       const double e = nmse(got.f, want.f, want.written);
       worst = std::max(worst, e);
       if (!(e <= c.tol)) err.add("nmse " + std::to_string(e) + tag);
+      if (c.cpu_alt) {
+        const double ea = nmse(got.f, want_alt.f, want_alt.written);
+        worst_alt = std::max(worst_alt, ea);
+        if (!(ea <= c.tol_alt)) err.add("nmse vs " + c.alt_name + " " + std::to_string(ea) + tag);
+      }
     }
     for (size_t i = 0; i < got.ids.size(); ++i)
       if (got.ids[i] != want.ids[i])
@@ -716,6 +954,7 @@ bool run_case(const Case& c) {
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const bool ok = err.list.empty();
   std::printf("%s %-10s %-90s err=%.2e %6.0f ms\n", ok ? "[ OK ]" : "[FAIL]", c.op.c_str(), c.desc.c_str(), worst, ms);
+  if (c.cpu_alt) std::printf("         nmse vs bf16-rounded inputs %.2e (bound %.0e), vs %s %.2e (bound %.0e)\n", worst, c.tol, c.alt_name.c_str(), worst_alt, c.tol_alt);
   for (const auto& m : err.list) std::printf("         %s\n", m.c_str());
   return ok;
 }
@@ -731,9 +970,9 @@ int main(int argc, char** argv) {
     (run_case(c) ? passed : failed)++;
   }
   const auto st = sdllm_emu::stats();
-  std::printf("emulator: %llu launches, %llu blocks, %llu barriers, %llu warp rendezvous, %llu fiber switches\n",
+  std::printf("emulator: %llu launches, %llu blocks, %llu barriers, %llu warp rendezvous (%llu mma), %llu fiber switches\n",
               (unsigned long long)st.launches, (unsigned long long)st.blocks, (unsigned long long)st.barriers,
-              (unsigned long long)st.warp_syncs, (unsigned long long)st.switches);
+              (unsigned long long)st.warp_syncs, (unsigned long long)st.mmas, (unsigned long long)st.switches);
   std::printf("cuda-emu: %d passed, %d failed\n", passed, failed);
   return failed == 0 && passed > 0 ? 0 : 1;
 }
