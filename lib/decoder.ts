@@ -1,7 +1,7 @@
 // The block loop shared by every strategy: the working sequence, the per-step commit,
 // early exit and the per-block stream of final tokens. A strategy (lib/strategies/)
 // only says what each step feeds the model and which rule it commits with.
-import type { NativeConfidenceKind, NativeForwardRequest, NativeSession } from '../types/native';
+import type { NativeConfidenceKind, NativeForwardRequest, NativeForwardResult, NativeSession } from '../types/native';
 import type { Schedule } from './family';
 import type { ResolvedOptions } from './options';
 import { Candidate, selectTransfers, StepRule } from './transfer';
@@ -12,6 +12,9 @@ const CONFIDENCE_KIND: Record<ResolvedOptions['confidence'], NativeConfidenceKin
   entropy: 2,
   random: 3,
 };
+
+/** One forward pass of a sequence's request, however it is scheduled. */
+export type SequenceForward = (request: NativeForwardRequest) => Promise<NativeForwardResult>;
 
 /** What one forward pass feeds: the rows, where they sit, and what it does with the cache. */
 export interface StepInput {
@@ -35,6 +38,11 @@ export class DecodeContext {
     readonly options: ResolvedOptions,
     readonly maskId: number,
     readonly eosId: number,
+    /**
+     * Runs one forward of this sequence: the session's own by default; under the batching
+     * scheduler (lib/scheduler.ts) it joins the next batched forward instead.
+     */
+    private readonly forward: SequenceForward = (request) => session.forward(request),
   ) {
     this.promptLength = prompt.length;
     this.length = prompt.length + options.genLength;
@@ -94,7 +102,7 @@ export class DecodeContext {
       noiseCounter: this.nfe,
       returnLogits: false,
     };
-    const result = await this.session.forward(request);
+    const result = await this.forward(request);
     this.nfe++;
     const candidates: Candidate[] = masked.map((position, i) => ({
       position,

@@ -1,7 +1,7 @@
 // The block loop: blocks in order, each decoded by the strategy, then early exit.
 // Yields each block's tokens the moment the block is final.
 import type { NativeSession } from '../types/native';
-import { DecodeContext } from './decoder';
+import { DecodeContext, SequenceForward } from './decoder';
 import type { ResolvedOptions } from './options';
 import { strategies } from './strategies';
 
@@ -29,9 +29,10 @@ export async function* decodeBlocks(
   options: ResolvedOptions,
   maskId: number,
   eosId: number,
+  forward?: SequenceForward,
 ): AsyncGenerator<FinishedBlock, DecodeSummary> {
   const started = process.hrtime.bigint();
-  const ctx = new DecodeContext(session, prompt, options, maskId, eosId);
+  const ctx = new DecodeContext(session, prompt, options, maskId, eosId, forward);
   const strategy = strategies[options.strategy];
   const blocks = options.genLength / options.blockLength;
   let decoded = 0;

@@ -2,13 +2,15 @@
 // block loop, a small pool of sessions (KV caches) reused across calls, and dispose.
 import * as path from 'path';
 import type {
-  DiffusionModel, GenerateOptions, GenerateResult, LoadOptions, StreamChunk,
+  ChatMessage, DiffusionModel, GenerateOptions, GenerateResult, LoadOptions, SchedulerStats, StreamChunk,
 } from '../types';
 import type { NativeModel, NativeModelInfo, NativeSession } from '../types/native';
 import { familyRules } from './family';
 import { cacheSlotsFor, decodeBlocks, DecodeSummary } from './generate';
 import { native, packageRoot, withCallSite } from './native';
-import { resolveOptions } from './options';
+import { ResolvedOptions, resolveOptions } from './options';
+import { batchForwardOf, DEFAULT_LIMITS, Scheduler, SchedulerLimits } from './scheduler';
+import { checkMessages } from './chat';
 import { PromptCodec } from './tokenizer';
 import { BackendName, chooseBackend } from './backend';
 import { fail, integer } from './validate';
@@ -22,6 +24,7 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
   if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
   const threads = options.threads === undefined ? 0 : integer('threads', options.threads, 1, 1024);
   const device = options.device === undefined ? 0 : integer('device', options.device, 0, 1024);
+  const limits = schedulerLimits(options);
   const choice = chooseBackend(options.backend, device);
   let { backend, reason } = choice;
   const resolved = path.resolve(dir);
@@ -50,7 +53,16 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
     nativeModel.dispose();
     throw new Error(`Cannot load the tokenizer of ${resolved}: ${(e as Error).message}`);
   }
-  return new Model(nativeModel, codec, resolved, backend, reason);
+  return new Model(nativeModel, codec, resolved, backend, reason, limits);
+}
+
+function schedulerLimits(options: LoadOptions): SchedulerLimits {
+  const d = DEFAULT_LIMITS;
+  return {
+    maxBatch: options.maxBatch === undefined ? d.maxBatch : integer('maxBatch', options.maxBatch, 1, 4096),
+    maxBatchRows: options.maxBatchRows === undefined ? d.maxBatchRows : integer('maxBatchRows', options.maxBatchRows, 1),
+    maxQueue: options.maxQueue === undefined ? d.maxQueue : integer('maxQueue', options.maxQueue, 0),
+  };
 }
 
 class Model implements DiffusionModel {
@@ -59,6 +71,8 @@ class Model implements DiffusionModel {
   private readonly eosId: number;
   private idle: NativeSession[] = [];
   private disposed = false;
+  /** Concurrent calls join one batched forward per step (lib/scheduler.ts). */
+  private readonly scheduler: Scheduler;
 
   constructor(
     private native: NativeModel,
@@ -66,8 +80,11 @@ class Model implements DiffusionModel {
     readonly dir: string,
     readonly backend: BackendName,
     readonly backendReason: string,
+    limits: SchedulerLimits,
   ) {
     this.info = native.info;
+    const batch = batchForwardOf(native);
+    this.scheduler = new Scheduler(batch.forward, limits, batch.native);
     // Dream's references end on the tokenizer's EOS (eval passes tokenizer.eos_token_id);
     // LLaDA's use the config's eos_token_id.
     const tokenizerEos = familyRules(this.info.family).eosFromTokenizer ? codec?.specialTokenId('eos_token') : undefined;
@@ -79,16 +96,23 @@ class Model implements DiffusionModel {
     return this.codec.encode(prompt, chat, familyRules(this.info.family).prependBos);
   }
 
+  async encodeChat(messages: ChatMessage[]): Promise<Int32Array> {
+    const checked = checkMessages(messages);
+    if (!this.codec) throw new Error(`${this.dir} has no tokenizer.json: chat messages cannot be encoded`);
+    return this.codec.encodeMessages(checked, familyRules(this.info.family).prependBos);
+  }
+
+  schedulerStats(): SchedulerStats {
+    return this.scheduler.stats();
+  }
+
   async decode(tokens: ArrayLike<number>): Promise<string> {
     if (!this.codec) throw new Error(`${this.dir} has no tokenizer.json: cannot decode text`);
     return this.codec.decode(tokens);
   }
 
   async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
-    let last: StreamChunk | undefined;
-    for await (const chunk of this.stream(prompt, options)) last = chunk;
-    if (!last?.result) throw new Error('generation produced no result');
-    return last.result;
+    return lastResult(this.stream(prompt, options));
   }
 
   async *stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterableIterator<StreamChunk> {
@@ -96,19 +120,50 @@ class Model implements DiffusionModel {
     this.assertLive();
     const opts = resolveOptions(options, this.info.family);
     const promptTokens = await this.promptTokens(prompt, opts.chat);
+    yield* this.decodeStream(promptTokens, opts, site);
+  }
+
+  async chat(messages: ChatMessage[], options?: GenerateOptions): Promise<GenerateResult> {
+    return lastResult(this.chatStream(messages, options));
+  }
+
+  async *chatStream(messages: ChatMessage[], options?: GenerateOptions): AsyncIterableIterator<StreamChunk> {
+    const site = new Error();
+    this.assertLive();
+    const opts = resolveOptions(options, this.info.family);
+    if (opts.chat === false) fail('no chat option (chat() always renders the chat template)', 'chat', false);
+    const promptTokens = await this.encodeChat(messages);
+    yield* this.decodeStream(promptTokens, opts, site);
+  }
+
+  /** The block loop for prompt ids: waits for a batch slot, then streams blocks, then the result. */
+  private async *decodeStream(promptTokens: Int32Array, opts: ResolvedOptions, site: Error): AsyncIterableIterator<StreamChunk> {
     this.checkLength(promptTokens.length, opts.genLength);
     const { maskTokenId } = this.info;
     const eosTokenId = this.eosId;
-    const session = this.takeSession(cacheSlotsFor(promptTokens.length, opts));
+    const queuedAt = process.hrtime.bigint();
+    const sequence = await withCallSite(this.scheduler.admit(opts.signal), site);
+    const queueSeconds = secondsSince(queuedAt);
+    let session: NativeSession;
+    try {
+      session = this.takeSession(cacheSlotsFor(promptTokens.length, opts));
+    } catch (e) {
+      sequence.release();
+      throw e;
+    }
     let text = '';
     let eosSeen = false;
     const finalTokens: number[] = [];
-    const gen = decodeBlocks(session, promptTokens, opts, maskTokenId, eosTokenId);
+    const gen = decodeBlocks(session, promptTokens, opts, maskTokenId, eosTokenId, (request) => sequence.forward(session, request));
     try {
       for (;;) {
         const next = await withCallSite(gen.next(), site);
         if (next.done) {
-          yield { blockIndex: -1, text: '', tokens: new Int32Array(0), result: await this.result(next.value, promptTokens, text) };
+          // The slot is free before the consumer sees the result: a caller that awaits
+          // one generation and starts the next never waits behind itself.
+          sequence.release();
+          const summary = { ...next.value, seconds: secondsSince(queuedAt) };
+          yield { blockIndex: -1, text: '', tokens: new Int32Array(0), result: await this.result(summary, promptTokens, text, queueSeconds) };
           return;
         }
         const block = next.value;
@@ -128,6 +183,7 @@ class Model implements DiffusionModel {
       }
     } finally {
       await gen.return(undefined as never).catch(() => undefined);
+      sequence.release();
       this.returnSession(session);
     }
   }
@@ -135,12 +191,13 @@ class Model implements DiffusionModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.scheduler.close(new Error('This model has been disposed'));
     for (const s of this.idle) s.dispose();
     this.idle = [];
     this.native.dispose();
   }
 
-  private async result(summary: DecodeSummary, promptTokens: Int32Array, text: string): Promise<GenerateResult> {
+  private async result(summary: DecodeSummary, promptTokens: Int32Array, text: string, queueSeconds: number): Promise<GenerateResult> {
     const { generated, nfe, seconds, blocksDecoded } = summary;
     let untilEos = generated.indexOf(this.eosId);
     if (untilEos < 0) untilEos = generated.length;
@@ -151,6 +208,7 @@ class Model implements DiffusionModel {
       stats: {
         nfe,
         seconds,
+        queueSeconds,
         tokensPerSecond: generated.length / seconds,
         tokensPerSecondUntilEos: untilEos / seconds,
         tokensUntilEos: untilEos,
@@ -204,4 +262,15 @@ class Model implements DiffusionModel {
   private assertLive(): void {
     if (this.disposed) throw new Error('This model has been disposed');
   }
+}
+
+async function lastResult(chunks: AsyncIterableIterator<StreamChunk>): Promise<GenerateResult> {
+  let last: StreamChunk | undefined;
+  for await (const chunk of chunks) last = chunk;
+  if (!last?.result) throw new Error('generation produced no result');
+  return last.result;
+}
+
+function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }

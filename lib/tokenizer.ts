@@ -4,6 +4,8 @@ import { Template } from '@huggingface/jinja';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tokenizer } from 'tokenizers';
+import type { ChatMessage } from '../types';
+import { ChatTemplateError, renderChat } from './chat';
 
 function tokenString(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -53,7 +55,16 @@ export class PromptCodec {
    * tokenizer adds none itself).
    */
   async encode(text: string, chat: boolean | undefined, prependBos = false): Promise<Int32Array> {
-    const ids = await this.encodeText(text, chat);
+    return this.withBos(await this.encodeText(text, chat), prependBos);
+  }
+
+  /** Chat turns rendered with the chat_template (generation prompt appended), BOS as in encode(). */
+  async encodeMessages(messages: ChatMessage[], prependBos = false): Promise<Int32Array> {
+    if (!this.template) throw new ChatTemplateError('This checkpoint has no chat_template: chat messages cannot be rendered');
+    return this.withBos(await this.encodeRendered(renderChat(this.template, messages, this.specials)), prependBos);
+  }
+
+  private withBos(ids: Int32Array, prependBos: boolean): Int32Array {
     const bos = prependBos ? this.specialTokenId('bos_token') : undefined;
     if (bos === undefined || ids[0] === bos) return ids;
     const out = new Int32Array(ids.length + 1);
@@ -66,15 +77,15 @@ export class PromptCodec {
     const useChat = chat ?? this.template !== null;
     if (useChat && !this.template) throw new Error('This checkpoint has no chat_template; pass { chat: false }');
     if (useChat && this.template) {
-      const rendered = this.template.render({
-        messages: [{ role: 'user', content: text }],
-        add_generation_prompt: true,
-        ...this.specials,
-      });
-      const enc = await this.tokenizer.encode(rendered, null, { addSpecialTokens: false });
-      return Int32Array.from(enc.getIds());
+      return this.encodeRendered(renderChat(this.template, [{ role: 'user', content: text }], this.specials));
     }
     const enc = await this.tokenizer.encode(text, null, { addSpecialTokens: true });
+    return Int32Array.from(enc.getIds());
+  }
+
+  /** Template output already holds the special tokens it wants; none are added. */
+  private async encodeRendered(rendered: string): Promise<Int32Array> {
+    const enc = await this.tokenizer.encode(rendered, null, { addSpecialTokens: false });
     return Int32Array.from(enc.getIds());
   }
 

@@ -17,6 +17,39 @@ export interface LoadOptions {
   device?: number;
   /** Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default: all cores. */
   threads?: number;
+  /** Concurrent generate()/stream() calls decoding at once, sharing batched forwards. Default 8. */
+  maxBatch?: number;
+  /** Rows fed per batched forward, summed over its sequences (one larger request runs alone). Default 8192. */
+  maxBatchRows?: number;
+  /** Calls allowed to wait for a batch slot; one more rejects with a QueueFullError. Default unbounded. */
+  maxQueue?: number;
+}
+
+/** A chat turn for model.chat() / chatStream(), rendered with the checkpoint's chat_template. */
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** The continuous-batching scheduler of a model (lib/scheduler.ts): limits and counters. */
+export interface SchedulerStats {
+  maxBatch: number;
+  maxBatchRows: number;
+  maxQueue: number;
+  /** The addon's forwardBatch is used (else each session's own forward, started together). */
+  nativeBatch: boolean;
+  /** Generations decoding now. */
+  active: number;
+  /** Generations waiting for a slot. */
+  queued: number;
+  /** Batched forward calls issued. */
+  batches: number;
+  /** Sequence steps run, over all batches (the sum of the batch sizes). */
+  sequenceForwards: number;
+  largestBatch: number;
+  largestBatchRows: number;
+  /** batchSizeCounts[k]: batches of k sequences. */
+  batchSizeCounts: number[];
 }
 
 export interface GenerateOptions {
@@ -56,7 +89,10 @@ export interface GenerateOptions {
 export interface GenerateStats {
   /** Model forward passes. */
   nfe: number;
+  /** Wall time of the call, queueing for a batch slot included. */
   seconds: number;
+  /** Part of `seconds` spent waiting for a batch slot (model load option maxBatch). */
+  queueSeconds: number;
   /** All generated positions (EOS fill included) per second, as the paper's tables count. */
   tokensPerSecond: number;
   /** Generated tokens before the first EOS, per second. */
@@ -96,8 +132,18 @@ export interface DiffusionModel {
   readonly backendReason: string;
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult>;
   stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterableIterator<StreamChunk>;
+  /**
+   * Generation from chat turns rendered with the checkpoint's chat_template (the
+   * assistant's generation prompt is always appended). Same options as generate().
+   */
+  chat(messages: ChatMessage[], options?: GenerateOptions): Promise<GenerateResult>;
+  chatStream(messages: ChatMessage[], options?: GenerateOptions): AsyncIterableIterator<StreamChunk>;
   /** Prompt token ids as generate() would feed them. */
   encodePrompt(prompt: string, chat?: boolean): Promise<Int32Array>;
+  /** Prompt token ids as chat() would feed them. */
+  encodeChat(messages: ChatMessage[]): Promise<Int32Array>;
+  /** Limits and counters of the batching scheduler shared by this model's calls. */
+  schedulerStats(): SchedulerStats;
   decode(tokens: ArrayLike<number>): Promise<string>;
   dispose(): void;
 }
