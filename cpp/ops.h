@@ -23,6 +23,8 @@ void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim,
              float theta);
 
 // y[m, w.rows] = x[m, k] * w^T (+ bias), w = [w.rows, k]. Threads split the output.
+// Q8_0 weights quantize x per row and group of 32 first (cpp/ops/gemm_q8.cpp). For every
+// dtype, row i of y does not depend on m or on the other rows, bit for bit.
 void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
              ThreadPool& pool);
 

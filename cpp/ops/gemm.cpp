@@ -49,6 +49,7 @@ void scalar_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w,
 
 void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
              ThreadPool& pool) {
+  if (w.dtype == DType::Q8_0) return op_gemm_q8(x, m, k, w, bias, y, pool);
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
   const bool avx2 = use_avx2_fma();

@@ -27,5 +27,19 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool);
 // out[i] = silu(gate[i]) * up[i] with a vectorised exp (elementwise_avx2.cpp).
 void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out);
 
+// Q8_0 (gemm_q8.cpp, gemm_q8_avx2.cpp). Quantizes m activation rows of k values into
+// xq (row stride q8_groups(k) * 32, zero padded) and xs (row stride q8_groups(k)).
+void q8_quantize_rows(const float* x, int64_t m, int64_t k, int8_t* xq, float* xs, ThreadPool& pool);
+// q8_quantize_row (dtype.h) with AVX2, identical results.
+void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales);
+// y[m, n0:n1) from quantized activations (stride kp) and Q8_0 weight rows [n0, n1).
+void avx2_q8_gemm_rows(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, const WeightView& w,
+                       int64_t n0, int64_t n1, float* y);
+
 }  // namespace kernels
+
+// op_gemm for w.dtype == Q8_0 (gemm_q8.cpp); op_gemm dispatches to it.
+void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+                ThreadPool& pool);
+
 }  // namespace sdllm

@@ -14,6 +14,7 @@
 #include "cpu_features.h"
 #include "naive.h"
 #include "ops.h"
+#include "ops/kernels.h"
 
 using namespace sdllm;
 
@@ -207,6 +208,131 @@ void test_gemm(ThreadPool& pool) {
   set_force_scalar(false);
 }
 
+// Q8_0 weights: rows quantized with q8_quantize_row (dtype.h), the layout of DType::Q8_0.
+struct Q8Weights {
+  std::vector<int8_t> q;
+  std::vector<float> s;
+  WeightView view;
+  Q8Weights(int64_t rows, int64_t cols, float scale = 1.f) {
+    const std::vector<float> f = randn(rows * cols, scale);
+    const int64_t g = q8_groups(cols);
+    q.resize(static_cast<size_t>(rows * cols + 1));
+    s.resize(static_cast<size_t>(rows * g + 1));
+    for (int64_t r = 0; r < rows; ++r) q8_quantize_row(f.data() + r * cols, cols, q.data() + r * cols, s.data() + r * g);
+    view.data = q.data();
+    view.scales = s.data();
+    view.dtype = DType::Q8_0;
+    view.rows = rows;
+    view.cols = cols;
+  }
+};
+
+// The activation rows as the Q8 GEMM sees them: quantized per row and group, dequantized.
+std::vector<float> q8_roundtrip(const std::vector<float>& x, int64_t m, int64_t k) {
+  std::vector<float> out(x.size());
+  std::vector<int8_t> q(static_cast<size_t>(k));
+  std::vector<float> s(static_cast<size_t>(q8_groups(k)));
+  for (int64_t i = 0; i < m; ++i) {
+    q8_quantize_row(x.data() + i * k, k, q.data(), s.data());
+    for (int64_t c = 0; c < k; ++c)
+      out[static_cast<size_t>(i * k + c)] = static_cast<float>(q[static_cast<size_t>(c)]) * s[static_cast<size_t>(c / kQ8Group)];
+  }
+  return out;
+}
+
+void test_q8_quantize() {
+  // The quantizer itself: scale = max|w| / 127, q = round-half-even(w / scale), exact grid values.
+  {
+    std::vector<float> x(64, 0.f);
+    for (int c = 0; c < 32; ++c) x[static_cast<size_t>(c)] = static_cast<float>(c - 16) * 0.5f;  // max |x| = 8
+    std::vector<int8_t> q(64);
+    std::vector<float> s(2);
+    q8_quantize_row(x.data(), 64, q.data(), s.data());
+    bool ok = s[0] == 8.f / 127.f && s[1] == 0.f && q[0] == -127 && q[16] == 0;
+    for (int c = 32; c < 64; ++c) ok = ok && q[static_cast<size_t>(c)] == 0;
+    for (int c = 0; c < 32; ++c) {
+      const float want = std::nearbyint(x[static_cast<size_t>(c)] * (1.f / (8.f / 127.f)));
+      ok = ok && q[static_cast<size_t>(c)] == static_cast<int8_t>(want);
+    }
+    report("q8 quantize: scale max|x|/127, zero group, round half even", ok, "");
+  }
+  if (!use_avx2_fma()) return;
+  for (int64_t n : {1, 31, 32, 33, 64, 100, 4096, 4097}) {
+    std::vector<float> x = randn(n, 3.f);
+    if (n > 40) x[7] = 0.f, x[8] = -0.f;
+    std::vector<int8_t> qa(static_cast<size_t>(n)), qb(static_cast<size_t>(n));
+    std::vector<float> sa(static_cast<size_t>(q8_groups(n))), sb(sa.size());
+    q8_quantize_row(x.data(), n, qa.data(), sa.data());
+    kernels::avx2_q8_quantize_row(x.data(), n, qb.data(), sb.data());
+    const bool ok = qa == qb && std::memcmp(sa.data(), sb.data(), sa.size() * 4) == 0;
+    report("q8 quantize avx2 == scalar n=" + std::to_string(n), ok, "");
+  }
+}
+
+void test_gemm_q8(ThreadPool& pool) {
+  struct C { int64_t m, k, n; };
+  const C cases[] = {{1, 32, 1},   {1, 7, 7},      {3, 64, 129},   {17, 259, 7},  {33, 100, 129}, {160, 96, 97},
+                     {5, 2500, 50}, {4, 4096, 48}, {160, 1031, 130}, {2, 13, 200}, {37, 256, 768}, {6, 0, 5},
+                     {129, 768, 256}};
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    for (const C& c : cases)
+      for (int bias_kind = 0; bias_kind < 2; ++bias_kind) {
+        Q8Weights w(c.n, c.k, 0.5f);
+        Weights b(DType::BF16, 1, c.n);
+        std::vector<float> x = randn(c.m * c.k);
+        const std::vector<float> xr = q8_roundtrip(x, c.m, c.k);
+        Out got(c.m * c.n);
+        std::vector<float> want(static_cast<size_t>(c.m * c.n)), loose(want.size());
+        op_gemm(x.data(), c.m, c.k, w.view, bias_kind ? &b.view : nullptr, got.data(), pool);
+        // Exact in the quantized arithmetic: the dequantized weights times the dequantized
+        // activations, in float64; and, loosely, against the unquantized activations.
+        naive_gemm(xr.data(), c.m, c.k, w.view, bias_kind ? &b.view : nullptr, want.data());
+        naive_gemm(x.data(), c.m, c.k, w.view, bias_kind ? &b.view : nullptr, loose.data());
+        char name[96];
+        std::snprintf(name, sizeof name, "gemm Q8_0 m=%lld k=%lld n=%lld%s %s", (long long)c.m, (long long)c.k,
+                      (long long)c.n, bias_kind ? " +bias" : "", path_name());
+        compare(name, got, want, 1e-10);
+        if (c.m * c.n >= 64 && c.k >= 32)  // one short dot product can be off by more, by chance
+          compare(std::string(name) + " vs float x", got, loose, 2e-4);
+      }
+  }
+  set_force_scalar(false);
+}
+
+// A GEMM of m rows must equal, bit for bit, the GEMMs of each row alone (batched forwards
+// rely on it): the reduction order of an output may not depend on m or on the tiling.
+void test_gemm_row_independence(ThreadPool& pool) {
+  struct C { int64_t k, n; };
+  const C shapes[] = {{67, 129}, {256, 768}, {4096, 50}, {1031, 7}, {32, 3}};
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    for (const C& c : shapes)
+      for (int t = 0; t < 4; ++t) {
+        const DType dt = t < 3 ? kTypes[t] : DType::Q8_0;
+        Weights wf(dt == DType::Q8_0 ? DType::F32 : dt, c.n, c.k, 0.5f);
+        Q8Weights wq(dt == DType::Q8_0 ? c.n : 1, dt == DType::Q8_0 ? c.k : 1, 0.5f);
+        const WeightView& w = dt == DType::Q8_0 ? wq.view : wf.view;
+        Weights b(DType::BF16, 1, c.n);
+        for (int64_t m : {1, 3, 5, 13, 37}) {
+          std::vector<float> x = randn(m * c.k);
+          std::vector<float> all(static_cast<size_t>(m * c.n)), one(static_cast<size_t>(c.n));
+          op_gemm(x.data(), m, c.k, w, &b.view, all.data(), pool);
+          bool same = true;
+          for (int64_t i = 0; i < m; ++i) {
+            op_gemm(x.data() + i * c.k, 1, c.k, w, &b.view, one.data(), pool);
+            same = same && std::memcmp(one.data(), all.data() + i * c.n, sizeof(float) * c.n) == 0;
+          }
+          char name[112];
+          std::snprintf(name, sizeof name, "gemm rows independent %s m=%lld k=%lld n=%lld threads=%d %s",
+                        dtype_name(dt), (long long)m, (long long)c.k, (long long)c.n, pool.size(), path_name());
+          report(name, same, same ? "bit-identical" : "row results differ from m=1");
+        }
+      }
+  }
+  set_force_scalar(false);
+}
+
 void test_elementwise() {
   for (bool scalar : paths()) {
     set_force_scalar(scalar);
@@ -355,6 +481,11 @@ int main() {
   test_elementwise();
   test_gemm(pool3);
   test_gemm(pool1);
+  test_q8_quantize();
+  test_gemm_q8(pool3);
+  test_gemm_q8(pool1);
+  test_gemm_row_independence(pool3);
+  test_gemm_row_independence(pool1);
   test_attention(pool3);
   test_attention(pool1);
   test_confidence(pool3);

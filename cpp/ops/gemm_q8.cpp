@@ -1,0 +1,117 @@
+// op_gemm on Q8_0 weights (dtype.h): y = x w^T with w int8 in groups of 32 along K and one
+// float32 scale per group. The activations are quantized the same way, per row and group
+// (q8_quantize_row), so each group's dot product is an exact int32 sum; the output is
+// sum_g (x_scale[i, g] * w_scale[j, g]) * isum(i, j, g) accumulated in float32.
+//
+// Reduction order: the sum for output (i, j) runs over the groups in order with the same
+// operations whatever m is and wherever row i falls in a tile (scalar: one float
+// accumulator; AVX2: 8 float lanes reduced once at the end), so a GEMM over m rows equals,
+// bit for bit, the GEMMs of each row alone. Threads split the weight rows in panels, as
+// in gemm.cpp.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../cpu_features.h"
+#include "../ops.h"
+#include "kernels.h"
+
+namespace sdllm {
+
+namespace {
+
+// Scalar path: the quantized activation rows have stride kp (groups * 32, zero padded).
+void scalar_q8_rows(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, const WeightView& w,
+                    int64_t n0, int64_t n1, float* y) {
+  const int64_t n = w.rows, groups = q8_groups(k);
+  const int8_t* wq = static_cast<const int8_t*>(w.data);
+  for (int64_t j = n0; j < n1; ++j) {
+    const int8_t* wj = wq + j * k;
+    const float* wsj = w.scales + j * groups;
+    for (int64_t i = 0; i < m; ++i) {
+      const int8_t* xi = xq + i * kp;
+      const float* xsi = xs + i * groups;
+      float acc = 0.f;
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t c0 = g * kQ8Group, len = std::min(kQ8Group, k - c0);
+        int32_t s = 0;
+        for (int64_t c = 0; c < len; ++c) s += static_cast<int32_t>(xi[c0 + c]) * static_cast<int32_t>(wj[c0 + c]);
+        const float d = xsi[g] * wsj[g];
+        acc += static_cast<float>(s) * d;
+      }
+      y[i * n + j] = acc;
+    }
+  }
+}
+
+// Weight rows per work item. The panel is reused by every group of x rows, so it should
+// stay in L2: about 256 KiB of int8, a multiple of the AVX2 tile's 2 rows.
+int64_t q8_panel_rows(int64_t k) {
+  int64_t p = (256 * 1024) / std::max<int64_t>(1, k);
+  p = std::max<int64_t>(8, std::min<int64_t>(64, p));
+  return p & ~int64_t(1);
+}
+
+}  // namespace
+
+namespace kernels {
+
+void q8_quantize_rows(const float* x, int64_t m, int64_t k, int8_t* xq, float* xs, ThreadPool& pool) {
+  const int64_t groups = q8_groups(k), kp = groups * kQ8Group;
+  const bool avx2 = use_avx2_fma();
+  auto rows = [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      int8_t* qi = xq + i * kp;
+      if (avx2)
+        avx2_q8_quantize_row(x + i * k, k, qi, xs + i * groups);
+      else
+        q8_quantize_row(x + i * k, k, qi, xs + i * groups);
+      if (kp > k) std::memset(qi + k, 0, static_cast<size_t>(kp - k));
+    }
+  };
+  // A row is a few microseconds of work: not worth a thread for small batches.
+  pool.parallel_for(m, m * k < (1 << 16) ? m : std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, k)), rows);
+}
+
+}  // namespace kernels
+
+void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+                ThreadPool& pool) {
+  const int64_t n = w.rows;
+  if (m <= 0 || n <= 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) std::fill(y + i * n, y + (i + 1) * n, 0.f);
+  } else {
+    const int64_t groups = q8_groups(k), kp = groups * kQ8Group;
+    // Scratch of the calling thread, reused across calls (never zero-filled: every byte
+    // used is written by the quantizer).
+    thread_local std::vector<int8_t> xq_buf;
+    thread_local std::vector<float> xs_buf;
+    if (xq_buf.size() < static_cast<size_t>(m * kp + 32)) xq_buf.resize(static_cast<size_t>(m * kp + 32));
+    if (xs_buf.size() < static_cast<size_t>(m * groups)) xs_buf.resize(static_cast<size_t>(m * groups));
+    int8_t* xq = xq_buf.data();
+    float* xs = xs_buf.data();
+    kernels::q8_quantize_rows(x, m, k, xq, xs, pool);
+
+    const bool avx2 = use_avx2_fma();
+    const int64_t panel = q8_panel_rows(k);
+    const int64_t panels = (n + panel - 1) / panel;
+    const int64_t work = m * k * n;
+    const int64_t grain = work < (1 << 18) ? panels : 1;
+    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e, int) {
+      const int64_t n0 = b * panel, n1 = std::min(n, e * panel);
+      for (int64_t p = n0; p < n1; p += panel) {
+        const int64_t q = std::min(n1, p + panel);
+        if (avx2)
+          kernels::avx2_q8_gemm_rows(xq, xs, m, k, kp, w, p, q, y);
+        else
+          scalar_q8_rows(xq, xs, m, k, kp, w, p, q, y);
+      }
+    });
+  }
+  if (bias && !bias->empty())
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias->at(0, j);
+}
+
+}  // namespace sdllm
