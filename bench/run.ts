@@ -89,7 +89,8 @@ async function runCell(model: DiffusionModel, task: TaskName, items: ReturnType<
   options: GenerateOptions, progress: Progress, label: string): Promise<SampleRecord[]> {
   const records: SampleRecord[] = [];
   for (const item of items) {
-    const r = await model.generate(item.prompt, { ...options, genLength, blockLength: 32 });
+    // Block length 32 unless the row sets its own (SlowFast's rows run one block, as its authors do).
+    const r = await model.generate(item.prompt, { blockLength: 32, ...options, genLength });
     records.push({ id: item.id, correct: scoreAnswer(task, item, r.text), answer: extractAnswer(task, r.text), nfe: r.stats.nfe, seconds: r.stats.seconds, tokensUntilEos: r.stats.tokensUntilEos });
     progress.tick(label);
   }

@@ -1,5 +1,5 @@
-// The benchmark matrix of `npm run bench`: every strategy of the paper's table and the
-// streaming ablations, with the paper's window/alpha per task shape and length.
+// The benchmark matrix of `npm run bench`: every strategy of the paper's table, the
+// streaming ablations (the paper's window/alpha per task shape and length), and SlowFast.
 import type { GenerateOptions } from '../types';
 import type { TaskName } from '../lib/tasks';
 
@@ -39,5 +39,19 @@ export const STRATEGY_ROWS: StrategyRow[] = [
   {
     key: 'exit-only', label: '  early exit only',
     options: (_t, g) => ({ strategy: 'streaming', threshold: 0.9, window: g, alpha: 0, earlyExit: true }),
+  },
+  // SlowFast sampling as the authors' released scripts run it: their defaults (K 6, c 0.3,
+  // W 2, S 1.0, h 0.9) with one block of genLength. These rows set their own blockLength.
+  {
+    key: 'slowfast', label: 'SlowFast (released: K 6, c 0.3, h 0.9, one block)',
+    options: (_t, g) => ({ strategy: 'slowfast', blockLength: g }),
+  },
+  {
+    key: 'slowfast-paper', label: 'SlowFast (paper text: K 8, c 0.1, h 0.85, one block)',
+    options: (_t, g) => ({ strategy: 'slowfast', blockLength: g, explorationSteps: 8, cycleThreshold: 0.1, highConfidence: 0.85 }),
+  },
+  {
+    key: 'slowfast-cache', label: 'SlowFast + prefix cache (released settings, one block)',
+    options: (_t, g) => ({ strategy: 'slowfast', blockLength: g, prefixCache: true }),
   },
 ];

@@ -9,7 +9,7 @@ const USAGE = `Usage: streaming-dllm generate [options] "prompt"
        streaming-dllm inspect [--json]
 Options:
   --model DIR            model directory (default: the shipped model)
-  --strategy NAME        vanilla | prefix-cache | dual-cache | streaming (default streaming)
+  --strategy NAME        vanilla | prefix-cache | dual-cache | streaming | slowfast (default streaming)
   --gen-length N         positions to generate (default 256)
   --block-length N       block length (default 32)
   --steps N              fixed-schedule steps (default gen-length)
@@ -17,6 +17,13 @@ Options:
   --window N             streaming suffix window (default 96)
   --alpha A              streaming dynamic-threshold alpha (default 0.3)
   --early-exit / --no-early-exit
+  --exploration-steps K  slowfast: exploration calls per sub-cycle (default 6)
+  --cycle-threshold C    slowfast: confidence counted in the span estimate (default 0.3)
+  --stability-window W   slowfast: estimates compared to settle the span (default 2)
+  --stability-std S      slowfast: settle when their std is below S (default 1.0)
+  --high-confidence H    slowfast: commit together at >= H (default 0.9)
+  --max-sub-cycles N     slowfast: sub-cycles per block at most (default 256)
+  --prefix-cache         slowfast: attend to a KV cache of the committed blocks
   --temperature T        sampling temperature (default 0)
   --confidence KIND      prob | margin | entropy | random
   --seed N
@@ -56,6 +63,13 @@ function parse(argv: string[]): Parsed {
       case '--alpha': options.alpha = num(a, next()); break;
       case '--early-exit': options.earlyExit = true; break;
       case '--no-early-exit': options.earlyExit = false; break;
+      case '--exploration-steps': options.explorationSteps = num(a, next()); break;
+      case '--cycle-threshold': options.cycleThreshold = num(a, next()); break;
+      case '--stability-window': options.stabilityWindow = num(a, next()); break;
+      case '--stability-std': options.stabilityStd = num(a, next()); break;
+      case '--high-confidence': options.highConfidence = num(a, next()); break;
+      case '--max-sub-cycles': options.maxSubCycles = num(a, next()); break;
+      case '--prefix-cache': options.prefixCache = true; break;
       case '--temperature': options.temperature = num(a, next()); break;
       case '--confidence': options.confidence = next() as GenerateOptions['confidence']; break;
       case '--seed': options.seed = num(a, next()); break;

@@ -86,11 +86,22 @@ export class DecodeContext {
    * which logit row predicts that row (Dream: the row before).
    */
   async step(b: number, input: StepInput, rowOf: (position: number) => number, rule: StepRule): Promise<void> {
+    await this.stepAmong(b, input, rowOf, rule);
+  }
+
+  /**
+   * `step`, with the candidates narrowed to `among` (masked positions of block b) when
+   * given. Returns the candidates with the proposals and confidences the forward gave them
+   * (a strategy such as slowfast reads them beyond the commit).
+   */
+  async stepAmong(
+    b: number, input: StepInput, rowOf: (position: number) => number, rule: StepRule, among?: readonly number[],
+  ): Promise<Candidate[]> {
     const signal = this.options.signal;
     if (signal?.aborted) throw abortError(signal);
     const { family, temperature } = this.options;
     // The block-start rule needs one prediction; the LM head then runs on one row only.
-    const all = this.maskedInBlock(b);
+    const all = among ? among.filter((p) => p >= this.blockStart(b) && p < this.blockEnd(b) && this.x[p] === this.maskId) : this.maskedInBlock(b);
     const masked = rule.kind === 'blockStart' ? all.slice(0, 1) : all;
     const request: NativeForwardRequest = {
       ...input,
@@ -110,6 +121,7 @@ export class DecodeContext {
       confidence: result.confidences[i],
     }));
     for (const c of selectTransfers(candidates, rule)) this.x[c.position] = c.token;
+    return candidates;
   }
 
   /** Early exit: a finished block holding EOS ends generation; the rest becomes EOS. */

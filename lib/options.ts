@@ -4,7 +4,7 @@ import type { NativeFamily } from '../types/native';
 import { FamilyRules, familyRules, LLADA } from './family';
 import { boolean, fail, integer, oneOf, real } from './validate';
 
-export const STRATEGIES: readonly StrategyName[] = ['vanilla', 'prefix-cache', 'dual-cache', 'streaming'];
+export const STRATEGIES: readonly StrategyName[] = ['vanilla', 'prefix-cache', 'dual-cache', 'streaming', 'slowfast'];
 export const CONFIDENCES: readonly ConfidenceName[] = ['prob', 'margin', 'entropy', 'random'];
 
 /** Every option with its value decided; what the block loop reads. */
@@ -25,18 +25,38 @@ export interface ResolvedOptions {
   seed: number;
   chat: boolean | undefined;
   signal: AbortSignal | undefined;
+  /** SlowFast sampling's parameters (read only by strategy `slowfast`). */
+  slowfast: SlowFastOptions;
+  /** Strategy `slowfast` over a prefix KV cache of the committed blocks (off by default). */
+  prefixCache: boolean;
   /** The model family's decoding rules (lib/family.ts). */
   family: FamilyRules;
 }
 
 /** Streaming-dLLM's most common paper settings for LLaDA-1.5 (block 32, tau 0.9); Dream's are in lib/family.ts. */
 export const STREAMING_DEFAULTS = { window: LLADA.streaming.window, alpha: LLADA.streaming.alpha, threshold: 0.9 } as const;
+/** SlowFast's parameters (decoding.md, strategy `slowfast`): K, c, W, S, h, Cmax. */
+export interface SlowFastOptions {
+  explorationSteps: number;
+  cycleThreshold: number;
+  stabilityWindow: number;
+  stabilityStd: number;
+  highConfidence: number;
+  maxSubCycles: number;
+}
+
+/** The defaults of the authors' released code (the paper's text states K 8, c 0.1, h 0.85). */
+export const SLOWFAST_DEFAULTS: SlowFastOptions = {
+  explorationSteps: 6, cycleThreshold: 0.3, stabilityWindow: 2, stabilityStd: 1.0, highConfidence: 0.9, maxSubCycles: 256,
+};
+
 /** Fast-dLLM's parallel-decoding threshold. */
 export const FAST_DLLM_THRESHOLD = 0.9;
 
 const KNOWN = new Set([
   'strategy', 'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'window', 'alpha',
   'earlyExit', 'temperature', 'confidence', 'seed', 'chat', 'signal',
+  'explorationSteps', 'cycleThreshold', 'stabilityWindow', 'stabilityStd', 'highConfidence', 'maxSubCycles', 'prefixCache',
 ]);
 
 /** Options with every default filled for the model family (LLaDA when not given), validated. */
@@ -47,6 +67,8 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
     if (!KNOWN.has(key)) fail(`one of ${[...KNOWN].join(', ')}`, 'an option name', key);
   }
   const strategy = oneOf('strategy', options.strategy ?? 'streaming', STRATEGIES);
+  // Its rules read position i's prediction from logit row i; Dream's rows are shifted by one.
+  if (strategy === 'slowfast' && family.name !== 'llada') throw new Error(`slowfast is not supported for the ${family.name} family yet`);
   const genLength = integer('genLength', options.genLength ?? 256, 1);
   const blockLength = integer('blockLength', options.blockLength ?? 32, 1);
   if (genLength % blockLength !== 0) {
@@ -56,7 +78,7 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
   const steps = integer('steps', options.steps ?? genLength, 1);
   if (steps % blocks !== 0) fail(`a multiple of the number of blocks (${blocks})`, 'steps', steps);
 
-  const defaultThreshold = strategy === 'vanilla' ? null : strategy === 'streaming' ? STREAMING_DEFAULTS.threshold : FAST_DLLM_THRESHOLD;
+  const defaultThreshold = strategy === 'vanilla' || strategy === 'slowfast' ? null : strategy === 'streaming' ? STREAMING_DEFAULTS.threshold : FAST_DLLM_THRESHOLD;
   const threshold = options.threshold === undefined ? defaultThreshold : options.threshold === null ? null : real('threshold', options.threshold, 0, 1);
   const factor = options.factor == null ? null : real('factor', options.factor, Number.MIN_VALUE, 1e6);
   if (factor !== null && options.threshold != null) fail('either threshold or factor, not both', 'factor', factor);
@@ -73,14 +95,27 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
   const earlyExit = boolean('earlyExit', options.earlyExit ?? strategy === 'streaming');
   const temperature = real('temperature', options.temperature ?? 0, 0, 1e6);
   const confidence = oneOf('confidence', options.confidence ?? (fixedSchedule ? family.scheduleConfidence : 'prob'), CONFIDENCES);
+  // SlowFast's thresholds c and h are probabilities of the proposed token.
+  if (strategy === 'slowfast' && confidence !== 'prob') fail("'prob' for strategy 'slowfast'", 'confidence', confidence);
   const seed = integer('seed', options.seed ?? 0, 0, 2 ** 53 - 1);
   const chat = options.chat === undefined ? undefined : boolean('chat', options.chat);
   const signal = options.signal;
   if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) fail('an AbortSignal', 'signal', signal);
 
+  const slowfast: SlowFastOptions = {
+    explorationSteps: integer('explorationSteps', options.explorationSteps ?? SLOWFAST_DEFAULTS.explorationSteps, 1),
+    cycleThreshold: real('cycleThreshold', options.cycleThreshold ?? SLOWFAST_DEFAULTS.cycleThreshold, 0, 1),
+    stabilityWindow: integer('stabilityWindow', options.stabilityWindow ?? SLOWFAST_DEFAULTS.stabilityWindow, 1),
+    stabilityStd: real('stabilityStd', options.stabilityStd ?? SLOWFAST_DEFAULTS.stabilityStd, 0, 1e6),
+    highConfidence: real('highConfidence', options.highConfidence ?? SLOWFAST_DEFAULTS.highConfidence, 0, 1),
+    maxSubCycles: integer('maxSubCycles', options.maxSubCycles ?? SLOWFAST_DEFAULTS.maxSubCycles, 1),
+  };
+  const prefixCache = boolean('prefixCache', options.prefixCache ?? false);
+  if (prefixCache && strategy !== 'slowfast') fail("false unless strategy is 'slowfast'", 'prefixCache', prefixCache);
+
   return {
     strategy, genLength, blockLength, steps, stepsPerBlock: steps / blocks,
     threshold: factor !== null ? null : threshold, factor, window, alpha, earlyExit,
-    temperature, confidence, seed, chat, signal, family,
+    temperature, confidence, seed, chat, signal, slowfast, prefixCache, family,
   };
 }

@@ -26,6 +26,18 @@ export function dynamicThreshold(tau: number, alpha: number, maskRatio: number):
   return tau * (1 - alpha * (1 - maskRatio));
 }
 
+/**
+ * SlowFast's commit(C) (decoding.md, strategy `slowfast`): if at least two candidates have
+ * confidence >= h, all of those; otherwise the single most confident one. That is the same
+ * set as rule 2 with tau = h: with two or more at >= h the most confident is among them;
+ * with one, it is the most confident; with none, rule 2 also takes only the most
+ * confident. So it is the threshold rule, not a kind of its own (the literal reference in
+ * test/helpers/reference/slowfast.ts writes commit(C) out as stated, and agrees).
+ */
+export function slowFastCommit(highConfidence: number): StepRule {
+  return { kind: 'threshold', tau: highConfidence };
+}
+
 /** Descending confidence; equal confidences keep the lowest position first. */
 function byConfidence(a: Candidate, b: Candidate): number {
   return b.confidence - a.confidence || a.position - b.position;

@@ -3,7 +3,7 @@ import type { NativeModelInfo, NativeRuntimeInfo } from './native';
 
 export type { NativeModelInfo as ModelInfo, NativeRuntimeInfo as RuntimeInfo } from './native';
 
-export type StrategyName = 'vanilla' | 'prefix-cache' | 'dual-cache' | 'streaming';
+export type StrategyName = 'vanilla' | 'prefix-cache' | 'dual-cache' | 'streaming' | 'slowfast';
 export type ConfidenceName = 'prob' | 'margin' | 'entropy' | 'random';
 
 export interface LoadOptions {
@@ -84,6 +84,20 @@ export interface GenerateOptions {
   chat?: boolean;
   /** Cancels generation between forward passes. */
   signal?: AbortSignal;
+  /** SlowFast: exploration calls per sub-cycle (K). Default 6. */
+  explorationSteps?: number;
+  /** SlowFast: confidence a masked position needs to count in the span estimate (c). Default 0.3. */
+  cycleThreshold?: number;
+  /** SlowFast: span estimates whose spread decides the span (W). Default 2. */
+  stabilityWindow?: number;
+  /** SlowFast: the span settles when the estimates' population std is below this (S). Default 1.0. */
+  stabilityStd?: number;
+  /** SlowFast: confidence at which positions commit together, when at least two reach it (h). Default 0.9. */
+  highConfidence?: number;
+  /** SlowFast: sub-cycles per block at most (Cmax); a block can keep masks after them. Default 256. */
+  maxSubCycles?: number;
+  /** SlowFast only: its calls attend to a KV cache of the committed blocks, rebuilt per block. Default false. */
+  prefixCache?: boolean;
 }
 
 export interface GenerateStats {
@@ -148,6 +162,43 @@ export interface DiffusionModel {
   dispose(): void;
 }
 
+export interface ServeOptions {
+  /** Model directory; default the shipped model. */
+  model?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Generations decoding at once, batched per step. Default 8. */
+  maxBatch?: number;
+  /** Generations waiting for a slot; one more is answered 429. Default 64. */
+  maxQueue?: number;
+  /** Largest request body in bytes (413 above). Default 1 MiB. */
+  bodyLimit?: number;
+  /** CPU threads of the native backend. */
+  threads?: number;
+  /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue }) (e.g. to delay it in tests). */
+  load?: (limits: { maxBatch: number; maxQueue: number }) => Promise<DiffusionModel>;
+}
+
+export interface RunningServer {
+  readonly server: import('http').Server;
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly port: number;
+  /** Resolves once the model is loaded; rejects with the load error (the server keeps answering 503). */
+  readonly ready: Promise<DiffusionModel>;
+  /** Stops listening, closes the connections and disposes the model. */
+  close(): Promise<void>;
+}
+
+/** Rejection of a call beyond maxBatch + maxQueue (LoadOptions). */
+export declare class QueueFullError extends Error {}
+/** The checkpoint's chat_template failed on the messages given (or there is none). */
+export declare class ChatTemplateError extends Error {}
+
 export declare function loadModel(dir?: string, options?: LoadOptions): Promise<DiffusionModel>;
+/** The OpenAI-compatible HTTP server (`npx streaming-dllm serve`); listening when it resolves, the model loading behind. */
+export declare function serve(options?: ServeOptions): Promise<RunningServer>;
 export declare function runtimeInfo(): NativeRuntimeInfo;
 export declare const defaultModelDir: string;

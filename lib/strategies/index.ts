@@ -1,6 +1,7 @@
 import type { StrategyName } from '../../types';
 import { dualCache } from './dual-cache';
 import { prefixCache } from './prefix-cache';
+import { slowfast } from './slowfast';
 import type { Strategy } from './strategy';
 import { streaming } from './streaming';
 import { vanilla } from './vanilla';
@@ -10,5 +11,6 @@ export const strategies: Record<StrategyName, Strategy> = {
   'prefix-cache': prefixCache,
   'dual-cache': dualCache,
   streaming,
+  slowfast,
 };
 export type { Strategy } from './strategy';

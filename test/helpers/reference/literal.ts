@@ -1,10 +1,12 @@
 // Test-only: each strategy written out step by step as the reference loops run it
 // (LLaDA generate, Fast-dLLM prefix/dual cache, Streaming-dLLM), on full float64 logits
 // from RefLLaDA. Greedy (temperature 0) only: the references' RNG cannot be reproduced.
+import type { StrategyName } from '../../../types';
 import { LayerKV, RefLLaDA, truncateKV } from './llada';
 
 export interface LiteralOptions {
-  strategy: 'vanilla' | 'prefix-cache' | 'dual-cache' | 'streaming';
+  /** Any strategy name the engine resolves; slowfast has its own reference (./slowfast.ts). */
+  strategy: StrategyName;
   genLength: number;
   blockLength: number;
   steps: number;
@@ -64,6 +66,7 @@ function transfer(
 const range = (a: number, b: number): number[] => Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
 
 export function literalGenerate(model: RefLLaDA, prompt: number[], o: LiteralOptions): LiteralResult {
+  if (o.strategy === 'slowfast') throw new Error('literalGenerate: slowfast has its own reference, literalSlowFast');
   const M = model.maskId;
   const P = prompt.length;
   const N = P + o.genLength;
