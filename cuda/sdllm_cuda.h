@@ -118,7 +118,15 @@ size_t attention_tc_workspace_bytes(const AttentionParams& p, int splits);
 int attention_tc(const AttentionParams& p, const AttentionLaunch& l, void* stream);
 
 // cuda/confidence.cu: op_confidence for the requested rows (ConfidenceParams of
-// cpp/ops.h, device pointers): one block per row, one pass over the vocabulary.
+// cpp/ops.h, device pointers; confidence_temperature applied as in the CPU op). Each
+// row's vocabulary is split into confidence_slices(n_rows, vocab, sm_count) slices, one
+// block each, merged by a second kernel; the slices' partial states go to `workspace`,
+// which must hold confidence_workspace_bytes(n_rows, vocab, sm_count) bytes (0 when one
+// slice suffices; a smaller workspace gives fewer slices, none gives one per row).
+// The two-argument form runs one block per row and needs no workspace.
+int confidence_slices(int64_t n_rows, int64_t vocab, int sm_count);
+size_t confidence_workspace_bytes(int64_t n_rows, int64_t vocab, int sm_count);
+int confidence(const ConfidenceParams& p, void* workspace, size_t workspace_bytes, int sm_count, void* stream);
 int confidence(const ConfidenceParams& p, void* stream);
 
 // The error string of a launcher's return value.

@@ -704,15 +704,16 @@ void add_attention_tc_refusals() {
 enum class Logits { Random, Ties, NegInf, Ascending };
 
 void add_confidence(int64_t n_rows, int64_t vocab, int64_t row_stride, ConfidenceKind kind, float temperature,
-                    bool keys, Logits shape) {
+                    bool keys, Logits shape, float ctemp = 1.f) {
   Case c;
   c.op = "confidence";
   static const char* kinds[] = {"prob", "margin", "entropy", "random"};
   static const char* shapes[] = {"random", "ties", "-inf", "ascending"};
   char buf[160];
-  std::snprintf(buf, sizeof buf, "rows=%lld vocab=%lld stride=%lld %s T=%g%s logits=%s", (long long)n_rows,
+  std::snprintf(buf, sizeof buf, "rows=%lld vocab=%lld stride=%lld %s T=%g%s logits=%s%s", (long long)n_rows,
                 (long long)vocab, (long long)row_stride, kinds[static_cast<int>(kind)], temperature,
-                keys ? " row_keys" : "", shapes[static_cast<int>(shape)]);
+                keys ? " row_keys" : "", shapes[static_cast<int>(shape)],
+                ctemp != 1.f ? (" conf-T=" + std::to_string(ctemp).substr(0, 4)).c_str() : "");
   c.desc = buf;
   c.tol = 1e-6;
   c.per_element = true;
@@ -746,31 +747,54 @@ void add_confidence(int64_t n_rows, int64_t vocab, int64_t row_stride, Confidenc
     p.row_stride = row_stride;
     p.kind = kind;
     p.temperature = temperature;
+    p.confidence_temperature = ctemp;
     p.seed = seed;
     p.row_keys = keys ? kp : nullptr;
     p.out_ids = ids;
     p.out_conf = conf;
     return p;
   };
+  // Two launches, each compared with the CPU op: the two-argument launcher (one block per
+  // row), and the sliced one, with sm_count 8 for LLaDA's vocabulary (3-32 slices) and
+  // 1000 below it (the most slices the vocabulary allows, so that ties and maxima
+  // straddle slice boundaries).
+  const std::vector<int> sms = vocab > 50000 ? std::vector<int>{0, 8} : std::vector<int>{0, 1000};
   c.cpu = [=](Out& o) {
-    o.f.assign(static_cast<size_t>(n_rows), 0.f);
-    o.ids.assign(static_cast<size_t>(n_rows), -1);
-    op_confidence(params(l.data(), row_keys.data(), o.ids.data(), o.f.data()), pool());
+    std::vector<float> conf(static_cast<size_t>(n_rows), 0.f);
+    std::vector<int32_t> ids(static_cast<size_t>(n_rows), -1);
+    op_confidence(params(l.data(), row_keys.data(), ids.data(), conf.data()), pool());
+    for (size_t k = 0; k < sms.size(); ++k) {
+      o.f.insert(o.f.end(), conf.begin(), conf.end());
+      o.ids.insert(o.ids.end(), ids.begin(), ids.end());
+    }
   };
   c.gpu = [=](Out& o, Errors& e) {
-    DevBuf<float> dl(n_rows * row_stride), dconf(n_rows);
-    DevBuf<int32_t> dids(n_rows);
+    DevBuf<float> dl(n_rows * row_stride);
     dl.upload(l);
     // 64-bit keys in a 32-bit-element buffer
     DevBuf<int32_t> dkeys(2 * n_rows);
     cudaMemcpy(dkeys.ptr(), row_keys.data(), 8 * static_cast<size_t>(n_rows), cudaMemcpyHostToDevice);
-    check_launch(cuda::confidence(params(dl.ptr(), reinterpret_cast<const uint64_t*>(dkeys.ptr()), dids.ptr(),
-                                         dconf.ptr()),
-                                  nullptr),
-                 e, "confidence");
-    collect(o, dconf, e, "conf");
-    dids.check_guards(e, "ids");
-    o.ids = dids.download();
+    for (int sm : sms) {
+      DevBuf<float> dconf(n_rows);
+      DevBuf<int32_t> dids(n_rows);
+      const ConfidenceParams p =
+          params(dl.ptr(), reinterpret_cast<const uint64_t*>(dkeys.ptr()), dids.ptr(), dconf.ptr());
+      if (sm == 0) {
+        check_launch(cuda::confidence(p, nullptr), e, "confidence");
+      } else {
+        const int slices = cuda::confidence_slices(n_rows, vocab, sm);
+        const size_t bytes = cuda::confidence_workspace_bytes(n_rows, vocab, sm);
+        if (vocab >= 1024 && sm == 1000 && slices < 2) e.add("no vocabulary split for vocab " + std::to_string(vocab));
+        if ((slices > 1) != (bytes > 0)) e.add("workspace size disagrees with the slice count");
+        DevBuf<float> ws(bytes > 0 ? static_cast<int64_t>((bytes + 3) / 4) : 1);
+        check_launch(cuda::confidence(p, bytes ? ws.ptr() : nullptr, bytes, sm, nullptr), e, "confidence (sliced)");
+        ws.check_guards(e, "workspace");
+      }
+      collect(o, dconf, e, "conf");
+      dids.check_guards(e, "ids");
+      const auto ids = dids.download();
+      o.ids.insert(o.ids.end(), ids.begin(), ids.end());
+    }
   };
   g_cases.push_back(c);
 }
@@ -873,6 +897,13 @@ void build_table() {
   add_confidence(2, 2049, 2049, ConfidenceKind::Entropy, 1.3f, true, Logits::NegInf);
   add_confidence(2, 5000, 5000, ConfidenceKind::Prob, 0.f, false, Logits::Ascending);
   add_confidence(17, 3001, 3001, ConfidenceKind::Margin, 0.9f, true, Logits::Random);
+  add_confidence(4, 6000, 6001, ConfidenceKind::Prob, 0.f, false, Logits::Ties);     // ties across slices
+  add_confidence(4, 6000, 6000, ConfidenceKind::Margin, 0.f, true, Logits::Ties);
+  add_confidence(1, V, V, ConfidenceKind::Entropy, 0.f, true, Logits::Ascending);      // one row, 32 slices
+  add_confidence(3, 6000, 6001, ConfidenceKind::Entropy, 0.6f, true, Logits::NegInf);
+  add_confidence(2, V, V, ConfidenceKind::Prob, 0.9f, true, Logits::Random, 0.7f);  // Dream: softmax(l / T)
+  add_confidence(3, 5000, 5000, ConfidenceKind::Entropy, 0.f, false, Logits::Random, 1.5f);
+  add_confidence(3, 5000, 5000, ConfidenceKind::Margin, 0.f, false, Logits::Ties, 0.5f);
 
   add_cublas_loader();
 }
