@@ -14,15 +14,20 @@ export class ChatTemplateError extends Error {
   }
 }
 
+/** fail() with the received value already described. */
+function reject(expected: string, name: string, received: string): never {
+  throw new TypeError(`Expected ${expected} for ${name} but received ${received}`);
+}
+
 /** The messages as plain { role, content } objects, or a TypeError naming the bad field. */
 export function checkMessages(messages: unknown): ChatMessage[] {
   if (!Array.isArray(messages)) fail('an array of { role, content } messages', 'messages', messages);
-  if (messages.length === 0) fail('at least one message', 'messages', 'an empty array');
+  if (messages.length === 0) reject('at least one message', 'messages', 'an empty array');
   return messages.map((m: unknown, i) => {
     if (m === null || typeof m !== 'object' || Array.isArray(m)) fail('a { role, content } object', `messages[${i}]`, m);
     const { role, content, ...rest } = m as Record<string, unknown>;
     const extra = Object.keys(rest)[0];
-    if (extra !== undefined) fail('only the fields role and content', `messages[${i}]`, `the field ${JSON.stringify(extra)}`);
+    if (extra !== undefined) reject('only the fields role and content', `messages[${i}]`, `the field ${JSON.stringify(extra)}`);
     if (typeof content !== 'string') fail('a string', `messages[${i}].content`, content);
     return { role: oneOf(`messages[${i}].role`, role, CHAT_ROLES), content };
   });

@@ -4,9 +4,11 @@
 import type { GenerateOptions } from '../types';
 import { loadModel } from './index';
 import { formatInspect, inspect } from './inspect';
+import { runServe } from './server/cli';
 
 const USAGE = `Usage: streaming-dllm generate [options] "prompt"
        streaming-dllm inspect [--json]
+       streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--max-batch N] [--max-queue N]
 Options:
   --model DIR            model directory (default: the shipped model)
   --strategy NAME        vanilla | prefix-cache | dual-cache | streaming | slowfast (default streaming)
@@ -85,6 +87,7 @@ function parse(argv: string[]): Parsed {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'serve') return runServe(process.argv.slice(3));
   const args = parse(process.argv.slice(2));
   if (args.command === 'inspect') {
     const report = inspect();

@@ -162,6 +162,43 @@ export interface DiffusionModel {
   dispose(): void;
 }
 
+export interface ServeOptions {
+  /** Model directory; default the shipped model. */
+  model?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Generations decoding at once, batched per step. Default 8. */
+  maxBatch?: number;
+  /** Generations waiting for a slot; one more is answered 429. Default 64. */
+  maxQueue?: number;
+  /** Largest request body in bytes (413 above). Default 1 MiB. */
+  bodyLimit?: number;
+  /** CPU threads of the native backend. */
+  threads?: number;
+  /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue }) (e.g. to delay it in tests). */
+  load?: (limits: { maxBatch: number; maxQueue: number }) => Promise<DiffusionModel>;
+}
+
+export interface RunningServer {
+  readonly server: import('http').Server;
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly port: number;
+  /** Resolves once the model is loaded; rejects with the load error (the server keeps answering 503). */
+  readonly ready: Promise<DiffusionModel>;
+  /** Stops listening, closes the connections and disposes the model. */
+  close(): Promise<void>;
+}
+
+/** Rejection of a call beyond maxBatch + maxQueue (LoadOptions). */
+export declare class QueueFullError extends Error {}
+/** The checkpoint's chat_template failed on the messages given (or there is none). */
+export declare class ChatTemplateError extends Error {}
+
 export declare function loadModel(dir?: string, options?: LoadOptions): Promise<DiffusionModel>;
+/** The OpenAI-compatible HTTP server (`npx streaming-dllm serve`); listening when it resolves, the model loading behind. */
+export declare function serve(options?: ServeOptions): Promise<RunningServer>;
 export declare function runtimeInfo(): NativeRuntimeInfo;
 export declare const defaultModelDir: string;

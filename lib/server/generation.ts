@@ -1,0 +1,127 @@
+// POST /v1/completions and /v1/chat/completions: everything that can be refused is checked
+// before a slot is taken (400, 404, 413, 429, 503 as HttpErrors); then the generation runs,
+// whole or as server-sent events with one chunk per finished block. A client that goes
+// away aborts its generation, which frees its batch slot at the next forward.
+import { randomUUID } from 'crypto';
+import type * as http from 'http';
+import type { DiffusionModel, GenerateResult } from '../../types';
+import { readJsonBody } from './body';
+import { badRequest, errorBody, HttpError, toHttpError, sendJson } from './errors';
+import type { ServerMetrics } from './metrics';
+import { finishReasonOf, fullResponse, ResponseHead, textChunk, usageChunk } from './openai';
+import { Endpoint, parseRequest, ParsedRequest } from './request';
+import { closeEventStream, openEventStream, sendEvent } from './sse';
+
+/** Status recorded for a generation whose client closed the connection (nginx's convention). */
+export const CLIENT_CLOSED = 499;
+
+export interface ServerState {
+  model: DiffusionModel | null;
+  loadError: Error | null;
+  modelId: string;
+  /** Unix seconds at which the model finished loading (GET /v1/models). */
+  loadedAt: number;
+  metrics: ServerMetrics;
+  maxBatch: number;
+  maxQueue: number;
+  bodyLimit: number;
+  /** Generations admitted and not yet answered: decoding plus queued. */
+  open: number;
+}
+
+export function requireModel(state: ServerState): DiffusionModel {
+  if (state.model) return state.model;
+  if (state.loadError) {
+    throw new HttpError(503, `The model failed to load: ${state.loadError.message}`, 'server_error', null, 'model_load_failed');
+  }
+  throw new HttpError(503, 'The model is still loading', 'server_error', null, 'model_loading', { 'retry-after': '1' });
+}
+
+/** Answers one generation request; returns the status to record. Errors before the answer starts are thrown. */
+export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): Promise<number> {
+  const model = requireModel(state);
+  const body = await readJsonBody(req, state.bodyLimit);
+  const parsed = parseRequest(endpoint, body, state.modelId, model.info.family);
+  const prompt = await promptIds(model, parsed);
+  checkLength(model, prompt.length, parsed);
+  // Synchronous from the check to the increment: concurrent requests cannot overshoot.
+  if (state.open >= state.maxBatch + state.maxQueue) {
+    throw new HttpError(429, `The server is busy: ${state.maxBatch} generations running and ${state.maxQueue} queued`,
+      'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
+  }
+  state.open++;
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableEnded) abort.abort(Object.assign(new Error('The client closed the connection'), { name: 'AbortError' }));
+  };
+  res.on('close', onClose);
+  const head: ResponseHead = {
+    id: `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`,
+    created: Math.floor(Date.now() / 1000),
+    model: state.modelId,
+  };
+  const options = { ...parsed.options, signal: abort.signal };
+  try {
+    let result: GenerateResult;
+    if (parsed.stream) {
+      openEventStream(res);
+      if (endpoint === 'chat') sendEvent(res, textChunk(endpoint, head, '', null, true));
+      let last: GenerateResult | undefined;
+      for await (const chunk of model.stream(prompt, options)) {
+        if (chunk.result) last = chunk.result;
+        else sendEvent(res, textChunk(endpoint, head, chunk.text));
+      }
+      result = last!;
+      sendEvent(res, textChunk(endpoint, head, '', finishReasonOf(result)));
+      if (parsed.includeUsage) sendEvent(res, usageChunk(endpoint, head, result));
+      closeEventStream(res);
+    } else {
+      result = await model.generate(prompt, options);
+      sendJson(res, 200, fullResponse(endpoint, head, result));
+    }
+    recordResult(state.metrics, result);
+    return 200;
+  } catch (e) {
+    if (abort.signal.aborted) return CLIENT_CLOSED;
+    const error = toHttpError(e);
+    if (!res.headersSent) throw error;
+    // Mid-stream: an error event, and no [DONE], so the client knows the answer is cut short.
+    sendEvent(res, errorBody(error));
+    res.end();
+    return error.status;
+  } finally {
+    state.open--;
+    res.off('close', onClose);
+  }
+}
+
+async function promptIds(model: DiffusionModel, parsed: ParsedRequest): Promise<Int32Array> {
+  try {
+    if (parsed.messages) return await model.encodeChat(parsed.messages);
+    const prompt = parsed.prompt!;
+    if (typeof prompt === 'string') return await model.encodePrompt(prompt, parsed.options.chat);
+    const bad = prompt.find((t) => t >= model.info.vocabSize);
+    if (bad !== undefined) throw new Error(`Expected token ids between 0 and ${model.info.vocabSize - 1} for prompt but received ${bad}`);
+    return Int32Array.from(prompt);
+  } catch (e) {
+    throw badRequest((e as Error).message, parsed.messages ? 'messages' : 'prompt');
+  }
+}
+
+function checkLength(model: DiffusionModel, promptLength: number, parsed: ParsedRequest): void {
+  const max = model.info.maxSequenceLength;
+  const genLength = parsed.genLength;
+  if (max > 0 && promptLength + genLength > max) {
+    throw badRequest(
+      `The prompt (${promptLength} tokens) plus ${parsed.lengthField} (${genLength}) exceeds the model's maximum sequence length (${max})`,
+      parsed.messages ? 'messages' : 'prompt', 'context_length_exceeded');
+  }
+}
+
+function recordResult(metrics: ServerMetrics, result: GenerateResult): void {
+  metrics.promptTokens.inc({}, result.promptTokens.length);
+  metrics.generatedTokens.inc({}, result.stats.tokensUntilEos);
+  metrics.generatedPositions.inc({}, result.tokens.length);
+  metrics.nfe.inc({}, result.stats.nfe);
+  metrics.queueTime.observe(result.stats.queueSeconds);
+}

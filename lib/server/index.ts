@@ -1,0 +1,72 @@
+// `streaming-dllm serve`: an OpenAI-compatible HTTP server on Node's own http module. It
+// listens first and loads the model after, so /health answers 503 while loading.
+import * as http from 'http';
+import type { AddressInfo } from 'net';
+import * as path from 'path';
+import type { RunningServer, ServeOptions } from '../../types';
+import { defaultModelDir, loadModel } from '../model';
+import { integer } from '../validate';
+import { DEFAULT_BODY_LIMIT } from './body';
+import type { ServerState } from './generation';
+import { ServerMetrics } from './metrics';
+import { createRequestHandler } from './routes';
+
+export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+  const port = options.port === undefined ? 8080 : integer('port', options.port, 0, 65535);
+  const host = options.host ?? '127.0.0.1';
+  const maxBatch = options.maxBatch === undefined ? 8 : integer('maxBatch', options.maxBatch, 1, 4096);
+  const maxQueue = options.maxQueue === undefined ? 64 : integer('maxQueue', options.maxQueue, 0);
+  const bodyLimit = options.bodyLimit === undefined ? DEFAULT_BODY_LIMIT : integer('bodyLimit', options.bodyLimit, 1);
+  const dir = options.model ?? defaultModelDir;
+  const state: ServerState = {
+    model: null, loadError: null, modelId: path.basename(path.resolve(dir)), loadedAt: 0,
+    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0,
+  };
+  const server = http.createServer(createRequestHandler(state));
+  // Malformed HTTP never reaches a route; answer 400 and drop the connection.
+  server.on('clientError', (_e, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const load = options.load ?? ((limits) => loadModel(dir, { threads: options.threads, ...limits }));
+  let closed = false;
+  const ready = load({ maxBatch, maxQueue }).then(
+    (model) => {
+      if (closed) {
+        model.dispose();
+        throw new Error('The server was closed before the model loaded');
+      }
+      state.model = model;
+      state.loadedAt = Math.floor(Date.now() / 1000);
+      return model;
+    },
+    (e: Error) => {
+      state.loadError = e instanceof Error ? e : new Error(String(e));
+      throw state.loadError;
+    },
+  );
+  ready.catch(() => undefined); // observed through /health; callers may await ready themselves
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    ready,
+    async close() {
+      closed = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await stopped;
+      state.model?.dispose();
+      state.model = null;
+    },
+  };
+}

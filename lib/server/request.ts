@@ -1,0 +1,141 @@
+// OpenAI request bodies -> library calls. The OpenAI fields are read here; every other
+// field is a library option in snake_case (gen_length -> genLength) and is validated by
+// the library itself (resolveOptions), its messages rewritten to the names the client sent.
+import type { ChatMessage, GenerateOptions } from '../../types';
+import type { NativeFamily } from '../../types/native';
+import { checkMessages } from '../chat';
+import { resolveOptions } from '../options';
+import { describe } from '../validate';
+import { badRequest, HttpError } from './errors';
+
+export type Endpoint = 'completion' | 'chat';
+
+export interface ParsedRequest {
+  endpoint: Endpoint;
+  /** /v1/completions: text (the chat template applies as in the library) or token ids (fed as is). */
+  prompt?: string | number[];
+  /** /v1/chat/completions. */
+  messages?: ChatMessage[];
+  stream: boolean;
+  includeUsage: boolean;
+  /** Library options, already validated. */
+  options: GenerateOptions;
+  /** The field the generation length came from (gen_length or max_tokens), for error messages. */
+  lengthField: string;
+  /** Generated positions, the library default filled in. */
+  genLength: number;
+}
+
+/** OpenAI fields accepted only at the value that means "no effect" here. */
+const INERT: Record<string, (v: unknown) => boolean> = {
+  n: (v) => v === 1,
+  top_p: (v) => v === 1,
+  stop: (v) => v === null,
+  logprobs: (v) => v === null || v === false,
+  echo: (v) => v === false,
+  presence_penalty: (v) => v === 0,
+  frequency_penalty: (v) => v === 0,
+  user: (v) => typeof v === 'string',
+};
+const OPENAI_FIELDS = new Set(['model', 'prompt', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', ...Object.keys(INERT)]);
+
+const snakeToCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const camelToSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, modelId: string, family: NativeFamily): ParsedRequest {
+  if (body.model !== undefined && body.model !== modelId) {
+    throw new HttpError(404, `The model ${describe(body.model)} does not exist; this server serves "${modelId}"`, 'invalid_request_error', 'model', 'model_not_found');
+  }
+  for (const [field, ok] of Object.entries(INERT)) {
+    if (body[field] !== undefined && !ok(body[field])) {
+      throw badRequest(`${field} is not supported (received ${describe(body[field])}); omit it`, field, 'unsupported_value');
+    }
+  }
+  const stream = body.stream === undefined ? false : body.stream;
+  if (typeof stream !== 'boolean') throw badRequest(`Expected a boolean for stream but received ${describe(stream)}`, 'stream');
+  const includeUsage = parseStreamOptions(body.stream_options, stream);
+
+  const parsed: ParsedRequest = { endpoint, stream, includeUsage, options: {}, lengthField: 'gen_length', genLength: 0 };
+  if (endpoint === 'completion') {
+    if (body.messages !== undefined) throw badRequest('messages belongs to /v1/chat/completions; send prompt here', 'messages', 'unknown_field');
+    parsed.prompt = parsePrompt(body.prompt);
+  } else {
+    if (body.prompt !== undefined) throw badRequest('prompt belongs to /v1/completions; send messages here', 'prompt', 'unknown_field');
+    if (body.chat !== undefined) throw badRequest('chat does not apply: chat completions always use the chat template', 'chat', 'unknown_field');
+    try {
+      parsed.messages = checkMessages(body.messages);
+    } catch (e) {
+      throw badRequest((e as Error).message, fieldOf((e as Error).message) ?? 'messages');
+    }
+  }
+  parsed.options = libraryOptions(body, parsed, family);
+  return parsed;
+}
+
+function parseStreamOptions(value: unknown, stream: boolean): boolean {
+  if (value === undefined || value === null) return false;
+  if (!stream) throw badRequest('stream_options is only allowed with stream: true', 'stream_options');
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest(`Expected an object for stream_options but received ${describe(value)}`, 'stream_options');
+  const { include_usage: includeUsage, ...rest } = value as Record<string, unknown>;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw badRequest(`Unknown field stream_options.${extra}`, `stream_options.${extra}`, 'unknown_field');
+  if (includeUsage !== undefined && typeof includeUsage !== 'boolean') {
+    throw badRequest(`Expected a boolean for stream_options.include_usage but received ${describe(includeUsage)}`, 'stream_options.include_usage');
+  }
+  return includeUsage === true;
+}
+
+function parsePrompt(value: unknown): string | number[] {
+  if (value === undefined) throw badRequest('prompt is required', 'prompt', 'missing_field');
+  if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') value = value[0];
+  if (typeof value === 'string') {
+    if (value.length === 0) throw badRequest('Expected a non-empty prompt for prompt but received the string ""', 'prompt');
+    return value;
+  }
+  if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0)) return value as number[];
+  throw badRequest(`Expected a string or a non-empty array of token ids for prompt but received ${describe(value)}`, 'prompt');
+}
+
+/** Diffusion options from their snake_case fields, validated by the library. */
+function libraryOptions(body: Record<string, unknown>, parsed: ParsedRequest, family: NativeFamily): GenerateOptions {
+  const options: Record<string, unknown> = {};
+  const sentAs = new Map<string, string>();
+  for (const [field, value] of Object.entries(body)) {
+    if (OPENAI_FIELDS.has(field)) continue;
+    if (field === 'signal' || /[A-Z]/.test(field)) throw badRequest(`Unknown field ${field}`, field, 'unknown_field');
+    const name = snakeToCamel(field);
+    options[name] = value;
+    sentAs.set(name, field);
+  }
+  for (const alias of ['max_tokens', 'max_completion_tokens']) {
+    if (body[alias] === undefined) continue;
+    if (options.genLength !== undefined) {
+      throw badRequest(`Expected one of ${alias} and ${sentAs.get('genLength')} but received both`, alias, 'conflicting_fields');
+    }
+    options.genLength = body[alias];
+    sentAs.set('genLength', alias);
+  }
+  parsed.lengthField = sentAs.get('genLength') ?? 'gen_length';
+  try {
+    parsed.genLength = resolveOptions(options as GenerateOptions, family).genLength;
+  } catch (e) {
+    const message = clientNames((e as Error).message, sentAs);
+    throw badRequest(message, fieldOf(message) ?? null);
+  }
+  return options as GenerateOptions;
+}
+
+/** The library's camelCase names in a message as the client wrote them. */
+function clientNames(message: string, sentAs: Map<string, string>): string {
+  return message
+    .replace(/\b[a-z]+(?:[A-Z][a-z0-9]*)+\b/g, (name) => sentAs.get(name) ?? camelToSnake(name))
+    // The option list of an unknown-name error: signal is the library's, not a request field.
+    .replace(/, signal\b/, '');
+}
+
+/** The field a validation message names: "... for FIELD but received ...", or the unknown option itself. */
+function fieldOf(message: string): string | undefined {
+  const unknown = /for an option name but received the string "([^"]+)"/.exec(message);
+  if (unknown) return unknown[1];
+  return /for (\S+) but received/.exec(message)?.[1];
+}

@@ -1,0 +1,74 @@
+// The six routes, and the per-request safety net: every request ends in an answer (or a
+// closed connection), every error is caught here, and each answer is counted in /metrics.
+import type * as http from 'http';
+import { handleGeneration, requireModel, ServerState } from './generation';
+import { HttpError, sendError, sendJson, toHttpError } from './errors';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, state: ServerState) => Promise<number> | number;
+
+const ROUTES: Record<string, { method: 'GET' | 'POST'; handle: Handler; timed?: boolean }> = {
+  '/v1/completions': { method: 'POST', handle: (req, res, s) => handleGeneration('completion', req, res, s), timed: true },
+  '/v1/chat/completions': { method: 'POST', handle: (req, res, s) => handleGeneration('chat', req, res, s), timed: true },
+  '/v1/models': { method: 'GET', handle: models },
+  '/health': { method: 'GET', handle: health },
+  '/metrics': { method: 'GET', handle: metrics },
+};
+
+export function createRequestHandler(state: ServerState): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const pathname = (req.url ?? '/').split('?')[0];
+    const route = ROUTES[pathname];
+    const label = route ? pathname : 'other';
+    const answer = async (): Promise<number> => {
+      if (!route) throw new HttpError(404, `No route ${pathname}`, 'invalid_request_error', null, 'not_found');
+      if (req.method !== route.method) {
+        throw new HttpError(405, `${pathname} accepts ${route.method} only`, 'invalid_request_error', null, 'method_not_allowed', { allow: route.method });
+      }
+      return route.handle(req, res, state);
+    };
+    answer()
+      .catch((e: unknown) => {
+        const error = toHttpError(e);
+        if (!res.headersSent && !res.destroyed) sendError(res, error);
+        else if (!res.writableEnded) res.end();
+        // A refused body is not read to its end: close instead of draining it.
+        if (error.status === 413) res.once('finish', () => req.destroy());
+        return error.status;
+      })
+      .then((status) => {
+        state.metrics.requests.inc({ route: label, status: String(status) });
+        if (route?.timed) state.metrics.duration.observe(Number(process.hrtime.bigint() - started) / 1e9, { route: label });
+      })
+      .catch(() => undefined);
+  };
+}
+
+function health(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+  if (state.model) {
+    sendJson(res, 200, { status: 'ok', model: state.modelId });
+    return 200;
+  }
+  const status = state.loadError ? 'error' : 'loading';
+  sendJson(res, 503, { status, model: state.modelId, ...(state.loadError ? { error: state.loadError.message } : {}) }, { 'retry-after': '1' });
+  return 503;
+}
+
+function models(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+  const model = requireModel(state);
+  sendJson(res, 200, {
+    object: 'list',
+    data: [{
+      id: state.modelId, object: 'model', created: state.loadedAt, owned_by: 'streaming-dllm',
+      family: model.info.family, max_sequence_length: model.info.maxSequenceLength, backend: model.backend,
+    }],
+  });
+  return 200;
+}
+
+function metrics(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+  const text = state.metrics.render(state.model?.schedulerStats() ?? null, state.model !== null);
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+  return 200;
+}
