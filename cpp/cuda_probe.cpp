@@ -2,6 +2,7 @@
 // declared here so that the build needs no CUDA headers.
 #include "cuda_probe.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #ifdef _WIN32
@@ -63,6 +64,41 @@ void* open_first(const char* override_env, const char* const* names, size_t coun
   return nullptr;
 }
 
+// The driver's release number ("535.104.05"): NVML's nvmlSystemGetDriverVersion, else the
+// first token after "Kernel Module" in /proc/driver/nvidia/version (Linux).
+std::string driver_release() {
+#ifndef _WIN32
+  using NvmlInit = int (*)();
+  using NvmlVersion = int (*)(char*, unsigned);
+  if (void* nvml = open_library("libnvidia-ml.so.1")) {
+    auto init = reinterpret_cast<NvmlInit>(symbol(nvml, "nvmlInit_v2"));
+    auto get = reinterpret_cast<NvmlVersion>(symbol(nvml, "nvmlSystemGetDriverVersion"));
+    auto shutdown = reinterpret_cast<NvmlInit>(symbol(nvml, "nvmlShutdown"));
+    if (init && get && init() == 0) {
+      char buf[96] = {0};
+      const int rc = get(buf, sizeof(buf) - 1);
+      if (shutdown) shutdown();
+      if (rc == 0 && buf[0]) return buf;
+    }
+  }
+  if (FILE* f = std::fopen("/proc/driver/nvidia/version", "r")) {
+    char line[512] = {0};
+    const size_t n = std::fread(line, 1, sizeof(line) - 1, f);
+    std::fclose(f);
+    const std::string text(line, n);
+    const size_t at = text.find("Kernel Module");
+    if (at != std::string::npos) {
+      size_t b = text.find_first_of("0123456789", at);
+      if (b != std::string::npos) {
+        size_t e = text.find_first_not_of("0123456789.", b);
+        return text.substr(b, e == std::string::npos ? std::string::npos : e - b);
+      }
+    }
+  }
+#endif
+  return "";
+}
+
 }  // namespace
 
 CudaProbe probe_cuda() {
@@ -84,6 +120,7 @@ CudaProbe probe_cuda() {
     } else {
       p.driver_found = true;
       version(&p.driver_version);
+      p.driver_release = driver_release();
       int n = 0;
       count(&n);
       for (int i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 // Finds out, without the CUDA toolkit, whether this host can run the CUDA backend:
-// the driver library, its version, the devices, and a loadable cuBLAS. Only dlopen/dlsym
+// the driver library, its version (the CUDA version it supports and its release number),
+// the devices, and a loadable cuBLAS. Only dlopen/dlsym
 // of the driver API; nothing is linked, so a CPU-only host never loads CUDA.
 #pragma once
 #include <cstdint>
@@ -18,7 +19,8 @@ struct CudaProbe {
   bool driver_found = false;
   std::string driver_library;  // the file that was opened
   std::string driver_error;    // why the driver is unusable, when it is
-  int driver_version = 0;      // e.g. 12040 for 12.4
+  int driver_version = 0;      // the CUDA version the driver supports (cuDriverGetVersion), e.g. 12040 for 12.4
+  std::string driver_release;  // the driver's own version, e.g. "535.104.05" (NVML, else /proc); "" if unknown
   std::vector<CudaDevice> devices;
   bool cublas_found = false;
   std::string cublas_library;

@@ -1,5 +1,6 @@
-// cublas_loader.cpp: dlopen of libcublas.so.13 / .12 and lookup of the v2 entry points.
-// See cublas_loader.h.
+// cublas_loader.cpp: dlopen of libcublas.so.13 / .12, lookup of the v2 entry points, and
+// one cublasCreate/cublasDestroy per candidate (the next candidate is tried when it
+// fails). See cublas_loader.h.
 #include "cublas_loader.h"
 
 #include <dlfcn.h>
@@ -43,6 +44,18 @@ bool cublas_try_load(const char* const* names, int n_names, Cublas* out, std::st
       dlclose(lib);
       continue;
     }
+    // A library that loads can still refuse to start, e.g. a cuBLAS 13 on a driver older
+    // than it needs (CUBLAS_STATUS_NOT_INITIALIZED): try a handle, and the next candidate
+    // when that fails.
+    Cublas::Handle probe = nullptr;
+    const int status = c.create(&probe);
+    if (status != kCublasStatusSuccess) {
+      reasons += std::string("\n  ") + names[i] + ": loaded, but cublasCreate failed with status " +
+                 std::to_string(status) + (status == 1 ? " (CUBLAS_STATUS_NOT_INITIALIZED: often a driver older than this cuBLAS needs)" : "");
+      dlclose(lib);
+      continue;
+    }
+    c.destroy(probe);
     c.library = lib;
     c.path = names[i];
     *out = c;

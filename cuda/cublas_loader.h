@@ -35,7 +35,10 @@ struct Cublas {
 };
 
 // Loads cuBLAS once per process (thread-safe) and returns it, or nullptr with *error set
-// to a message naming the libraries tried and what to install. The environment variable
+// to a message naming the libraries tried, why each failed, and what to install. A
+// candidate counts only when its symbols resolve and cublasCreate succeeds (it is called
+// once and the handle destroyed, so call this after cudaSetDevice); otherwise the next
+// name in the list is tried (e.g. libcublas.so.13 on a driver too old for it, then .12). The environment variable
 // SDLLM_CUBLAS_LIBRARY, when set, names the library file to try first.
 const Cublas* cublas_load(std::string* error);
 

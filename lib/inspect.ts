@@ -1,7 +1,7 @@
 // `streaming-dllm inspect`: what this install loaded and what the GPU path still lacks.
 import * as fs from 'fs';
 import * as path from 'path';
-import { chooseBackend, cudaStatus, CudaStatus } from './backend';
+import { chooseBackend, cudaStatus, CudaStatus, cudaVersionString, requiredDriver } from './backend';
 import { addonPath, native, packageRoot } from './native';
 import type { NativeRuntimeInfo } from '../types/native';
 
@@ -31,6 +31,13 @@ export function inspect(): InspectReport {
   };
 }
 
+function cudaLibBuild(c: CudaStatus): string {
+  if (!c.backendLibrary) return '';
+  if (!c.build) return ' (CUDA runtime version unknown: no sdllm_cuda.json next to it, the driver is not checked)';
+  const need = requiredDriver(c.build.cudaRuntime);
+  return ` (built with CUDA ${cudaVersionString(c.build.cudaRuntime)}${need ? `, needs NVIDIA driver >= ${need.release}` : ''})`;
+}
+
 export function formatInspect(r: InspectReport): string {
   const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
   const p = r.cuda.probe;
@@ -39,11 +46,12 @@ export function formatInspect(r: InspectReport): string {
     `addon:    ${r.addon.kind} (${r.addon.path})`,
     `cpu:      ${r.cpu.kernels === 'avx2-fma' ? 'AVX2/FMA kernels' : 'scalar kernels'} (avx2 ${r.cpu.avx2}, fma ${r.cpu.fma}), ${r.cpu.threads} threads`,
     p?.driverFound
-      ? `cuda:     driver ${Math.floor(p.driverVersion / 1000)}.${(p.driverVersion % 1000) / 10} (${p.driverLibrary}), ${p.devices.length} device(s)`
+      ? `cuda:     driver ${p.driverRelease ? `${p.driverRelease}, ` : ''}supports CUDA ${cudaVersionString(p.driverVersion)} (${p.driverLibrary}), ${p.devices.length} device(s)`
       : `cuda:     no CUDA driver found${p?.driverError ? ` (${p.driverError})` : r.cuda.probeError ? ` (${r.cuda.probeError})` : ''}`,
     ...(p?.devices ?? []).map((d, i) => `          [${i}] ${d.name}, ${gb(d.totalMemory)}, compute ${d.computeCapability}`),
     `cublas:   ${p?.cublasFound ? p.cublasLibrary : 'not found'}`,
-    `cuda lib: ${r.cuda.backendLibrary ?? 'not in this build'}`,
+    `cuda lib: ${r.cuda.backendLibrary ?? 'not in this build'}${cudaLibBuild(r.cuda)}`,
+    ...(r.cuda.driverTooOld ? [`driver:   TOO OLD for this CUDA library: ${r.cuda.driverTooOld}`] : []),
     `backend:  ${r.autoBackend.backend} (${r.autoBackend.reason})`,
   ];
   if (r.cuda.missing.length) {

@@ -2,7 +2,8 @@
 // `npm run prebuild`: prebuilds/<platform>-<arch>/ with the N-API addon (one binary for
 // every Node >= 18, tagged napi, built by node-gyp from binding.gyp through prebuildify)
 // and, where nvcc is found on linux-x64, the CUDA backend library (CUDA runtime linked
-// statically, sm_80/86/89/90 + PTX) built by CMake, copied in beside the addon.
+// statically, sm_80/86/89/90 + PTX) built by CMake, copied in beside the addon with its
+// sdllm_cuda.json (the CUDA runtime version it needs the driver to support).
 'use strict';
 const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -29,6 +30,11 @@ if (hasNvcc && process.platform === 'linux' && process.arch === 'x64' && process
   if (!lib) throw new Error(`prebuild: libsdllm_cuda.so not found under ${out}`);
   fs.copyFileSync(lib, path.join(artifacts, 'libsdllm_cuda.so'));
   run('strip', ['--strip-unneeded', path.join(artifacts, 'libsdllm_cuda.so')]);
+  // The CUDA runtime version it was built with (cuda/CMakeLists.txt), which lib/backend.ts
+  // compares with the driver's before loading it.
+  const info = path.join(path.dirname(lib), 'sdllm_cuda.json');
+  if (!fs.existsSync(info)) throw new Error(`prebuild: ${info} (written by cuda/CMakeLists.txt) not found`);
+  fs.copyFileSync(info, path.join(artifacts, 'sdllm_cuda.json'));
 } else {
   console.log('prebuild: no nvcc (or not linux-x64): the CUDA backend library is not included');
 }

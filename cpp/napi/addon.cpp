@@ -305,6 +305,7 @@ Napi::Value ProbeCuda(const Napi::CallbackInfo& info) {
   o.Set("driverLibrary", p.driver_library);
   o.Set("driverError", p.driver_error);
   o.Set("driverVersion", p.driver_version);
+  o.Set("driverRelease", p.driver_release);
   Napi::Array devices = Napi::Array::New(env, p.devices.size());
   for (size_t i = 0; i < p.devices.size(); i++) {
     Napi::Object d = Napi::Object::New(env);

@@ -11,6 +11,8 @@
 //     races and atomics is deterministic; a missing barrier usually is not).
 // Usage: test_cuda_ops [op-name-substring]   e.g. test_cuda_ops attention
 // Prints one line per case and "cuda-emu: N passed, M failed"; exits 1 on any failure.
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -822,6 +824,33 @@ void add_cublas_loader() {
     std::printf("         cuBLAS on this machine: %s\n", real ? real->path.c_str() : "not available (CUDA backend would refuse to start)");
   };
   g_cases.push_back(c);
+
+  // A library whose cublasCreate fails (as a cuBLAS 13 does on a pre-R580 driver) is
+  // skipped for the next candidate, and the reason is in the message when none works.
+  Case f;
+  f.op = "cublas_loader";
+  f.desc = "cublasCreate failing in the first candidate: the next one is used";
+  f.tol = 0;
+  f.schedules = 1;
+  f.cpu = [](Out&) {};
+  f.gpu = [](Out&, Errors& e) {
+    const char* both[] = {SDLLM_FAKE_CUBLAS_FAIL, SDLLM_FAKE_CUBLAS_OK};
+    cuda::Cublas lib;
+    std::string msg;
+    if (!cuda::cublas_try_load(both, 2, &lib, &msg)) {
+      e.add("no library loaded: " + msg);
+    } else {
+      if (lib.path != SDLLM_FAKE_CUBLAS_OK) e.add("loaded " + lib.path + ", expected the second candidate");
+      auto live = reinterpret_cast<int (*)()>(dlsym(lib.library, "sdllm_fake_cublas_live_handles"));
+      if (!live || live() != 0) e.add("the probe handle was not destroyed");
+    }
+    const char* failing[] = {SDLLM_FAKE_CUBLAS_FAIL};
+    std::string why;
+    if (cuda::cublas_try_load(failing, 1, &lib, &why)) e.add("a library whose cublasCreate fails was accepted");
+    if (why.find("cublasCreate failed with status 1") == std::string::npos || why.find("driver") == std::string::npos)
+      e.add("unclear error message: " + why);
+  };
+  g_cases.push_back(f);
 }
 
 // ---- the table ------------------------------------------------------------------------------
