@@ -2,6 +2,7 @@
 // forward that records what it was asked, then real models: concurrent calls batched must
 // give exactly the tokens each gives alone, for every strategy and mixed in one batch.
 import { loadModel } from '../lib';
+import { native } from '../lib/native';
 import { STRATEGIES } from '../lib/options';
 import { QueueFullError, Scheduler, Sequence } from '../lib/scheduler';
 import type { DiffusionModel, GenerateOptions, GenerateResult, StrategyName } from '../types';
@@ -178,6 +179,15 @@ describe('batched generation on a tiny checkpoint', () => {
   afterAll(() => {
     model.dispose();
     removeDir(dir);
+  });
+
+  test('batches go to the addon\'s forwardBatch when it has one', async () => {
+    const nativeModel = await native.loadModel(dir, { threads: 2 });
+    try {
+      expect(model.schedulerStats().nativeBatch).toBe(typeof nativeModel.forwardBatch === 'function');
+    } finally {
+      nativeModel.dispose();
+    }
   });
 
   test.each(STRATEGIES)('%s: concurrent calls give the tokens they give alone', async (strategy) => {

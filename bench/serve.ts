@@ -1,0 +1,171 @@
+// `npm run bench:serve`: load on the HTTP server (lib/server/) from C concurrent clients on
+// loopback, each for a bounded time, against the shipped model (or --model). Per C:
+// requests, aggregate tokens/s, p50/p99 latency and the mean batch the scheduler issued,
+// beside the batch-1 figure of the library called directly. Every answer is checked
+// against a batch-1 run of the same prompt: lost, truncated or mixed-up responses are
+// counted, and any makes the run fail.
+//   node dist/bench/serve.js [--model DIR] [--clients 1,2,4,8,16] [--seconds 8]
+//     [--strategy streaming] [--gen-length 64] [--block-length 32] [--prompts 16] [--threads N]
+import * as os from 'os';
+import { serve } from '../lib';
+import { makeHeldOut } from '../lib/tasks';
+import type { DiffusionModel, GenerateOptions, StrategyName } from '../types';
+
+interface Args {
+  model?: string;
+  clients: number[];
+  seconds: number;
+  strategy: StrategyName;
+  genLength: number;
+  blockLength: number;
+  prompts: number;
+  threads?: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { clients: [1, 2, 4, 8, 16], seconds: 8, strategy: 'streaming', genLength: 64, blockLength: 32, prompts: 16 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`Expected a value for ${flag}`);
+    switch (flag) {
+      case '--model': a.model = v; break;
+      case '--clients': a.clients = v.split(',').map(Number); break;
+      case '--seconds': a.seconds = Number(v); break;
+      case '--strategy': a.strategy = v as StrategyName; break;
+      case '--gen-length': a.genLength = Number(v); break;
+      case '--block-length': a.blockLength = Number(v); break;
+      case '--prompts': a.prompts = Number(v); break;
+      case '--threads': a.threads = Number(v); break;
+      default: throw new Error(`Unknown argument ${flag}`);
+    }
+  }
+  return a;
+}
+
+/** What a batch-1 run of a prompt gave: every answer for it must be this. */
+interface Reference {
+  prompt: string;
+  text: string;
+  completionTokens: number;
+}
+
+interface Outcome {
+  latency: number;
+  completionTokens: number;
+  /** '' when the answer matched its reference, else what went wrong. */
+  problem: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** One request, plain or streamed, checked against its reference. */
+async function request(url: string, body: Record<string, unknown>, ref: Reference, stream: boolean): Promise<Outcome> {
+  const started = process.hrtime.bigint();
+  let problem = '';
+  let completionTokens = 0;
+  try {
+    const res = await fetch(`${url}/v1/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...body, prompt: ref.prompt, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) }),
+    });
+    const text = await res.text();
+    if (res.status !== 200) {
+      problem = `status ${res.status}: ${text.slice(0, 200)}`;
+    } else if (stream) {
+      const events = text.split('\n\n').filter((e) => e !== '');
+      if (events[events.length - 1] !== 'data: [DONE]') problem = 'stream without [DONE] (truncated)';
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
+      const joined = chunks.filter((c) => c.choices.length > 0).map((c) => c.choices[0].text).join('');
+      completionTokens = chunks[chunks.length - 1]?.usage?.completion_tokens ?? 0;
+      if (!problem && joined !== ref.text) problem = `streamed text differs: ${JSON.stringify(joined)} vs ${JSON.stringify(ref.text)}`;
+    } else {
+      const json = JSON.parse(text);
+      completionTokens = json.usage.completion_tokens;
+      if (json.choices[0].text !== ref.text) problem = `text differs: ${JSON.stringify(json.choices[0].text)} vs ${JSON.stringify(ref.text)}`;
+    }
+    if (!problem && completionTokens !== ref.completionTokens) problem = `usage ${completionTokens} vs ${ref.completionTokens}`;
+  } catch (e) {
+    problem = `lost: ${(e as Error).message}`;
+  }
+  return { latency: Number(process.hrtime.bigint() - started) / 1e9, completionTokens, problem };
+}
+
+/** C clients in closed loops for `seconds`; requests started before the deadline are awaited. */
+async function load(url: string, body: Record<string, unknown>, refs: Reference[], clients: number, seconds: number) {
+  const outcomes: Outcome[] = [];
+  let next = 0;
+  const started = process.hrtime.bigint();
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (Date.now() < deadline) {
+      const i = next++;
+      // Alternate plain and streamed answers; walk the prompts so that batches mix them.
+      outcomes.push(await request(url, body, refs[i % refs.length], i % 2 === 1));
+    }
+  }));
+  return { outcomes, elapsed: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const maxClients = Math.max(...args.clients);
+  const server = await serve({ port: 0, model: args.model, threads: args.threads, maxBatch: maxClients, maxQueue: maxClients });
+  const model: DiffusionModel = await server.ready;
+  const options: GenerateOptions = { strategy: args.strategy, genLength: args.genLength, blockLength: args.blockLength };
+  const body = { strategy: args.strategy, gen_length: args.genLength, block_length: args.blockLength };
+  const prompts = makeHeldOut('arithmetic', args.prompts).map((item) => item.prompt);
+
+  // Warm-up (first-call allocations, page faults on the weights), then batch 1: the library
+  // called directly, one prompt after the other; these runs are also the references.
+  for (const prompt of prompts.slice(0, 2)) await model.generate(prompt, options);
+  const refs: Reference[] = [];
+  const direct: number[] = [];
+  let directTokens = 0;
+  for (const prompt of prompts) {
+    const r = await model.generate(prompt, options);
+    refs.push({ prompt, text: r.text, completionTokens: r.stats.tokensUntilEos });
+    direct.push(r.stats.seconds);
+    directTokens += r.stats.tokensUntilEos;
+  }
+  const directSeconds = direct.reduce((a, b) => a + b, 0);
+  const baseline = directTokens / directSeconds;
+  const sortedDirect = [...direct].sort((a, b) => a - b);
+
+  const info = model.info;
+  const batchKind = model.schedulerStats().nativeBatch ? 'native forwardBatch' : 'per-session forwards (no native forwardBatch in this addon)';
+  console.log(`model ${model.dir}: d_model ${info.dModel}, ${info.nLayers} layers, ${info.dtype}; ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}; ` +
+    `${args.strategy}, gen ${args.genLength}, block ${args.blockLength}; ${args.prompts} held-out arithmetic prompts; ${args.seconds} s per row; batches: ${batchKind}`);
+  console.log('| clients | requests | tokens/s | vs batch-1 | p50 latency ms | p99 latency ms | mean batch | lost or wrong |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  const ms = (s: number) => (s * 1000).toFixed(0);
+  console.log(`| library, batch 1 | ${prompts.length} | ${baseline.toFixed(0)} | 1.00x | ${ms(percentile(sortedDirect, 50))} | ${ms(percentile(sortedDirect, 99))} | 1.00 | 0 |`);
+
+  let failures = 0;
+  for (const clients of args.clients) {
+    const before = model.schedulerStats();
+    const { outcomes, elapsed } = await load(server.url, body, refs, clients, args.seconds);
+    const after = model.schedulerStats();
+    const bad = outcomes.filter((o) => o.problem !== '');
+    failures += bad.length;
+    for (const o of bad.slice(0, 3)) console.error(`  C=${clients}: ${o.problem}`);
+    const tokens = outcomes.reduce((n, o) => n + o.completionTokens, 0);
+    const latencies = outcomes.map((o) => o.latency).sort((a, b) => a - b);
+    const meanBatch = (after.sequenceForwards - before.sequenceForwards) / Math.max(1, after.batches - before.batches);
+    console.log(`| ${clients} | ${outcomes.length} | ${(tokens / elapsed).toFixed(0)} | ${(tokens / elapsed / baseline).toFixed(2)}x | ` +
+      `${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 99))} | ${meanBatch.toFixed(2)} | ${bad.length} |`);
+  }
+  await server.close();
+  if (failures > 0) {
+    console.error(`${failures} responses were lost, truncated or differed from their batch-1 answer`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(e.stack ?? e.message);
+  process.exit(1);
+});
