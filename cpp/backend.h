@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model.h"
 #include "session.h"
@@ -15,13 +16,25 @@ struct SdllmCudaApi;  // cuda/backend.h
 
 namespace sdllm {
 
+class SessionBackend;
+
+struct BackendRequest {
+  SessionBackend* session = nullptr;
+  const ForwardRequest* request = nullptr;
+};
+
 class SessionBackend {
  public:
   virtual ~SessionBackend() = default;
   virtual int64_t capacity() const = 0;
-  // Validates the request (std::invalid_argument, the CPU Session's messages) and runs it;
+  // Runs one forward over `batch` (sessions of this backend and of one model, each at
+  // most once; `this` is one of them) through the shared forward (forward.h). Invalid
+  // requests throw std::invalid_argument with the shared messages before anything runs;
   // backend failures are std::runtime_error with the backend's message.
-  virtual ForwardResult forward(const ForwardRequest& req, ThreadPool& pool) = 0;
+  virtual std::vector<ForwardResult> forward_batch(const std::vector<BackendRequest>& batch, ThreadPool& pool) = 0;
+  ForwardResult forward(const ForwardRequest& req, ThreadPool& pool) {
+    return std::move(forward_batch({BackendRequest{this, &req}}, pool)[0]);
+  }
 };
 
 // The CPU backend: an adapter over Session.
@@ -29,7 +42,7 @@ class CpuSessionBackend final : public SessionBackend {
  public:
   CpuSessionBackend(std::shared_ptr<const Model> model, int64_t capacity) : session_(std::move(model), capacity) {}
   int64_t capacity() const override { return session_.capacity(); }
-  ForwardResult forward(const ForwardRequest& req, ThreadPool& pool) override { return session_.forward(req, pool); }
+  std::vector<ForwardResult> forward_batch(const std::vector<BackendRequest>& batch, ThreadPool& pool) override;
 
  private:
   Session session_;

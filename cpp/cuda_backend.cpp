@@ -79,28 +79,31 @@ SdllmCudaTensor tensor(const WeightView& w) {
   return t;
 }
 
-// The checks of Session::forward, with its messages, so that both backends reject a bad
-// request the same way before anything runs.
-void validate(const ForwardRequest& req, const ModelConfig& c, int64_t capacity) {
-  auto require = [](bool ok, const std::string& what) {
-    if (!ok) throw std::invalid_argument(what);
-  };
-  const int64_t n = static_cast<int64_t>(req.tokens.size());
-  require(n > 0, "forward needs at least one token");
-  require(static_cast<int64_t>(req.positions.size()) == n, "positions must have one entry per token");
-  for (int64_t i = 0; i < n; i++) {
-    require(req.tokens[i] >= 0 && req.tokens[i] < c.embedding_size,
-            "token id " + std::to_string(req.tokens[i]) + " is outside the embedding table");
-    require(req.positions[i] >= 0, "position ids must be non-negative");
-  }
-  require(req.cache_attend >= 0 && req.cache_attend <= capacity, "cacheAttend is outside the cache");
-  if (req.cache_write_start >= 0) {
-    require(req.cache_write_rows >= 0 && req.cache_write_rows <= n, "cacheWrite.rows exceeds the input rows");
-    require(req.cache_write_start + req.cache_write_rows <= capacity, "cacheWrite range exceeds the cache capacity");
-  }
-  require(req.attend_self || req.cache_attend > 0, "a forward must attend to something");
-  require(!req.predict_rows.empty(), "predictRows must not be empty");
-  for (int32_t r : req.predict_rows) require(r >= 0 && r < n, "predictRows entry outside the input rows");
+// The C form of one request; out_* point into `out`, sized here.
+SdllmCudaForward c_request(const ForwardRequest& req, ForwardResult& out, int64_t vocab) {
+  const size_t np = req.predict_rows.size();
+  out.token_ids.resize(np);
+  out.confidences.resize(np);
+  if (req.return_logits) out.logits.resize(np * static_cast<size_t>(vocab));
+  SdllmCudaForward f{};
+  f.tokens = req.tokens.data();
+  f.positions = req.positions.data();
+  f.n_tokens = static_cast<int64_t>(req.tokens.size());
+  f.cache_attend = req.cache_attend;
+  f.cache_write_start = req.cache_write_start;
+  f.cache_write_rows = req.cache_write_rows;
+  f.attend_self = req.attend_self ? 1 : 0;
+  f.predict_rows = req.predict_rows.data();
+  f.n_predict = static_cast<int64_t>(np);
+  f.confidence = static_cast<int32_t>(req.confidence);
+  f.temperature = req.temperature;
+  f.confidence_temperature = req.confidence_temperature;
+  f.seed = req.seed;
+  f.noise_counter = req.noise_counter;
+  f.out_ids = out.token_ids.data();
+  f.out_confidences = out.confidences.data();
+  f.out_logits = req.return_logits ? out.logits.data() : nullptr;
+  return f;
 }
 
 class CudaSessionBackend final : public SessionBackend {
@@ -110,33 +113,24 @@ class CudaSessionBackend final : public SessionBackend {
   ~CudaSessionBackend() override { model_->api->session_destroy(handle_); }
   int64_t capacity() const override { return capacity_; }
 
-  ForwardResult forward(const ForwardRequest& req, ThreadPool&) override {
-    validate(req, model_->config, capacity_);
-    const size_t np = req.predict_rows.size();
-    ForwardResult out;
-    out.token_ids.resize(np);
-    out.confidences.resize(np);
-    if (req.return_logits) out.logits.resize(np * static_cast<size_t>(model_->config.vocab_size));
-    SdllmCudaForward f{};
-    f.tokens = req.tokens.data();
-    f.positions = req.positions.data();
-    f.n_tokens = static_cast<int64_t>(req.tokens.size());
-    f.cache_attend = req.cache_attend;
-    f.cache_write_start = req.cache_write_start;
-    f.cache_write_rows = req.cache_write_rows;
-    f.attend_self = req.attend_self ? 1 : 0;
-    f.predict_rows = req.predict_rows.data();
-    f.n_predict = static_cast<int64_t>(np);
-    f.confidence = static_cast<int32_t>(req.confidence);
-    f.temperature = req.temperature;
-    f.confidence_temperature = req.confidence_temperature;
-    f.seed = req.seed;
-    f.noise_counter = req.noise_counter;
-    f.out_ids = out.token_ids.data();
-    f.out_confidences = out.confidences.data();
-    f.out_logits = req.return_logits ? out.logits.data() : nullptr;
-    if (model_->api->session_forward(handle_, &f) != 0) throw std::runtime_error(library_error(model_->api));
-    return out;
+  // The library validates (the shared forward's checks and messages): a rejected request
+  // comes back as SDLLM_CUDA_INVALID_REQUEST and is thrown as std::invalid_argument.
+  std::vector<ForwardResult> forward_batch(const std::vector<BackendRequest>& batch, ThreadPool&) override {
+    std::vector<ForwardResult> results(batch.size());
+    std::vector<SdllmCudaSession*> sessions(batch.size());
+    std::vector<SdllmCudaForward> requests(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto* s = dynamic_cast<CudaSessionBackend*>(batch[i].session);
+      if (!s) throw std::invalid_argument("a batch cannot mix sessions of different backends");
+      if (s->model_ != model_) throw std::invalid_argument("the sessions of a batch must belong to one model");
+      if (!batch[i].request) throw std::invalid_argument("a batch entry needs a session and a request");
+      sessions[i] = s->handle_;
+      requests[i] = c_request(*batch[i].request, results[i], model_->config.vocab_size);
+    }
+    const int status = model_->api->forward_batch(sessions.data(), requests.data(), static_cast<int64_t>(batch.size()));
+    if (status == SDLLM_CUDA_INVALID_REQUEST) throw std::invalid_argument(model_->api->last_error());
+    if (status != 0) throw std::runtime_error(library_error(model_->api));
+    return results;
   }
 
  private:

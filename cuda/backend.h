@@ -8,9 +8,9 @@
  * Semantics: a model is the device copy of an already loaded host checkpoint (weights
  * kept in their storage dtype); a session is one KV cache ([capacity, n_kv_heads *
  * head_dim] float32 keys and values per layer) plus scratch buffers that grow with the
- * largest request seen; session_forward runs exactly what cpp/session.cpp's
- * Session::forward runs (see cuda/backend.cu) and copies back only the ids and
- * confidences (and the logits when out_logits is set).
+ * largest request seen; session_forward and forward_batch run the shared forward of
+ * cpp/forward.cpp (the one the CPU backend runs) on the CUDA ops and copy back only the
+ * ids and confidences (and the logits when out_logits is set).
  *
  * Errors: functions returning int give 0 on success; a NULL handle or a non-zero status
  * means failure, and last_error() then holds a message for this thread. No function
@@ -30,7 +30,11 @@
 extern "C" {
 #endif
 
-#define SDLLM_CUDA_ABI_VERSION 1
+#define SDLLM_CUDA_ABI_VERSION 2
+
+/* session_forward / forward_batch status for a request the shared forward rejected
+ * (last_error() holds the same message as the CPU backend's); other failures return 1. */
+#define SDLLM_CUDA_INVALID_REQUEST 2
 
 #if defined(_WIN32)
 #define SDLLM_CUDA_EXPORT __declspec(dllexport)
@@ -117,6 +121,10 @@ typedef struct SdllmCudaApi {
   SdllmCudaSession* (*session_create)(SdllmCudaModel* model, int64_t capacity);
   void (*session_destroy)(SdllmCudaSession* session);
   int (*session_forward)(SdllmCudaSession* session, const SdllmCudaForward* request);
+  /* One forward over n sessions of one model (each at most once): rows of all requests
+   * share the projections and the MLP; each request's outputs equal what
+   * session_forward gives it alone. Runs on the first session's stream. */
+  int (*forward_batch)(SdllmCudaSession* const* sessions, const SdllmCudaForward* requests, int64_t n);
 } SdllmCudaApi;
 
 /* The function table for abi_version, or NULL (last_error is not set) when the library

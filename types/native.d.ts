@@ -73,7 +73,18 @@ export interface NativeModel {
   /** 'CPU', or the CUDA library's description ("device 0: sm_90, 132 SMs; cuBLAS libcublas.so.13"). */
   readonly backendDescription: string;
   createSession(capacity: number): NativeSession;
+  /**
+   * One forward over several sequences (sessions of this model, each at most once): the
+   * projections and MLP run over all rows together, attention and cache writes per
+   * sequence. Each result equals what `session.forward(request)` gives alone, bit for bit.
+   */
+  forwardBatch(items: NativeBatchItem[]): Promise<NativeForwardResult[]>;
   dispose(): void;
+}
+
+export interface NativeBatchItem {
+  session: NativeSession;
+  request: NativeForwardRequest;
 }
 
 export interface NativeRuntimeInfo {

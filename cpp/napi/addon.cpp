@@ -1,12 +1,14 @@
 // The N-API surface: loadModel() -> Model, Model.createSession() -> Session,
-// Session.forward() and dispose(). Heavy calls are AsyncWorkers: the JS arguments are
-// copied into plain C++ structs on the JS thread, the worker never touches JS values.
-// Typed in types/native.d.ts.
+// Session.forward(), Model.forwardBatch() and dispose(). Heavy calls are AsyncWorkers:
+// the JS arguments are copied into plain C++ structs on the JS thread, the worker never
+// touches JS values. Typed in types/native.d.ts.
 #include <napi.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "cpu_features.h"
@@ -65,6 +67,7 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
 
 struct SessionState {
   std::unique_ptr<SessionBackend> session;  // the CPU Session or the CUDA library's (cpp/backend.h)
+  const Model* owner = nullptr;  // the model it was created on: a batch holds one model's sessions
   std::mutex busy;  // one forward at a time per session: they share the cache
 };
 
@@ -91,43 +94,63 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   }
 };
 
+Napi::Object result_object(Napi::Env env, const ForwardResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  const size_t np = r.token_ids.size();
+  Napi::Int32Array ids = Napi::Int32Array::New(env, np);
+  Napi::Float32Array conf = Napi::Float32Array::New(env, np);
+  std::copy(r.token_ids.begin(), r.token_ids.end(), ids.Data());
+  std::copy(r.confidences.begin(), r.confidences.end(), conf.Data());
+  o.Set("tokenIds", ids);
+  o.Set("confidences", conf);
+  if (!r.logits.empty()) {
+    Napi::Float32Array lg = Napi::Float32Array::New(env, r.logits.size());
+    std::copy(r.logits.begin(), r.logits.end(), lg.Data());
+    o.Set("logits", lg);
+  }
+  return o;
+}
+
+// One forward over one or more sessions (Session.forward is a batch of one). Holds every
+// session's lock, taken in address order so that concurrent batches cannot deadlock.
 class ForwardWorker : public Napi::AsyncWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<SessionState> state, ForwardRequest req)
-      : Napi::AsyncWorker(env), state_(std::move(state)), req_(std::move(req)), deferred_(env) {}
+  ForwardWorker(Napi::Env env, std::vector<std::shared_ptr<SessionState>> states, std::vector<ForwardRequest> reqs,
+                bool single)
+      : Napi::AsyncWorker(env), states_(std::move(states)), reqs_(std::move(reqs)), single_(single), deferred_(env) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      std::lock_guard<std::mutex> lock(state_->busy);
-      result_ = state_->session->forward(req_, pool());
+      std::vector<std::mutex*> locks;
+      for (auto& st : states_) locks.push_back(&st->busy);
+      std::sort(locks.begin(), locks.end());
+      std::vector<std::unique_lock<std::mutex>> held;
+      for (std::mutex* m : locks) held.emplace_back(*m);
+      std::vector<BackendRequest> batch;
+      for (size_t i = 0; i < states_.size(); i++) batch.push_back(BackendRequest{states_[i]->session.get(), &reqs_[i]});
+      results_ = states_[0]->session->forward_batch(batch, pool());
     } catch (const std::exception& e) {
       SetError(e.what());
     }
   }
   void OnOK() override {
     Napi::Env env = Env();
-    Napi::Object o = Napi::Object::New(env);
-    const size_t np = result_.token_ids.size();
-    Napi::Int32Array ids = Napi::Int32Array::New(env, np);
-    Napi::Float32Array conf = Napi::Float32Array::New(env, np);
-    std::copy(result_.token_ids.begin(), result_.token_ids.end(), ids.Data());
-    std::copy(result_.confidences.begin(), result_.confidences.end(), conf.Data());
-    o.Set("tokenIds", ids);
-    o.Set("confidences", conf);
-    if (!result_.logits.empty()) {
-      Napi::Float32Array lg = Napi::Float32Array::New(env, result_.logits.size());
-      std::copy(result_.logits.begin(), result_.logits.end(), lg.Data());
-      o.Set("logits", lg);
+    if (single_) {
+      deferred_.Resolve(result_object(env, results_[0]));
+      return;
     }
-    deferred_.Resolve(o);
+    Napi::Array out = Napi::Array::New(env, results_.size());
+    for (size_t i = 0; i < results_.size(); i++) out.Set(static_cast<uint32_t>(i), result_object(env, results_[i]));
+    deferred_.Resolve(out);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  std::shared_ptr<SessionState> state_;
-  ForwardRequest req_;
-  ForwardResult result_;
+  std::vector<std::shared_ptr<SessionState>> states_;
+  std::vector<ForwardRequest> reqs_;
+  std::vector<ForwardResult> results_;
+  bool single_;
   Napi::Promise::Deferred deferred_;
 };
 
@@ -144,11 +167,10 @@ double number_field(const Napi::Object& o, const char* name) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
-Napi::Value SessionWrap::Forward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!state) throw Napi::Error::New(env, "Session is disposed");
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a request object");
-  Napi::Object o = info[0].As<Napi::Object>();
+// Copies a JS forward request (types/native.d.ts NativeForwardRequest) on the JS thread.
+ForwardRequest parse_request(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "Expected a request object");
+  Napi::Object o = value.As<Napi::Object>();
   ForwardRequest req;
   req.tokens = int32_vector(o.Get("tokens"), "tokens");
   req.positions = int32_vector(o.Get("positions"), "positions");
@@ -173,7 +195,16 @@ Napi::Value SessionWrap::Forward(const Napi::CallbackInfo& info) {
   req.seed = static_cast<uint64_t>(number_field(o, "seed"));
   req.noise_counter = static_cast<uint64_t>(number_field(o, "noiseCounter"));
   req.return_logits = o.Get("returnLogits").ToBoolean().Value();
-  auto* worker = new ForwardWorker(env, state, std::move(req));
+  return req;
+}
+
+Napi::Value SessionWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!state) throw Napi::Error::New(env, "Session is disposed");
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "Expected a request object");
+  std::vector<ForwardRequest> reqs;
+  reqs.push_back(parse_request(env, info[0]));
+  auto* worker = new ForwardWorker(env, {state}, std::move(reqs), true);
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;
@@ -189,6 +220,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                     InstanceAccessor<&ModelWrap::Backend>("backend"),
                                     InstanceAccessor<&ModelWrap::BackendDescription>("backendDescription"),
                                     InstanceMethod<&ModelWrap::CreateSession>("createSession"),
+                                    InstanceMethod<&ModelWrap::ForwardBatch>("forwardBatch"),
                                     InstanceMethod<&ModelWrap::Dispose>("dispose")});
     addon_data(env).model_ctor = Napi::Persistent(f);
   }
@@ -221,8 +253,39 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
+    st->owner = model.get();
     SessionWrap::Unwrap(obj)->state = std::move(st);
     return obj;
+  }
+  // forwardBatch([{ session, request }, ...]): sessions of this model, each at most once.
+  Napi::Value ForwardBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!model) throw Napi::Error::New(env, "Model is disposed");
+    if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "Expected an array of { session, request }");
+    Napi::Array items = info[0].As<Napi::Array>();
+    if (items.Length() == 0) throw Napi::RangeError::New(env, "a batch needs at least one sequence");
+    std::vector<std::shared_ptr<SessionState>> states;
+    std::vector<ForwardRequest> reqs;
+    for (uint32_t i = 0; i < items.Length(); i++) {
+      const std::string at = "batch entry " + std::to_string(i);
+      Napi::Value item = items.Get(i);
+      if (!item.IsObject()) throw Napi::TypeError::New(env, "Expected { session, request } for " + at);
+      Napi::Value sv = item.As<Napi::Object>().Get("session");
+      if (!sv.IsObject() || !sv.As<Napi::Object>().InstanceOf(addon_data(env).session_ctor.Value()))
+        throw Napi::TypeError::New(env, "Expected a Session for " + at + ".session");
+      std::shared_ptr<SessionState> st = SessionWrap::Unwrap(sv.As<Napi::Object>())->state;
+      if (!st) throw Napi::Error::New(env, "Session is disposed (" + at + ")");
+      if (st->owner != model.get())
+        throw Napi::Error::New(env, "the sessions of a batch must belong to one model (" + at + ")");
+      for (const auto& other : states)
+        if (other == st) throw Napi::Error::New(env, "a session appears more than once in the batch (" + at + ")");
+      reqs.push_back(parse_request(env, item.As<Napi::Object>().Get("request")));
+      states.push_back(std::move(st));
+    }
+    auto* worker = new ForwardWorker(env, std::move(states), std::move(reqs), false);
+    Napi::Promise p = worker->Promise();
+    worker->Queue();
+    return p;
   }
   // Sessions hold their own reference: the mapped weights go once they are disposed too.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {

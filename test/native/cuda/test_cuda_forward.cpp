@@ -242,6 +242,79 @@ ForwardRequest request(const std::vector<int32_t>& x, const std::vector<int32_t>
   return r;
 }
 
+bool same_bits(const ForwardResult& a, const ForwardResult& b) {
+  return a.token_ids == b.token_ids && a.confidences.size() == b.confidences.size() &&
+         std::memcmp(a.confidences.data(), b.confidences.data(), sizeof(float) * a.confidences.size()) == 0 &&
+         a.logits.size() == b.logits.size() &&
+         std::memcmp(a.logits.data(), b.logits.data(), sizeof(float) * a.logits.size()) == 0;
+}
+
+// Batched forwards on the CUDA backend: three sequences with the request shapes of
+// different strategies, staggered (step 0 of one beside step 1 of another). Each batched
+// output must equal the same request run alone on the CUDA backend bit for bit, and the
+// CPU Session's within the tolerances of the sequential comparison.
+void run_batched(const Spec& s, const TestModel& tm, const std::shared_ptr<CudaModel>& cm, std::vector<int32_t> x,
+                 int32_t P, int32_t B, ThreadPool& pool, bool exact) {
+  const int32_t N = static_cast<int32_t>(x.size());
+  const int32_t e = P + B;
+  std::vector<int32_t> kept = {e, e + 1, N - 1};
+  std::vector<int32_t> step0_rows = range(0, e), step_rows = range(P, e);
+  step0_rows.insert(step0_rows.end(), kept.begin(), kept.end());
+  step_rows.insert(step_rows.end(), kept.begin(), kept.end());
+  // seq 0: prefix-cache; seq 1: dual-cache; seq 2: streaming (rows of the first block).
+  std::vector<std::vector<ForwardRequest>> plan(3);
+  plan[0].push_back(request(x, range(0, N), 0, 0, P, true, range(P, e), ConfidenceKind::Prob));
+  plan[0].push_back(request(x, range(P, N), P, -1, 0, true, {0, 2, 3, 5, 7}, ConfidenceKind::Margin));
+  plan[1].push_back(request(x, range(0, N), 0, 0, N, true, range(0, N), ConfidenceKind::Entropy));
+  plan[1].push_back(request(x, range(P, e), N, P, B, false, {1, 3, 4}, ConfidenceKind::Prob));
+  plan[2].push_back(request(x, step0_rows, 0, 0, P, true, range(P, e), ConfidenceKind::Prob));
+  plan[2].push_back(request(x, step_rows, P, -1, 0, true, {0, 1, 2, static_cast<int32_t>(step_rows.size() - 1)},
+                            ConfidenceKind::Random));
+  plan[2][1].temperature = 0.8f;
+  plan[2][1].seed = 77;
+  for (auto& p : plan)
+    for (auto& r : p) r.return_logits = true;
+  const int64_t capacity = N;
+  std::vector<std::vector<ForwardResult>> alone_gpu(3), alone_cpu(3), batched(3);
+  for (int i = 0; i < 3; ++i) {
+    auto g = cuda_session_create(cm, capacity);
+    Session c(tm.model, capacity);
+    for (const ForwardRequest& r : plan[static_cast<size_t>(i)]) {
+      alone_gpu[static_cast<size_t>(i)].push_back(g->forward(r, pool));
+      alone_cpu[static_cast<size_t>(i)].push_back(c.forward(r, pool));
+    }
+  }
+  std::vector<std::unique_ptr<SessionBackend>> gs;
+  for (int i = 0; i < 3; ++i) gs.push_back(cuda_session_create(cm, capacity));
+  const std::vector<std::vector<int>> rounds = {{0}, {0, 1, 2}, {1, 2}};
+  std::vector<size_t> next(3, 0);
+  try {
+    for (const auto& members : rounds) {
+      std::vector<BackendRequest> batch;
+      for (int i : members) batch.push_back(BackendRequest{gs[static_cast<size_t>(i)].get(), &plan[static_cast<size_t>(i)][next[static_cast<size_t>(i)]]});
+      std::vector<ForwardResult> out = gs[static_cast<size_t>(members[0])]->forward_batch(batch, pool);
+      for (size_t j = 0; j < members.size(); ++j) {
+        batched[static_cast<size_t>(members[j])].push_back(std::move(out[j]));
+        next[static_cast<size_t>(members[j])]++;
+      }
+    }
+  } catch (const std::exception& ex) {
+    report(false, s.name + " batched forwards", std::string("threw: ") + ex.what());
+    return;
+  }
+  for (size_t i = 0; i < 3; ++i)
+    for (size_t k = 0; k < plan[i].size(); ++k) {
+      const std::string name = s.name + " batched seq " + std::to_string(i) + " step " + std::to_string(k);
+      report(same_bits(alone_gpu[i][k], batched[i][k]), name + ": equals the CUDA backend alone, bit for bit", "");
+      const Compare c = compare(alone_cpu[i][k], batched[i][k]);
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "logits nmse %.2e, ids %d/%d, conf diff %.1e", c.nmse, c.ids_equal, c.ids,
+                    c.max_conf);
+      const bool ok = exact ? c.nmse <= 1e-9 && c.ids_equal == c.ids && c.max_conf <= 1e-5 : c.nmse <= 1e-3;
+      report(ok, name + ": matches the CPU Session", buf);
+    }
+}
+
 void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
   const auto t0 = std::chrono::steady_clock::now();
   TestModel tm = build(s, seed);
@@ -344,6 +417,7 @@ void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
     run.step("4 rows over a 600-slot cache (split keys)",
              request(lx, range(600, 604), 600, -1, 0, true, {0, 1, 2, 3}, ConfidenceKind::Prob));
   }
+  run_batched(s, tm, cm, x, P, B, pool, run.exact);
   const sdllm_cublas_emu::Stats after = sdllm_cublas_emu::stats();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("     %s: %lld F32 / %lld BF16 / %lld F16 GEMM calls, %.1f s\n", s.name.c_str(),

@@ -1,0 +1,67 @@
+// ForwardOps on the CPU: each call is the cpp/ops.h op of the same name.
+#include "cpu_forward_ops.h"
+
+#include <cstring>
+
+namespace sdllm {
+
+namespace {
+
+template <class T>
+T* fresh(std::unique_ptr<T[]>& slot, size_t n) {
+  slot.reset(new T[n ? n : 1]);
+  return slot.get();
+}
+
+class CpuForwardOps final : public ForwardOps {
+ public:
+  explicit CpuForwardOps(ThreadPool& pool) : pool_(pool) {}
+
+  float* scratch(Scratch id, size_t n) override { return fresh(f32_[static_cast<int>(id)], n); }
+  int32_t* index(Index id, size_t n) override { return fresh(i32_[static_cast<int>(id)], n); }
+  uint64_t* rng_keys(size_t n) override { return fresh(keys_, n); }
+  void upload(void* dst, const void* host, size_t bytes) override { std::memcpy(dst, host, bytes); }
+  void download(void* host, const void* src, size_t bytes) override { std::memcpy(host, src, bytes); }
+  void copy(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
+
+  void embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out) override {
+    op_embedding(table, ids, n, out);
+  }
+  void rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out) override {
+    op_rmsnorm(x, w, n, d, eps, out);
+  }
+  void add_rmsnorm(float* residual, const float* delta, const WeightView& w, int64_t n, int64_t d, float eps,
+                   float* out) override {
+    op_add(residual, delta, n * d);
+    op_rmsnorm(residual, w, n, d, eps, out);
+  }
+  void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
+    op_gemm(x, m, k, w, bias, y, pool_);
+  }
+  void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
+    op_rope(x, n, stride, heads, head_dim, pos, theta);
+  }
+  void gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst) override {
+    for (int64_t i = 0; i < n; i++)
+      std::memcpy(dst + i * width, src + static_cast<int64_t>(rows[i]) * width, sizeof(float) * width);
+  }
+  void attention(const AttentionParams& p) override { op_attention(p, pool_); }
+  void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, float* out) override {
+    op_swiglu(gate, up, rows * cols, out);
+  }
+  void add(float* y, const float* x, int64_t n) override { op_add(y, x, n); }
+  void confidence(const ConfidenceParams& p) override { op_confidence(p, pool_); }
+  void finish() override {}
+
+ private:
+  ThreadPool& pool_;
+  std::unique_ptr<float[]> f32_[static_cast<int>(Scratch::Count)];
+  std::unique_ptr<int32_t[]> i32_[static_cast<int>(Index::Count)];
+  std::unique_ptr<uint64_t[]> keys_;
+};
+
+}  // namespace
+
+std::unique_ptr<ForwardOps> cpu_forward_ops(ThreadPool& pool) { return std::make_unique<CpuForwardOps>(pool); }
+
+}  // namespace sdllm

@@ -1,0 +1,230 @@
+// The forward pass over a batch of sequences (see forward.h for the contract).
+// Data flow: embed all rows -> per layer [RMSNorm, Q/K/V GEMMs over all rows, RoPE at
+// each row's true position, per sequence: cache write and attention over its cache
+// segment + its own rows, output GEMM, residual + RMSNorm, SwiGLU MLP, residual] ->
+// final norm and LM head on the predicted rows -> per sequence: confidence reduction.
+// On the last layer only the predicted rows continue (nothing reads the others).
+#include "forward.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+
+namespace sdllm {
+
+ForwardModel forward_model_of(const Model& m) {
+  return ForwardModel{m.config, m.embedding, m.final_norm, m.lm_head, m.layers};
+}
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+const WeightView* bias_or_null(const WeightView& b) { return b.empty() ? nullptr : &b; }
+
+}  // namespace
+
+void validate_request(const ForwardRequest& req, const ModelConfig& c, int64_t capacity) {
+  const int64_t n = static_cast<int64_t>(req.tokens.size());
+  require(n > 0, "forward needs at least one token");
+  require(static_cast<int64_t>(req.positions.size()) == n, "positions must have one entry per token");
+  for (int64_t i = 0; i < n; i++) {
+    require(req.tokens[i] >= 0 && req.tokens[i] < c.embedding_size,
+            "token id " + std::to_string(req.tokens[i]) + " is outside the embedding table");
+    require(req.positions[i] >= 0, "position ids must be non-negative");
+  }
+  require(req.cache_attend >= 0 && req.cache_attend <= capacity, "cacheAttend is outside the cache");
+  if (req.cache_write_start >= 0) {
+    require(req.cache_write_rows >= 0 && req.cache_write_rows <= n, "cacheWrite.rows exceeds the input rows");
+    require(req.cache_write_start + req.cache_write_rows <= capacity, "cacheWrite range exceeds the cache capacity");
+  }
+  require(req.attend_self || req.cache_attend > 0, "a forward must attend to something");
+  require(!req.predict_rows.empty(), "predictRows must not be empty");
+  for (int32_t r : req.predict_rows) require(r >= 0 && r < n, "predictRows entry outside the input rows");
+  const int32_t kind = static_cast<int32_t>(req.confidence);
+  require(kind >= 0 && kind <= 3, "confidence kind must be 0..3");
+  require(req.confidence_temperature > 0.f, "confidenceTemperature must be > 0");
+}
+
+void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entries, size_t count) {
+  const ModelConfig& c = m.config;
+  require(count > 0, "a batch needs at least one sequence");
+  std::unordered_set<const KvCacheView*> caches;
+  for (size_t i = 0; i < count; i++) {
+    const BatchEntry& e = entries[i];
+    require(e.cache && e.request && e.result, "a batch entry needs a cache, a request and a result");
+    validate_request(*e.request, c, e.cache->capacity);
+    require(caches.insert(e.cache).second, "a session appears more than once in the batch");
+  }
+
+  const int64_t d = c.d_model, kvd = c.n_kv_heads * c.head_dim, hd = c.head_dim, mlp = c.mlp_hidden;
+  const int64_t vocab = c.vocab_size;
+  const float eps = c.rms_norm_eps, theta = c.rope_theta;
+
+  // Layout: sequence i owns batch rows [row0[i], row0[i] + n_i) and, after the last
+  // layer's gather, the compact rows [pred0[i], pred0[i] + np_i) (its predicted rows).
+  std::vector<int64_t> row0(count), pred0(count);
+  int64_t total_rows = 0, total_pred = 0;
+  for (size_t i = 0; i < count; i++) {
+    row0[i] = total_rows;
+    pred0[i] = total_pred;
+    total_rows += static_cast<int64_t>(entries[i].request->tokens.size());
+    total_pred += static_cast<int64_t>(entries[i].request->predict_rows.size());
+  }
+  std::vector<int32_t> tokens, positions, gather;
+  std::vector<uint64_t> keys;
+  tokens.reserve(total_rows);
+  positions.reserve(total_rows);
+  gather.reserve(total_pred);
+  keys.reserve(total_pred);
+  bool gather_is_identity = total_pred == total_rows;
+  for (size_t i = 0; i < count; i++) {
+    const ForwardRequest& r = *entries[i].request;
+    tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
+    positions.insert(positions.end(), r.positions.begin(), r.positions.end());
+    for (int32_t p : r.predict_rows) {
+      const int64_t row = row0[i] + p;
+      gather_is_identity = gather_is_identity && row == static_cast<int64_t>(gather.size());
+      gather.push_back(static_cast<int32_t>(row));
+      // RNG stream per (forward, position): the same seed and schedule give the same draws.
+      keys.push_back((r.noise_counter << 32) ^ static_cast<uint64_t>(r.positions[p]));
+    }
+  }
+  // The last layer runs on the predicted rows only when there are fewer of them.
+  const bool compact = total_pred < total_rows;
+
+  using S = ForwardOps::Scratch;
+  using I = ForwardOps::Index;
+  const size_t R = static_cast<size_t>(total_rows), P = static_cast<size_t>(total_pred);
+  float* x = ops.scratch(S::X, R * d);
+  float* h = ops.scratch(S::H, R * d);
+  float* q = ops.scratch(S::Q, R * d);
+  float* k = ops.scratch(S::K, R * kvd);
+  float* v = ops.scratch(S::V, R * kvd);
+  float* att = ops.scratch(S::Att, R * d);
+  float* tmp = ops.scratch(S::Tmp, R * d);
+  float* gate = ops.scratch(S::Gate, R * mlp);
+  float* up = ops.scratch(S::Up, R * mlp);
+  float* xf = compact || gather_is_identity ? x : ops.scratch(S::XF, P * d);
+  float* logits = ops.scratch(S::Logits, P * vocab);
+  float* conf = ops.scratch(S::Conf, P);
+  int32_t* dev_tokens = ops.index(I::Tokens, R);
+  int32_t* dev_positions = ops.index(I::Positions, R);
+  int32_t* dev_gather = ops.index(I::Gather, P);
+  int32_t* dev_ids = ops.index(I::Ids, P);
+  uint64_t* dev_keys = ops.rng_keys(P);
+  ops.upload(dev_tokens, tokens.data(), sizeof(int32_t) * R);
+  ops.upload(dev_positions, positions.data(), sizeof(int32_t) * R);
+  ops.upload(dev_gather, gather.data(), sizeof(int32_t) * P);
+  ops.upload(dev_keys, keys.data(), sizeof(uint64_t) * P);
+
+  ops.embedding(m.embedding, dev_tokens, total_rows, x);
+
+  int64_t rows = total_rows;
+  for (int64_t l = 0; l < c.n_layers; l++) {
+    const LayerWeights& w = m.layers[l];
+    const bool last = l == c.n_layers - 1;
+
+    ops.rmsnorm(x, w.attn_norm, total_rows, d, eps, h);
+    ops.gemm(h, total_rows, d, w.wq, bias_or_null(w.bq), q);
+    ops.gemm(h, total_rows, d, w.wk, bias_or_null(w.bk), k);
+    ops.gemm(h, total_rows, d, w.wv, bias_or_null(w.bv), v);
+    // Every row at its own true position id: one call covers all sequences.
+    ops.rope(q, total_rows, d, static_cast<int>(c.n_heads), static_cast<int>(hd), dev_positions, theta);
+    ops.rope(k, total_rows, kvd, static_cast<int>(c.n_kv_heads), static_cast<int>(hd), dev_positions, theta);
+
+    for (size_t i = 0; i < count; i++) {
+      const ForwardRequest& r = *entries[i].request;
+      if (r.cache_write_start < 0 || r.cache_write_rows == 0) continue;
+      const KvCacheView& kc = *entries[i].cache;
+      const size_t bytes = sizeof(float) * static_cast<size_t>(r.cache_write_rows * kvd);
+      ops.copy(kc.k[l] + r.cache_write_start * kvd, k + row0[i] * kvd, bytes);
+      ops.copy(kc.v[l] + r.cache_write_start * kvd, v + row0[i] * kvd, bytes);
+    }
+
+    if (last && compact) {  // keys/values of every row are computed: keep the predicted rows
+      ops.gather_rows(q, d, dev_gather, total_pred, att);
+      ops.copy(q, att, sizeof(float) * P * d);
+      ops.gather_rows(x, d, dev_gather, total_pred, att);
+      ops.copy(x, att, sizeof(float) * P * d);
+      rows = total_pred;
+    }
+
+    for (size_t i = 0; i < count; i++) {
+      const ForwardRequest& r = *entries[i].request;
+      const KvCacheView& kc = *entries[i].cache;
+      const int64_t n = static_cast<int64_t>(r.tokens.size());
+      const int64_t qrow = rows == total_rows ? row0[i] : pred0[i];
+      AttentionParams ap;
+      ap.q = q + qrow * d;
+      ap.n_q = rows == total_rows ? n : static_cast<int64_t>(r.predict_rows.size());
+      ap.q_stride = d;
+      ap.k0 = kc.k[l];
+      ap.v0 = kc.v[l];
+      ap.n_k0 = r.cache_attend;
+      ap.kv0_stride = kvd;
+      ap.k1 = k + row0[i] * kvd;
+      ap.v1 = v + row0[i] * kvd;
+      ap.n_k1 = r.attend_self ? n : 0;
+      ap.kv1_stride = kvd;
+      ap.n_heads = static_cast<int>(c.n_heads);
+      ap.n_kv_heads = static_cast<int>(c.n_kv_heads);
+      ap.head_dim = static_cast<int>(hd);
+      ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      ap.out = att + qrow * d;
+      ap.out_stride = d;
+      ops.attention(ap);
+    }
+
+    ops.gemm(att, rows, d, w.wo, nullptr, tmp);
+    ops.add_rmsnorm(x, tmp, w.ff_norm, rows, d, eps, h);
+    ops.gemm(h, rows, d, w.w_gate, nullptr, gate);
+    ops.gemm(h, rows, d, w.w_up, nullptr, up);
+    ops.swiglu(gate, up, rows, mlp, gate);
+    ops.gemm(gate, rows, mlp, w.w_down, nullptr, tmp);
+    ops.add(x, tmp, rows * d);
+  }
+
+  // Final norm and LM head on the predicted rows, in predictRows order.
+  if (xf != x) ops.gather_rows(x, d, dev_gather, total_pred, xf);
+  ops.rmsnorm(xf, m.final_norm, total_pred, d, eps, xf);
+  ops.gemm(xf, total_pred, d, m.lm_head.first_rows(vocab), nullptr, logits);
+
+  for (size_t i = 0; i < count; i++) {
+    const ForwardRequest& r = *entries[i].request;
+    ConfidenceParams cp;
+    cp.logits = logits + pred0[i] * vocab;
+    cp.n_rows = static_cast<int64_t>(r.predict_rows.size());
+    cp.vocab = vocab;
+    cp.row_stride = vocab;
+    cp.kind = r.confidence;
+    cp.temperature = r.temperature;
+    cp.confidence_temperature = r.confidence_temperature;
+    cp.seed = r.seed;
+    cp.row_keys = dev_keys + pred0[i];
+    cp.out_ids = dev_ids + pred0[i];
+    cp.out_conf = conf + pred0[i];
+    ops.confidence(cp);
+  }
+  for (size_t i = 0; i < count; i++) {
+    const ForwardRequest& r = *entries[i].request;
+    ForwardResult& out = *entries[i].result;
+    const size_t np = r.predict_rows.size();
+    out.token_ids.resize(np);
+    out.confidences.resize(np);
+    ops.download(out.token_ids.data(), dev_ids + pred0[i], sizeof(int32_t) * np);
+    ops.download(out.confidences.data(), conf + pred0[i], sizeof(float) * np);
+    if (r.return_logits) {
+      out.logits.resize(np * static_cast<size_t>(vocab));
+      ops.download(out.logits.data(), logits + pred0[i] * vocab, sizeof(float) * np * vocab);
+    } else {
+      out.logits.clear();
+    }
+  }
+  ops.finish();
+}
+
+}  // namespace sdllm

@@ -1,0 +1,115 @@
+// The forward pass, written once: the model's computation over a batch of sequences as
+// calls of ForwardOps, an interface each backend implements (the CPU ops of cpp/ops/ in
+// cpu_forward_ops.cpp; the CUDA kernels and cuBLAS in cuda/forward_ops.cu). Both the addon
+// and the CUDA library compile forward.cpp; neither carries its own copy of the steps.
+//
+// A batch holds N sequences, each with its own KV cache and request (session.h's
+// ForwardRequest). The projections and the MLP run over the rows of all sequences
+// together; RoPE, cache writes, attention and the confidence reduction run per sequence
+// with its own positions, cache and options. Every op computes each row from that row
+// alone, in an order that does not depend on the other rows (docs/ARCHITECTURE.md,
+// "Batches"), so a sequence's outputs in a batch equal its outputs alone, bit for bit.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "dtype.h"
+#include "model.h"
+#include "ops.h"
+
+namespace sdllm {
+
+// One sequence's forward (the N-API request of types/native.d.ts).
+struct ForwardRequest {
+  std::vector<int32_t> tokens;      // the rows fed to the model
+  std::vector<int32_t> positions;   // their true position ids (RoPE), one per row
+  int64_t cache_attend = 0;         // keys/values from cache slots [0, cache_attend)
+  int64_t cache_write_start = -1;   // >= 0: rows [0, cache_write_rows) go to slots [start, start + rows)
+  int64_t cache_write_rows = 0;     //       before attention (RoPE'd keys, as the references rotate them)
+  bool attend_self = true;          // also attend to the new rows themselves (after the cache segment)
+  std::vector<int32_t> predict_rows;  // rows whose logits and top-1/confidence are wanted
+  ConfidenceKind confidence = ConfidenceKind::Prob;
+  float temperature = 0.f;
+  float confidence_temperature = 1.f; // confidences from softmax(logits / this) (Dream: T when T > 0)
+  uint64_t seed = 0;
+  uint64_t noise_counter = 0;       // distinguishes the RNG draws of successive forwards
+  bool return_logits = false;
+};
+
+struct ForwardResult {
+  std::vector<int32_t> token_ids;   // per predict row
+  std::vector<float> confidences;   // per predict row
+  std::vector<float> logits;        // [predict rows, vocab] when asked
+};
+
+// What a forward reads of a model: its dimensions and views of its weights, in host
+// memory (CPU) or device memory (CUDA). Built once per model.
+struct ForwardModel {
+  ModelConfig config;
+  WeightView embedding, final_norm, lm_head;
+  std::vector<LayerWeights> layers;
+};
+ForwardModel forward_model_of(const Model& m);  // host views of a loaded checkpoint
+
+// One sequence's KV cache: per layer, keys (RoPE applied) and values, [capacity, kv_dim]
+// float32 each, in the backend's memory.
+struct KvCacheView {
+  int64_t capacity = 0;
+  std::vector<float*> k, v;
+};
+
+// One sequence of a batch: its cache, what it asks, and where its answer goes (host).
+struct BatchEntry {
+  const KvCacheView* cache = nullptr;
+  const ForwardRequest* request = nullptr;
+  ForwardResult* result = nullptr;
+};
+
+// The ops a forward is written in. Pointers are the backend's memory (device pointers on
+// CUDA: the forward only offsets them, never dereferences them). Semantics are those of
+// the CPU ops in cpp/ops.h. Calls may be asynchronous; finish() completes them all.
+class ForwardOps {
+ public:
+  // Scratch arrays of one forward, valid until finish(). Each id is requested once.
+  enum class Scratch { X, H, Q, K, V, Att, Tmp, Gate, Up, XF, Logits, Conf, Count };
+  enum class Index { Tokens, Positions, Gather, Ids, Count };
+
+  virtual ~ForwardOps() = default;
+  virtual float* scratch(Scratch id, size_t floats) = 0;
+  virtual int32_t* index(Index id, size_t n) = 0;
+  virtual uint64_t* rng_keys(size_t n) = 0;
+  // Host -> backend and backend -> host copies (host memory stays valid until finish()).
+  virtual void upload(void* dst, const void* host, size_t bytes) = 0;
+  virtual void download(void* host, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // within the backend
+
+  virtual void embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out) = 0;
+  virtual void rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out) = 0;
+  // residual += delta, then out = rmsnorm(residual) * w (op_add then op_rmsnorm).
+  virtual void add_rmsnorm(float* residual, const float* delta, const WeightView& w, int64_t n, int64_t d, float eps,
+                           float* out) = 0;
+  // y[m, w.rows] = x[m, k] w^T (+ bias).
+  virtual void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) = 0;
+  virtual void rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
+                    float theta) = 0;
+  // dst[i, :] = src[rows[i], :], i < n; dst must not alias src.
+  virtual void gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst) = 0;
+  virtual void attention(const AttentionParams& p) = 0;
+  // out[r, c] = silu(gate[r, c]) * up[r, c] for rows x cols contiguous elements.
+  virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, float* out) = 0;
+  virtual void add(float* y, const float* x, int64_t n) = 0;
+  // ConfidenceParams as cpp/ops.h; out_ids/out_conf are backend memory.
+  virtual void confidence(const ConfidenceParams& p) = 0;
+  virtual void finish() = 0;
+};
+
+// Throws std::invalid_argument, with the one set of messages both backends give, when a
+// request does not fit the model or its cache.
+void validate_request(const ForwardRequest& req, const ModelConfig& config, int64_t capacity);
+
+// Validates every entry (and that no cache appears twice), then runs the batch and fills
+// each entry's result. Nothing runs when any entry is invalid.
+void run_forward(ForwardOps& ops, const ForwardModel& model, const BatchEntry* entries, size_t count);
+
+}  // namespace sdllm

@@ -1,0 +1,118 @@
+// backend_state.h: what the CUDA library keeps between calls, shared by backend.cu (the
+// C ABI, weight upload, sessions) and forward_ops.cu (the ForwardOps the shared forward
+// of cpp/forward.cpp runs on): the process-wide device state, device arrays that only
+// grow, a model's device weights and a session's KV cache, stream and scratch.
+#pragma once
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../cpp/forward.h"
+#include "common.cuh"
+#include "cublas_loader.h"
+
+namespace sdllm {
+namespace cuda {
+namespace backend_detail {
+
+// A failure of the library (device, cuBLAS, memory): std::runtime_error.
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Global {
+  std::mutex mu;
+  bool ready = false;
+  int device = 0;
+  int sm_count = 1;
+  const Cublas* cublas = nullptr;
+  std::string describe;
+};
+inline Global& global() {
+  static Global g;
+  return g;
+}
+
+inline void check(int err, const std::string& what) {
+  if (err) throw Failure(what + ": " + cudaGetErrorString(static_cast<cudaError_t>(err)));
+}
+inline void check_blas(int status, const char* what) {
+  if (status != kCublasStatusSuccess)
+    throw Failure(std::string("cuBLAS ") + what + " failed with status " + std::to_string(status));
+}
+
+inline void* device_alloc(size_t bytes, const char* what) {
+  void* p = nullptr;
+  const int err = static_cast<int>(cudaMalloc(&p, bytes ? bytes : 1));
+  if (err) {
+    cudaGetLastError();  // clear the sticky allocation error
+    char msg[160];
+    std::snprintf(msg, sizeof(msg), "cudaMalloc of %.1f MiB for %s failed", static_cast<double>(bytes) / 1048576.0,
+                  what);
+    check(err, msg);
+  }
+  return p;
+}
+
+// A device array that only grows.
+template <class T>
+struct Buffer {
+  T* p = nullptr;
+  size_t n = 0;
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (p) cudaFree(p);
+  }
+  T* reserve(size_t need, const char* what) {
+    if (need <= n) return p;
+    if (p) cudaFree(p);
+    p = nullptr;
+    n = 0;
+    p = static_cast<T*>(device_alloc(sizeof(T) * need, what));
+    n = need;
+    return p;
+  }
+};
+
+}  // namespace backend_detail
+}  // namespace cuda
+}  // namespace sdllm
+
+struct SdllmCudaModel {
+  int device = 0;
+  int32_t gemm_mode = 0;    // SDLLM_CUDA_GEMM_* of backend.h
+  int64_t widen_chunk = 0;  // EXACT: elements widened per chunk
+  sdllm::ForwardModel weights;  // device views; config holds the dimensions
+  std::vector<void*> allocations;
+  ~SdllmCudaModel() {
+    cudaSetDevice(device);
+    for (void* p : allocations) cudaFree(p);
+  }
+};
+
+struct SdllmCudaSession {
+  template <class T>
+  using Buffer = sdllm::cuda::backend_detail::Buffer<T>;
+  SdllmCudaModel* m = nullptr;
+  cudaStream_t stream = nullptr;
+  void* blas = nullptr;
+  float* cache = nullptr;  // [n_layers][K, V][capacity, n_kv * head_dim]
+  sdllm::KvCacheView cache_view;
+  // Scratch of the forwards this session leads (the first session of a batch).
+  Buffer<float> f32[static_cast<int>(sdllm::ForwardOps::Scratch::Count)];
+  Buffer<int32_t> i32[static_cast<int>(sdllm::ForwardOps::Index::Count)];
+  Buffer<uint64_t> keys;
+  Buffer<float> scaled, widen;
+  Buffer<uint16_t> narrow;
+  Buffer<unsigned char> attn_ws;
+  ~SdllmCudaSession() {
+    cudaSetDevice(m->device);
+    if (blas) sdllm::cuda::backend_detail::global().cublas->destroy(blas);
+    if (cache) cudaFree(cache);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};

@@ -1,0 +1,179 @@
+// forward_ops.cu: ForwardOps on the GPU (see forward_ops.h). Launchers and buffers only:
+// the order of the model's steps is cpp/forward.cpp's.
+// GEMMs: y[m, N] = x[m, K] W[N, K]^T is, in cuBLAS's column-major terms,
+// C[N, m] = op(A = W as [K, N], lda K)^T * (B = x as [K, m], ldb K), ldc N.
+#include "forward_ops.h"
+
+#include <cmath>
+
+#include "backend.h"
+#include "backend_ops.h"
+#include "sdllm_cuda.h"
+
+namespace sdllm {
+namespace cuda {
+
+namespace {
+
+using namespace backend_detail;
+
+void launched(int err, const char* what) { check(err, what); }
+
+class CudaForwardOps final : public ForwardOps {
+ public:
+  explicit CudaForwardOps(SdllmCudaSession& lead) : s_(lead), m_(*lead.m) {}
+
+  float* scratch(Scratch id, size_t n) override { return s_.f32[static_cast<int>(id)].reserve(n, "activations"); }
+  int32_t* index(Index id, size_t n) override { return s_.i32[static_cast<int>(id)].reserve(n, "request"); }
+  uint64_t* rng_keys(size_t n) override { return s_.keys.reserve(n, "the RNG keys"); }
+  void upload(void* dst, const void* host, size_t bytes) override { memcpy(dst, host, bytes, cudaMemcpyHostToDevice); }
+  void download(void* host, const void* src, size_t bytes) override { memcpy(host, src, bytes, cudaMemcpyDeviceToHost); }
+  void copy(void* dst, const void* src, size_t bytes) override { memcpy(dst, src, bytes, cudaMemcpyDeviceToDevice); }
+
+  void embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out) override {
+    EmbeddingParams p;
+    p.table = table;
+    p.ids = ids;
+    p.n = n;
+    p.out = out;
+    launched(cuda::embedding(p, s_.stream), "embedding kernel");
+  }
+  void rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out) override {
+    norm(x, nullptr, w, n, d, eps, out);
+  }
+  // The fused kernel: residual += delta, then out = rmsnorm(residual).
+  void add_rmsnorm(float* residual, const float* delta, const WeightView& w, int64_t n, int64_t d, float eps,
+                   float* out) override {
+    norm(delta, residual, w, n, d, eps, out);
+  }
+  void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override;
+  void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
+    RopeParams p;
+    p.x = x;
+    p.n = n;
+    p.row_stride = stride;
+    p.n_heads = heads;
+    p.head_dim = head_dim;
+    p.pos = pos;
+    p.theta = theta;
+    launched(cuda::rope(p, s_.stream), "rope kernel");
+  }
+  void gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst) override {
+    launched(cuda::gather_rows(src, width, rows, n, dst, s_.stream), "gather kernel");
+  }
+  void attention(const AttentionParams& p) override {
+    AttentionLaunch l;
+    l.splits = attention_auto_splits(p, global().sm_count);
+    l.workspace_bytes = attention_workspace_bytes(p, l.splits);
+    l.workspace = l.workspace_bytes ? s_.attn_ws.reserve(l.workspace_bytes, "attention workspace") : nullptr;
+    launched(cuda::attention(p, l, s_.stream), "attention kernel");
+  }
+  void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, float* out) override {
+    SwigluParams p;
+    p.gate = gate;
+    p.up = up;
+    p.rows = rows;
+    p.cols = cols;
+    p.in_stride = cols;
+    p.out_stride = cols;
+    p.out = out;
+    launched(cuda::swiglu(p, s_.stream), "swiglu kernel");
+  }
+  void add(float* y, const float* x, int64_t n) override {
+    AddParams p;
+    p.y = y;
+    p.x = x;
+    p.n = n;
+    launched(cuda::add(p, s_.stream), "add kernel");
+  }
+  void confidence(const ConfidenceParams& p) override;
+  void finish() override { launched(static_cast<int>(cudaStreamSynchronize(s_.stream)), "the forward pass"); }
+
+ private:
+  void memcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+    launched(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, s_.stream)), "copy");
+  }
+  void norm(const float* x, float* residual, const WeightView& w, int64_t n, int64_t d, float eps, float* out) {
+    RMSNormParams p;
+    p.x = x;
+    p.residual = residual;
+    p.w = w;
+    p.n = n;
+    p.d = d;
+    p.eps = eps;
+    p.out = out;
+    launched(cuda::rmsnorm(p, s_.stream), "rmsnorm kernel");
+  }
+
+  SdllmCudaSession& s_;
+  const SdllmCudaModel& m_;
+};
+
+void CudaForwardOps::gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias,
+                          float* y) {
+  const Cublas& b = *global().cublas;
+  const int64_t n_out = w.rows;
+  if (m > 0x7fffffff || k > 0x7fffffff || n_out > 0x7fffffff)
+    throw Failure("GEMM dimensions exceed cuBLAS's int range");
+  const float one = 1.f, zero = 0.f;
+  const int mi = static_cast<int>(m), ki = static_cast<int>(k), ni = static_cast<int>(n_out);
+  if (w.dtype == DType::F32) {
+    check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, kCudaR32F, ki, x, kCudaR32F, ki,
+                         &zero, y, kCudaR32F, ni, kCublasCompute32F, kCublasGemmDefault),
+               "GemmEx (F32)");
+  } else if (m_.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE) {
+    uint16_t* xn = s_.narrow.reserve(static_cast<size_t>(m * k), "GEMM activations");
+    launched(narrow_from_f32(x, m * k, w.dtype, xn, s_.stream), "narrow kernel");
+    const int t = w.dtype == DType::BF16 ? kCudaR16BF : kCudaR16F;
+    check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, t, ki, xn, t, ki, &zero, y,
+                         kCudaR32F, ni, kCublasCompute32F, kCublasGemmDefault),
+               "GemmEx (16-bit)");
+  } else {  // EXACT: widen a bounded chunk of weight rows at a time, then an F32 GEMM
+    int64_t rows_per = m_.widen_chunk / k;
+    if (rows_per < 1) rows_per = 1;
+    if (rows_per > n_out) rows_per = n_out;
+    float* wf = s_.widen.reserve(static_cast<size_t>(rows_per * k), "widened weights");
+    const unsigned char* base = static_cast<const unsigned char*>(w.data);
+    for (int64_t r0 = 0; r0 < n_out; r0 += rows_per) {
+      const int64_t rc = n_out - r0 < rows_per ? n_out - r0 : rows_per;
+      launched(widen_to_f32(base + r0 * k * dtype_size(w.dtype), w.dtype, rc * k, wf, s_.stream), "widen kernel");
+      check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, static_cast<int>(rc), mi, ki, &one, wf, kCudaR32F, ki, x,
+                           kCudaR32F, ki, &zero, y + r0, kCudaR32F, ni, kCublasCompute32F, kCublasGemmDefault),
+                 "GemmEx (widened)");
+    }
+  }
+  if (bias && !bias->empty()) {
+    BiasAddParams bp;
+    bp.y = y;
+    bp.rows = m;
+    bp.cols = n_out;
+    bp.stride = n_out;
+    bp.bias = *bias;
+    launched(bias_add(bp, s_.stream), "bias_add kernel");
+  }
+}
+
+// Confidence temperature c: softmax(l / c) is the softmax of the scaled logits, and the
+// Gumbel-max argmax(l - T log(-log u)) is argmax(l/c - (T/c) log(-log u)), so the
+// confidence kernel runs on l/c with temperature T/c (equal up to float rounding).
+void CudaForwardOps::confidence(const ConfidenceParams& p) {
+  ConfidenceParams cp = p;
+  const float c = p.confidence_temperature;
+  if (c != 1.f && p.kind != ConfidenceKind::Random) {
+    const int64_t n = p.n_rows * p.row_stride;
+    float* scaled = s_.scaled.reserve(static_cast<size_t>(n), "scaled logits");
+    const float inv = static_cast<float>(1.0 / static_cast<double>(c));
+    launched(scale(p.logits, n, inv, scaled, s_.stream), "scale kernel");
+    cp.logits = scaled;
+    cp.temperature = p.temperature > 0.f ? static_cast<float>(static_cast<double>(p.temperature) * inv) : 0.f;
+  }
+  cp.confidence_temperature = 1.f;
+  launched(cuda::confidence(cp, s_.stream), "confidence kernel");
+}
+
+}  // namespace
+
+std::unique_ptr<ForwardOps> cuda_forward_ops(SdllmCudaSession& lead) { return std::make_unique<CudaForwardOps>(lead); }
+
+}  // namespace cuda
+}  // namespace sdllm

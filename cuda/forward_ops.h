@@ -1,0 +1,15 @@
+// forward_ops.h: the CUDA backend's ForwardOps (cpp/forward.h): the kernels of
+// sdllm_cuda.h and backend_ops.h and cuBLAS GEMMs, launched on the stream of the session
+// that leads the batch, with its scratch buffers. Errors throw backend_detail::Failure.
+#pragma once
+#include <memory>
+
+#include "backend_state.h"
+
+namespace sdllm {
+namespace cuda {
+
+std::unique_ptr<ForwardOps> cuda_forward_ops(SdllmCudaSession& lead);
+
+}  // namespace cuda
+}  // namespace sdllm
