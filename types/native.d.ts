@@ -126,4 +126,6 @@ export interface NativeBinding {
   loadModel(dir: string, options: NativeLoadOptions): Promise<NativeModel>;
   runtimeInfo(): NativeRuntimeInfo;
   probeCuda(): NativeCudaProbe;
+  /** GFLOP/s of a register-only AVX2 FMA loop on `threads` pool workers (default all), best of 3 rounds of `seconds`; 0 without AVX2+FMA. */
+  measureFmaPeak(options?: { threads?: number; seconds?: number }): Promise<number>;
 }

@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "cpu_features.h"
 #include "cuda_probe.h"
+#include "fma_peak.h"
 #include "model.h"
 #include "session.h"
 #include "threadpool.h"
@@ -384,6 +385,41 @@ Napi::Value ProbeCuda(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// measureFmaPeak({ threads, seconds }): the register-only FMA loop of fma_peak.h on the
+// pool, off the JS thread; resolves to GFLOP/s (0 without AVX2+FMA). For benchmarks.
+class PeakWorker : public Napi::AsyncWorker {
+ public:
+  PeakWorker(Napi::Env env, int threads, double seconds)
+      : Napi::AsyncWorker(env), threads_(threads), seconds_(seconds), deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { gflops_ = fma_peak_gflops(pool(), seconds_, 3, threads_); }
+  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), gflops_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  int threads_;
+  double seconds_;
+  double gflops_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value MeasureFmaPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int threads = 0;
+  double seconds = 0.2;
+  if (info.Length() > 0 && info[0].IsObject()) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    if (o.Get("threads").IsNumber()) threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    if (o.Get("seconds").IsNumber()) seconds = o.Get("seconds").As<Napi::Number>().DoubleValue();
+  }
+  if (threads < 0 || !(seconds > 0 && seconds <= 10))
+    throw Napi::RangeError::New(env, "measureFmaPeak: threads >= 0 and 0 < seconds <= 10");
+  auto* worker = new PeakWorker(env, threads, seconds);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
 Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const CpuFeatures& f = cpu_features();
@@ -406,6 +442,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda));
+  exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak));
   return exports;
 }
 
