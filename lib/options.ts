@@ -82,6 +82,9 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
   const threshold = options.threshold === undefined ? defaultThreshold : options.threshold === null ? null : real('threshold', options.threshold, 0, 1);
   const factor = options.factor == null ? null : real('factor', options.factor, Number.MIN_VALUE, 1e6);
   if (factor !== null && options.threshold != null) fail('either threshold or factor, not both', 'factor', factor);
+  // SlowFast commits by its own level (highConfidence); a threshold or factor would be ignored.
+  if (strategy === 'slowfast' && options.threshold != null) fail("no threshold with strategy 'slowfast' (its level is highConfidence)", 'threshold', options.threshold);
+  if (strategy === 'slowfast' && factor !== null) fail("no factor with strategy 'slowfast' (its level is highConfidence)", 'factor', factor);
 
   const fixedSchedule = factor === null && threshold === null;
   // Dream's step 0 commits only the block start; its reference then stops a block after

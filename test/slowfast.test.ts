@@ -3,8 +3,11 @@
 // for token and in NFE, plain and over the prefix cache. Each case names the situations it
 // exists for, and the reference's trace must show that they occurred.
 import { loadModel } from '../lib';
+import { decodeBlocks } from '../lib/generate';
+import { native } from '../lib/native';
 import { resolveOptions } from '../lib/options';
 import type { DiffusionModel, GenerateOptions } from '../types';
+import type { NativeForwardRequest } from '../types/native';
 import { makeTempDir, removeDir } from './helpers/checkpoint';
 import { writeDecodingLlada } from './helpers/fixtures';
 import { RefLLaDA } from './helpers/reference/llada';
@@ -76,7 +79,7 @@ const CASES: Case[] = [
   {
     name: 'long fill loops: calls on the prefix',
     options: { ...base, cycleThreshold: 0.05, highConfidence: 0.95 },
-    occurs: ['prefixCalls'],
+    occurs: ['prefixCalls', 'prefixCallsDroppingTail'],
   },
   {
     name: 'h 0: the first exploration call completes each block, the rest are skipped',
@@ -156,6 +159,76 @@ test('a block left with masks after maxSubCycles keeps them, and later blocks ar
   expect(r.stats.blocksDecoded).toBe(4);
 });
 
+describe('the forward requests', () => {
+  /** Every request the block loop sends for these options, with the reference's run beside it. */
+  async function record(f: Fixture, o: GenerateOptions): Promise<{ requests: NativeForwardRequest[]; slow: SlowFastLiteralResult }> {
+    const nativeModel = await native.loadModel(f.dir, { threads: 2 });
+    const opts = resolveOptions(o);
+    const session = nativeModel.createSession(PROMPT.length + opts.genLength);
+    const requests: NativeForwardRequest[] = [];
+    const gen = decodeBlocks(session, Int32Array.from(PROMPT), opts, f.ref.maskId, f.ref.eosId, (request) => {
+      requests.push({ ...request, tokens: request.tokens.slice(), positions: request.positions.slice() });
+      return session.forward(request);
+    });
+    try {
+      while (!(await gen.next()).done);
+    } finally {
+      session.dispose();
+      nativeModel.dispose();
+    }
+    return { requests, slow: literalSlowFast(f.ref, PROMPT, literalOptions(o)) };
+  }
+
+  const fillHeavy = { ...base, cycleThreshold: 0.05, highConfidence: 0.95 };
+  const N = PROMPT.length + base.genLength;
+
+  test('plain: whole-sequence calls and, within a fill loop, calls on a prefix ending in the block', async () => {
+    const f = await fixture({ dtype: 'F32', seed: 3 });
+    const { requests, slow } = await record(f, fillHeavy);
+    let prefixCalls = 0;
+    requests.forEach((r, i) => {
+      expect(r.cacheAttend).toBe(0);
+      expect(r.cacheWrite).toBeUndefined();
+      expect(Array.from(r.positions)).toEqual(Array.from({ length: r.tokens.length }, (_, p) => p));
+      if (r.tokens.length === N) return;
+      prefixCalls++;
+      // A prefix call follows the fill loop's first (whole) call or a prefix call of the same length.
+      const before = requests[i - 1].tokens.length;
+      expect(before === N || before === r.tokens.length).toBe(true);
+      expect(Math.max(...r.predictRows)).toBeLessThan(r.tokens.length);
+    });
+    expect(prefixCalls).toBeGreaterThan(0);
+    // A prefix call of the last block's span ends where the sequence does: it is whole.
+    expect(prefixCalls).toBe(slow.trace.prefixCallsDroppingTail);
+    expect(requests.length).toBe(slow.trace.wholeSequenceCalls + slow.trace.prefixCalls - slow.trace.callsOnCompleteBlock);
+  });
+
+  test('prefixCache: the first call of each block writes [0, s); every later call of the block attends to it', async () => {
+    const f = await fixture({ dtype: 'F32', seed: 3 });
+    const { requests, slow } = await record(f, { ...fillHeavy, prefixCache: true });
+    let s = -1;
+    let writes = 0;
+    let prefixCalls = 0;
+    for (const r of requests) {
+      if (r.cacheWrite) {
+        writes++;
+        s = PROMPT.length + (writes - 1) * base.blockLength;
+        expect(r.cacheWrite).toEqual({ start: 0, rows: s });
+        expect(r.cacheAttend).toBe(0);
+        expect(r.tokens.length).toBe(N);
+        continue;
+      }
+      expect(r.cacheAttend).toBe(s);
+      expect(r.positions[0]).toBe(s);
+      expect(Array.from(r.positions)).toEqual(Array.from({ length: r.tokens.length }, (_, i) => s + i));
+      if (s + r.tokens.length < N) prefixCalls++;
+    }
+    expect(writes).toBe(base.genLength / base.blockLength);
+    expect(prefixCalls).toBe(slow.trace.prefixCallsDroppingTail);
+    expect(prefixCalls).toBeGreaterThan(0);
+  });
+});
+
 describe('prefix cache', () => {
   test('with one layer the cached keys/values are exact, so the tokens equal plain slowfast', async () => {
     // Layer 1's keys/values of a position depend only on its token and position, so the
@@ -202,6 +275,8 @@ describe('options', () => {
     [{ maxSubCycles: 0 }, 'Expected an integer >= 1 for maxSubCycles but received 0'],
     [{ prefixCache: 'yes' }, 'Expected a boolean for prefixCache but received the string "yes"'],
     [{ confidence: 'margin' }, "Expected 'prob' for strategy 'slowfast' for confidence but received the string \"margin\""],
+    [{ threshold: 0.5 }, "Expected no threshold with strategy 'slowfast' (its level is highConfidence) for threshold but received 0.5"],
+    [{ factor: 1 }, "Expected no factor with strategy 'slowfast' (its level is highConfidence) for factor but received 1"],
   ])('rejects %j', (bad, message) => {
     expect(() => resolveOptions({ strategy: 'slowfast', ...(bad as GenerateOptions) })).toThrow(message);
   });

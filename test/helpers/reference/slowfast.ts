@@ -25,6 +25,8 @@ export interface SlowFastTrace {
   wholeSequenceCalls: number;
   /** Fill-loop calls on the prefix only (the second and later calls of a fill loop). */
   prefixCalls: number;
+  /** Those of them that leave out a tail (the span ends before the sequence does). */
+  prefixCallsDroppingTail: number;
   subCycles: number;
   /** Spans decided by std < S, by the K-th call, and by the K < W fallback. */
   settledByStd: number;
@@ -48,7 +50,7 @@ export interface SlowFastLiteralResult {
 /** A trace with every counter at zero (its keys are every situation traced). */
 export function emptyTrace(): SlowFastTrace {
   return {
-    callsOnCompleteBlock: 0, wholeSequenceCalls: 0, prefixCalls: 0, subCycles: 0, settledByStd: 0,
+    callsOnCompleteBlock: 0, wholeSequenceCalls: 0, prefixCalls: 0, prefixCallsDroppingTail: 0, subCycles: 0, settledByStd: 0,
     settledAtLastCall: 0, fallbackSpans: 0, shrinkingEstimates: 0, blocksDoneByFirstCall: 0, blocksLeftMasked: 0,
   };
 }
@@ -166,6 +168,7 @@ export function literalSlowFast(model: RefLLaDA, prompt: number[], o: SlowFastLi
         const { x0, conf } = callModel(call === 0 ? G : s + spanEnd);
         if (call === 0) trace.wholeSequenceCalls++;
         else trace.prefixCalls++;
+        if (call > 0 && s + spanEnd < G) trace.prefixCallsDroppingTail++;
         commit(span(), x0, conf);
       }
       // 3.
