@@ -3,6 +3,7 @@
 // as server-sent events, 400s naming the field, 413, 429, 503 while loading, disconnects
 // that free their slot, and /metrics read back through a Prometheus text parser.
 import * as http from 'http';
+import * as net from 'net';
 import { loadModel, serve } from '../lib';
 import type { DiffusionModel, RunningServer } from '../types';
 
@@ -292,6 +293,23 @@ describe('a served model', () => {
     const other = await post(base, '/v1/completions', { model: 'gpt-4', prompt: 'x' });
     expect(other.status).toBe(404);
     expect(other.json.error).toMatchObject({ param: 'model', code: 'model_not_found' });
+  });
+
+  test('malformed HTTP and a client leaving mid-body do not bring the server down', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(server.port, '127.0.0.1', () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d) => { text += d.toString(); });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    await new Promise<void>((resolve) => {
+      const req = http.request(new URL('/v1/completions', base), { method: 'POST', agent: false, headers: { 'content-length': '1000' } });
+      req.on('error', () => resolve());
+      req.write('{"prompt": "half a bo', () => setTimeout(() => { req.destroy(); resolve(); }, 20));
+    });
+    expect((await post(base, '/v1/completions', { prompt: QUESTION, ...SHORT })).status).toBe(200);
   });
 
   test('a body over the limit is refused with 413, by its length or while it streams in', async () => {

@@ -16,6 +16,9 @@ const ROUTES: Record<string, { method: 'GET' | 'POST'; handle: Handler; timed?: 
 
 export function createRequestHandler(state: ServerState): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
+    // A client that resets mid-request makes these emit errors; nothing else needs them.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
     const started = process.hrtime.bigint();
     const pathname = (req.url ?? '/').split('?')[0];
     const route = ROUTES[pathname];
