@@ -5,6 +5,7 @@
 import { randomUUID } from 'crypto';
 import type * as http from 'http';
 import type { DiffusionModel, GenerateResult } from '../../types';
+import { QueueFullError } from '../scheduler';
 import { readJsonBody } from './body';
 import { badRequest, errorBody, HttpError, toHttpError, sendJson } from './errors';
 import type { ServerMetrics } from './metrics';
@@ -45,10 +46,7 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
   const prompt = await promptIds(model, parsed);
   checkLength(model, prompt.length, parsed);
   // Synchronous from the check to the increment: concurrent requests cannot overshoot.
-  if (state.open >= state.maxBatch + state.maxQueue) {
-    throw new HttpError(429, `The server is busy: ${state.maxBatch} generations running and ${state.maxQueue} queued`,
-      'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
-  }
+  if (state.open >= state.maxBatch + state.maxQueue) throw busy(state);
   state.open++;
   const abort = new AbortController();
   const onClose = () => {
@@ -83,7 +81,9 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     return 200;
   } catch (e) {
     if (abort.signal.aborted) return CLIENT_CLOSED;
-    const error = toHttpError(e);
+    // Not expected (the count above admits no more than the model's queue holds), but a
+    // full queue is a 429 wherever it is found.
+    const error = e instanceof QueueFullError ? busy(state) : toHttpError(e);
     if (!res.headersSent) throw error;
     // Mid-stream: an error event, and no [DONE], so the client knows the answer is cut short.
     sendEvent(res, errorBody(error));
@@ -93,6 +93,11 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     state.open--;
     res.off('close', onClose);
   }
+}
+
+function busy(state: ServerState): HttpError {
+  return new HttpError(429, `The server is busy: ${state.maxBatch} generations running and ${state.maxQueue} queued`,
+    'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
 }
 
 async function promptIds(model: DiffusionModel, parsed: ParsedRequest): Promise<Int32Array> {
