@@ -1,5 +1,7 @@
-// bench_gemm: GFLOP/s of op_gemm (F32, BF16, F16 weights) beside OpenBLAS cblas_sgemm
-// (F32 weights) on the same shapes, in the same run, with the same thread count.
+// bench_gemm: GFLOP/s of op_gemm (F32, BF16, F16, Q8_0 weights) beside OpenBLAS cblas_sgemm
+// (F32 weights) on the same shapes, in the same run, with the same thread count, and beside
+// a register-only FMA loop (the machine's AVX2 FMA peak for the pool, measured in the run):
+// "% peak" = GFLOP/s / that peak. "Q8/BF16" is the Q8_0 speed-up over BF16 in the same round.
 //
 // How to run:
 //   apt-get install libopenblas0-pthread        # the yardstick (optional; dlopen'ed)
@@ -7,13 +9,15 @@
 //   cmake --build build/bench -j2 --target bench_gemm
 //   ./build/bench/bench/native/bench_gemm [--threads N] [--quick] [--min-ms T]
 // --threads defaults to SDLLM_THREADS or the hardware concurrency; --quick runs only
-// m = 32 and 160 of the LLaDA shapes. SDLLM_FORCE_SCALAR=1 measures the scalar path.
+// m = 32 and 160 of the LLaDA shapes; --no-llada / --no-small skip a group; --mid adds the
+// d_model 512/1024 shapes. SDLLM_FORCE_SCALAR=1 measures the scalar path.
 //
 // Shapes: a LLaDA-8B forward pass for m = 32..160 rows, (k, n) = (4096, 4096) for the
 // attention projections, (4096, 12288) for gate/up and (12288, 4096) for down; and a
 // small model (d_model 256, mlp 768, vocab 100). Each time is the best of repeats
 // lasting at least --min-ms in all, after one warm-up call.
 #include <dlfcn.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +33,11 @@
 #include "dtype.h"
 #include "ops.h"
 #include "threadpool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define SDLLM_BENCH_X86 1
+#endif
 
 using namespace sdllm;
 
@@ -62,16 +71,28 @@ Blas load_blas() {
 // Times each candidate once per round, in turn, and keeps each one's best: on a busy
 // machine the candidates then see the same background load, which a sequential
 // "all of A, then all of B" would not give them.
-std::vector<double> best_seconds(const std::vector<std::function<void()>>& fns, double min_ms) {
-  using clk = std::chrono::steady_clock;
+// With one thread (--threads 1, everything runs on the calling thread) the clock is the
+// thread's CPU time (--wall to use wall time): time spent descheduled by other processes
+// on a shared machine is then left out.
+bool g_cpu_clock = false;
+double now_seconds() {
+  if (g_cpu_clock) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<double> best_seconds(const std::vector<std::function<void()>>& fns, double min_ms, int min_rounds = 3) {
   for (auto& f : fns) f();  // warm-up: page faults, thread wake-up, packing buffers
   std::vector<double> best(fns.size(), 1e30);
   double total = 0;
-  for (int round = 0; round < 3 || total * 1e3 < min_ms; ++round)
+  for (int round = 0; round < min_rounds || total * 1e3 < min_ms; ++round)
     for (size_t i = 0; i < fns.size(); ++i) {
-      const auto t0 = clk::now();
+      const double t0 = now_seconds();
       fns[i]();
-      const double s = std::chrono::duration<double>(clk::now() - t0).count();
+      const double s = now_seconds() - t0;
       best[i] = std::min(best[i], s);
       total += s;
     }
@@ -83,15 +104,57 @@ struct Shape {
   int64_t k, n;
 };
 
+#ifdef SDLLM_BENCH_X86
+// 12 independent FMA chains in registers, no memory traffic: at 2 FMA pipes x 4 cycles of
+// latency, 8 chains already saturate a core; returns FLOPs done.
+__attribute__((target("avx2,fma"))) double fma_loop(int64_t iters) {
+  __m256 a[12];
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int u = 0; u < 12; ++u) a[u] = _mm256_set1_ps(1.f + u);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int u = 0; u < 12; ++u) a[u] = _mm256_fmadd_ps(a[u], m, c);
+  __m256 s = a[0];
+  for (int u = 1; u < 12; ++u) s = _mm256_add_ps(s, a[u]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  volatile float sink = out[0];
+  (void)sink;
+  return static_cast<double>(iters) * 12 * 8 * 2;
+}
+#endif
+
+// The FMA loop on every pool thread at once; returns the FLOPs done (0 without AVX2).
+double fma_peak_run(ThreadPool& pool, int64_t iters) {
+#ifdef SDLLM_BENCH_X86
+  if (!cpu_features().avx2 || !cpu_features().fma) return 0;
+  std::vector<double> flops(static_cast<size_t>(pool.size()), 0);
+  pool.parallel_for(pool.size(), 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) flops[static_cast<size_t>(i)] = fma_loop(iters);
+  });
+  double f = 0;
+  for (double v : flops) f += v;
+  return f;
+#else
+  (void)pool;
+  (void)iters;
+  return 0;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 0;
-  bool quick = false;
+  bool quick = false, llada = true, small = true, mid = false, wall = false, only_q8 = false;
   double min_ms = 300;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--no-llada")) llada = false;
+    else if (!std::strcmp(argv[i], "--no-small")) small = false;
+    else if (!std::strcmp(argv[i], "--mid")) mid = true;
+    else if (!std::strcmp(argv[i], "--wall")) wall = true;
+    else if (!std::strcmp(argv[i], "--only-q8")) only_q8 = true;
     else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) min_ms = std::atof(argv[++i]);
   }
   ThreadPool& pool = default_pool(threads);
@@ -106,16 +169,29 @@ int main(int argc, char** argv) {
                 "  install it with: apt-get install libopenblas0-pthread\n");
   }
 
-  std::vector<std::pair<std::vector<int64_t>, std::vector<Shape>>> groups = {
-      {quick ? std::vector<int64_t>{32, 160} : std::vector<int64_t>{32, 64, 96, 128, 160},
-       {{"LLaDA qkvo", 4096, 4096}, {"LLaDA gate/up", 4096, 12288}, {"LLaDA down", 12288, 4096}}},
-      {{32, 160}, {{"small qkvo", 256, 256}, {"small mlp-in", 256, 768}, {"small mlp-out", 768, 256},
-                   {"small head", 256, 100}}},
-  };
+  std::vector<std::pair<std::vector<int64_t>, std::vector<Shape>>> groups;
+  if (llada)
+    groups.push_back({quick ? std::vector<int64_t>{32, 160} : std::vector<int64_t>{32, 64, 96, 128, 160},
+                      {{"LLaDA qkvo", 4096, 4096}, {"LLaDA gate/up", 4096, 12288}, {"LLaDA down", 12288, 4096}}});
+  if (mid)
+    groups.push_back({{32, 160},
+                      {{"d1024 qkvo", 1024, 1024}, {"d1024 mlp-in", 1024, 2816}, {"d1024 mlp-out", 2816, 1024},
+                       {"d512 qkvo", 512, 512}, {"d512 mlp-in", 512, 1408}, {"d512 mlp-out", 1408, 512}}});
+  if (small)
+    groups.push_back({{32, 160}, {{"small qkvo", 256, 256}, {"small mlp-in", 256, 768}, {"small mlp-out", 768, 256},
+                                  {"small head", 256, 100}}});
+  g_cpu_clock = pool.size() == 1 && !wall;
+  std::printf("clock: %s\n", g_cpu_clock ? "thread CPU time (one thread; --wall for wall time)" : "wall time");
+  // The FMA loop's size: about as long as a mid-size GEMM, timed in the same rounds.
+  const int64_t peak_iters = 400000;
+  const bool have_peak = fma_peak_run(pool, 1000) > 0;
+  if (have_peak)
+    std::printf("peak: a register-only AVX2 FMA loop on all %d threads, timed in the same rounds as each row\n",
+                pool.size());
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.f, 1.f);
-  std::printf("\n%-14s %4s %6s %6s | %-5s %9s %9s %10s | %10s %7s\n", "shape", "m", "k", "n", "dtype", "ms",
-              "GFLOP/s", "weight MB", "BLAS GF/s", "ours/BLAS");
+  std::printf("\n%-14s %4s %6s %6s | %-5s %9s %9s %6s %10s | %10s %7s %8s\n", "shape", "m", "k", "n", "dtype",
+              "ms", "GFLOP/s", "% peak", "weight MB", "BLAS GF/s", "ours/BLAS", "Q8/BF16");
   for (auto& g : groups)
     for (const Shape& s : g.second) {
       std::vector<float> wf(static_cast<size_t>(s.n * s.k));
@@ -125,46 +201,69 @@ int main(int argc, char** argv) {
         wb[i] = f32_to_bf16(wf[i]);
         wh[i] = wb[i] ? static_cast<uint16_t>(0x3c00) : 0;  // any finite f16: the values do not matter here
       }
+      std::vector<int8_t> wq(wf.size());
+      std::vector<float> wqs(static_cast<size_t>(s.n * q8_groups(s.k)));
+      for (int64_t r = 0; r < s.n; ++r)
+        q8_quantize_row(wf.data() + r * s.k, s.k, wq.data() + r * s.k, wqs.data() + r * q8_groups(s.k));
       const int64_t max_m = *std::max_element(g.first.begin(), g.first.end());
       std::vector<float> x(static_cast<size_t>(max_m * s.k)), y(static_cast<size_t>(max_m * s.n));
       for (float& v : x) v = nd(rng);
       for (int64_t m : g.first) {
         const double flops = 2.0 * m * s.k * s.n;
-        const DType types[3] = {DType::F32, DType::BF16, DType::F16};
-        WeightView w[3];
+        constexpr int kTypesN = 4;
+        const DType types[kTypesN] = {DType::F32, DType::BF16, DType::F16, DType::Q8_0};
+        const void* datas[kTypesN] = {wf.data(), wb.data(), wh.data(), wq.data()};
+        WeightView w[kTypesN];
         std::vector<std::function<void()>> fns;
-        for (int t = 0; t < 3; ++t) {
-          w[t].data = t == 0 ? static_cast<const void*>(wf.data())
-                             : (t == 1 ? static_cast<const void*>(wb.data()) : wh.data());
+        for (int t = 0; t < kTypesN; ++t) {
+          w[t].data = datas[t];
           w[t].dtype = types[t];
           w[t].rows = s.n;
           w[t].cols = s.k;
+          if (types[t] == DType::Q8_0) w[t].scales = wqs.data();
           fns.push_back([&, t] { op_gemm(x.data(), m, s.k, w[t], nullptr, y.data(), pool); });
         }
-        if (blas.sgemm)
+        if (only_q8) {  // BF16 and Q8_0 only (kernel work)
+          fns[0] = [] {};
+          fns[2] = [] {};
+        }
+        double peak_flops = 0;
+        fns.push_back([&] { peak_flops = fma_peak_run(pool, peak_iters); });
+        if (blas.sgemm && !only_q8)
           fns.push_back([&] {
             blas.sgemm(101, 111, 112, static_cast<int>(m), static_cast<int>(s.n), static_cast<int>(s.k), 1.f,
                        x.data(), static_cast<int>(s.k), wf.data(), static_cast<int>(s.k), 0.f, y.data(),
                        static_cast<int>(s.n));
           });
         const std::vector<double> sec = best_seconds(fns, min_ms);
-        const double blas_gf = blas.sgemm ? flops / sec[3] * 1e-9 : 0;
-        for (int t = 0; t < 3; ++t) {
+        const double peak = have_peak ? peak_flops / sec[kTypesN] * 1e-9 : 0;
+        const bool have_blas = blas.sgemm && !only_q8;
+        const double blas_gf = have_blas ? flops / sec[kTypesN + 1] * 1e-9 : 0;
+        for (int t = 0; t < kTypesN; ++t) {
+          if (only_q8 && (t == 0 || t == 2)) continue;
           const double gf = flops / sec[t] * 1e-9;
-          const double mb = static_cast<double>(s.n * s.k * dtype_size(types[t])) / 1e6;
-          char ratio[16] = "-", bgf[16] = "-";
-          if (blas.sgemm) {
+          double mb = static_cast<double>(s.n * s.k * dtype_size(types[t])) / 1e6;
+          if (types[t] == DType::Q8_0) mb += static_cast<double>(s.n * q8_groups(s.k) * 4) / 1e6;
+          char ratio[16] = "-", bgf[16] = "-", pk[16] = "-", q8[16] = "";
+          if (have_blas) {
             std::snprintf(ratio, sizeof ratio, "%.2f", gf / blas_gf);
             std::snprintf(bgf, sizeof bgf, "%.1f", blas_gf);
           }
-          std::printf("%-14s %4lld %6lld %6lld | %-5s %9.3f %9.1f %10.1f | %10s %7s\n", s.what, (long long)m,
-                      (long long)s.k, (long long)s.n, dtype_name(types[t]), sec[t] * 1e3, gf, mb, bgf, ratio);
+          if (peak > 0) std::snprintf(pk, sizeof pk, "%.0f%%", 100 * gf / peak);
+          if (types[t] == DType::Q8_0) std::snprintf(q8, sizeof q8, "%.2fx", sec[1] / sec[t]);
+          std::printf("%-14s %4lld %6lld %6lld | %-5s %9.3f %9.1f %6s %10.1f | %10s %7s %8s\n", s.what, (long long)m,
+                      (long long)s.k, (long long)s.n, dtype_name(types[t]), sec[t] * 1e3, gf, pk, mb, bgf, ratio, q8);
         }
+        if (have_peak)
+          std::printf("%-14s %4s %6s %6s | %-5s %9.3f %9.1f %6s %10s |\n", "", "", "", "", "peak", sec[kTypesN] * 1e3,
+                      peak, "100%", "");
       }
     }
   std::printf(
       "\nnapkin math: FLOPs = 2*m*k*n (1.07 GFLOP at m=32, 4096x4096). Every call streams the whole weight\n"
       "(the 'weight MB' column), so the intensity is 2*m / sizeof(weight) FLOP per weight byte: at m=32,\n"
-      "16 FLOP/B for F32 and 32 FLOP/B for BF16/F16. Peak with AVX2 FMA: 32 FLOP/cycle/core.\n");
+      "16 FLOP/B for F32, 32 FLOP/B for BF16/F16 and ~57 FLOP/B for Q8_0 (1.125 B per weight with its\n"
+      "scales). Peak with AVX2 FMA: 32 FLOP/cycle/core; Q8_0 does int8 products (maddubs) and counts\n"
+      "the same 2*m*k*n FLOPs.\n");
   return 0;
 }

@@ -45,11 +45,11 @@ void scalar_q8_rows(const int8_t* xq, const float* xs, int64_t m, int64_t k, int
 }
 
 // Weight rows per work item. The panel is reused by every group of x rows, so it should
-// stay in L2: about 256 KiB of int8, a multiple of the AVX2 tile's 2 rows.
+// stay in L2: about 256 KiB of int8, a multiple of the AVX2 tile's 4 rows.
 int64_t q8_panel_rows(int64_t k) {
   int64_t p = (256 * 1024) / std::max<int64_t>(1, k);
   p = std::max<int64_t>(8, std::min<int64_t>(64, p));
-  return p & ~int64_t(1);
+  return p & ~int64_t(3);
 }
 
 }  // namespace
@@ -92,8 +92,16 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
     int8_t* xq = xq_buf.data();
     float* xs = xs_buf.data();
     kernels::q8_quantize_rows(x, m, k, xq, xs, pool);
-
     const bool avx2 = use_avx2_fma();
+    thread_local std::vector<float> xsp_buf;
+    if (avx2) {
+      const size_t need = static_cast<size_t>(((m + 3) / 4) * groups * 16);
+      if (xsp_buf.size() < need) xsp_buf.resize(need);
+      kernels::avx2_q8_scale_pattern(xs, m, groups, xsp_buf.data());
+    }
+    // A plain pointer: inside the lambda, a thread_local name would be the worker's own.
+    const float* xsp = xsp_buf.data();
+
     const int64_t panel = q8_panel_rows(k);
     const int64_t panels = (n + panel - 1) / panel;
     const int64_t work = m * k * n;
@@ -103,7 +111,7 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
       for (int64_t p = n0; p < n1; p += panel) {
         const int64_t q = std::min(n1, p + panel);
         if (avx2)
-          kernels::avx2_q8_gemm_rows(xq, xs, m, k, kp, w, p, q, y);
+          kernels::avx2_q8_gemm_rows(xq, xsp, m, k, kp, w, p, q, y);
         else
           scalar_q8_rows(xq, xs, m, k, kp, w, p, q, y);
       }

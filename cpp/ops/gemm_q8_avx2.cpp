@@ -3,89 +3,71 @@
 // One group of 32 values of an x row and of a weight row is one ymm each. The signed x
 // signed product uses the sign trick: maddubs(|x|, sign(w, x)) multiplies the unsigned
 // |x| by w carrying x's sign into 16 int16 pair sums (at most 2 * 127 * 127, no
-// saturation), madd with ones widens them to 8 int32 lanes, which are converted to float
-// and accumulated with the group's scale product x_scale * w_scale by an FMA. Each
-// output keeps its 8 float lanes across all groups and reduces them once at the end, the
-// same operations for every tile shape: results do not depend on m or on the tiling.
-// A tile is MR x rows by NR weight rows; the tail group of a K that is not a multiple of
-// 32 reads the weights through a zero-padded copy (the x rows are padded already).
+// saturation) and madd with ones widens them to 8 int32 lanes; with AVX-VNNI one
+// dpbusd does both. A tile is 4 x rows by 4 weight rows: the 16 products of a group are
+// reduced horizontally in int32 (exact, so the grouping does not matter) and packed two
+// tiles' worth of 8 outputs per ymm, then converted to float and accumulated with the
+// group's scale product x_scale * w_scale by one FMA per 8 outputs. Each output thus
+// owns one float lane that runs over the groups in order: the same operations whatever
+// m is and wherever its row falls in a tile (missing rows of a partial tile repeat a real
+// one and are not stored), so a GEMM of m rows equals the GEMMs of each row alone.
+// The tail group of a K that is not a multiple of 32 reads the weights through a
+// zero-padded copy (the x rows are padded by the quantizer).
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
+#include "gemm_q8_tile.h"
 #include "kernels.h"
 
 namespace sdllm {
 namespace kernels {
 
+// gemm_q8_vnni_avx2.cpp: the tile with AVX-VNNI, or a null one when the CPU lacks it.
+q8tile::TileKernel q8_vnni_tile();
+
 namespace {
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using namespace q8tile;
 
-// y[i, j] = sum over groups of x rows i < MR against weight rows j < NR.
-// w[j] points at weight row j; xq rows have stride kp; xs/ws rows have stride `groups`.
-// `full` groups are read in place; a tail group (tail > 0 values) from wtail[j] (32 bytes).
-template <int MR, int NR>
-inline void group_step(const int8_t* xq, int64_t kp, const float* xs, int64_t groups, const int8_t* const* wsrc,
-                       const float* const* ws, int64_t g, __m256 (&c)[MR][NR]) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i b[NR];
-  __m256 bs[NR];
-  for (int j = 0; j < NR; ++j) {
-    b[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsrc[j]));
-    bs[j] = _mm256_broadcast_ss(ws[j] + g);
+struct DotMaddubs {
+  static constexpr bool kOffset = false;
+  static inline __m256i prep(__m256i x) { return _mm256_sign_epi8(x, x); }  // |x|; x is never -128
+  static inline __m256i dot(__m256i ux, __m256i x, __m256i w) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ux, _mm256_sign_epi8(w, x)), _mm256_set1_epi16(1));
   }
-  for (int i = 0; i < MR; ++i) {
-    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + i * kp + g * 32));
-    const __m256i ua = _mm256_sign_epi8(a, a);  // |a|; a is never -128
-    const __m256 as = _mm256_broadcast_ss(xs + i * groups + g);
-    for (int j = 0; j < NR; ++j) {
-      const __m256i p16 = _mm256_maddubs_epi16(ua, _mm256_sign_epi8(b[j], a));
-      const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-      c[i][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(as, bs[j]), c[i][j]);
-    }
-  }
-}
-
-// y[i, j] = sum over groups of x rows i < MR against weight rows j < NR.
-// w[j] points at weight row j; xq rows have stride kp; xs/ws rows have stride `groups`.
-// `full` groups are read in place; a tail group (groups > full) from wtail[j] (32 bytes).
-template <int MR, int NR>
-void tile(const int8_t* xq, int64_t kp, const float* xs, const int8_t* const* w, const float* const* ws,
-          int64_t groups, int64_t full, const int8_t (*wtail)[32], float* y, int64_t ldy) {
-  __m256 c[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) c[i][j] = _mm256_setzero_ps();
-  const int8_t* src[NR];
-  for (int64_t g = 0; g < full; ++g) {
-    for (int j = 0; j < NR; ++j) src[j] = w[j] + g * 32;
-    group_step<MR, NR>(xq, kp, xs, groups, src, ws, g, c);
-  }
-  if (groups > full) {
-    for (int j = 0; j < NR; ++j) src[j] = wtail[j];
-    group_step<MR, NR>(xq, kp, xs, groups, src, ws, full, c);
-  }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) y[i * ldy + j] = hsum(c[i][j]);
-}
-
-constexpr int kMR = 4, kNR = 2;
-using TileFn = void (*)(const int8_t*, int64_t, const float*, const int8_t* const*, const float* const*, int64_t,
-                        int64_t, const int8_t (*)[32], float*, int64_t);
-const TileFn kTiles[kMR][kNR] = {
-    {tile<1, 1>, tile<1, 2>},
-    {tile<2, 1>, tile<2, 2>},
-    {tile<3, 1>, tile<3, 2>},
-    {tile<4, 1>, tile<4, 2>},
 };
 
+// -1: not decided; 0: maddubs; 1: VNNI (when the CPU has it). SDLLM_NO_VNNI=1 or
+// set_q8_vnni(false) keeps the maddubs tile.
+std::atomic<int> g_vnni{-1};
+
+TileKernel pick_tile() {
+  int v = g_vnni.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("SDLLM_NO_VNNI");
+    v = (e && e[0] == '1') ? 0 : 1;
+    g_vnni.store(v);
+  }
+  if (v) {
+    const TileKernel vnni = q8_vnni_tile();
+    if (vnni.fn) return vnni;
+  }
+  TileKernel k;
+  k.fn = tile<DotMaddubs>;
+  return k;
+}
+
 }  // namespace
+
+bool set_q8_vnni(bool on) {
+  g_vnni.store(on ? 1 : 0);
+  return on && q8_vnni_tile().fn != nullptr;
+}
 
 void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales) {
   const int64_t full = n / kQ8Group;
@@ -120,23 +102,72 @@ void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales) {
     q8_quantize_row(x + full * kQ8Group, n - full * kQ8Group, q + full * kQ8Group, scales + full);
 }
 
-void avx2_q8_gemm_rows(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, const WeightView& w,
-                       int64_t n0, int64_t n1, float* y) {
-  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group, tail = k - full * kQ8Group;
-  const int8_t* wq = static_cast<const int8_t*>(w.data);
-  for (int64_t j0 = n0; j0 < n1; j0 += kNR) {
-    const int nr = static_cast<int>(std::min<int64_t>(kNR, n1 - j0));
-    const int8_t* wr[kNR];
-    const float* wsr[kNR];
-    alignas(32) int8_t wtail[kNR][32] = {};
-    for (int j = 0; j < nr; ++j) {
-      wr[j] = wq + (j0 + j) * k;
-      wsr[j] = w.scales + (j0 + j) * groups;
-      if (tail) std::memcpy(wtail[j], wr[j] + full * kQ8Group, static_cast<size_t>(tail));
+// 128 * (sum of the 32 int8 in p): psadbw of the biased bytes against 0 sums them unsigned.
+inline int32_t offset_of_group(const int8_t* p) {
+  const __m256i b = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), _mm256_set1_epi8(-128));
+  const __m256i s = _mm256_sad_epu8(b, _mm256_setzero_si256());
+  const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  const int64_t u = _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+  return static_cast<int32_t>(128 * (u - 128 * 32));
+}
+
+void avx2_q8_scale_pattern(const float* xs, int64_t m, int64_t groups, float* xsp) {
+  for (int64_t i0 = 0, t = 0; i0 < m; i0 += 4, ++t) {
+    float* dst = xsp + t * groups * 16;
+    for (int i = 0; i < 4; ++i) {
+      const float* src = xs + std::min(i0 + i, m - 1) * groups;  // a partial tile repeats its last row
+      for (int64_t g = 0; g < groups; ++g)
+        for (int u = 0; u < 4; ++u) dst[g * 16 + i * 4 + u] = src[g];
     }
-    for (int64_t i0 = 0; i0 < m; i0 += kMR) {
-      const int mr = static_cast<int>(std::min<int64_t>(kMR, m - i0));
-      kTiles[mr - 1][nr - 1](xq + i0 * kp, kp, xs + i0 * groups, wr, wsr, groups, full, wtail, y + i0 * n + j0, n);
+  }
+}
+
+void avx2_q8_gemm_rows(const int8_t* xq, const float* xsp, int64_t m, int64_t k, int64_t kp, const WeightView& w,
+                       int64_t n0, int64_t n1, float* y) {
+  const TileKernel kernel = pick_tile();
+  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group;
+  const bool tail = full < groups;
+  const int8_t* wq = static_cast<const int8_t*>(w.data);
+  // Per tile of 4 weight rows of the panel: the scales transposed, [tile][group][4], the
+  // zero-padded tail groups and, for the VNNI tile, the offsets [tile][group][4].
+  const int64_t tiles = (n1 - n0 + kTileCols - 1) / kTileCols;
+  const size_t per = static_cast<size_t>(tiles * groups * 4 + 8);
+  thread_local std::vector<float> wst_buf;
+  thread_local std::vector<int32_t> corr_buf;
+  thread_local std::vector<int8_t> tail_buf;
+  if (wst_buf.size() < per) wst_buf.resize(per);
+  if (kernel.offset && corr_buf.size() < per) corr_buf.resize(per);
+  if (tail && tail_buf.size() < static_cast<size_t>(tiles * 4 * 32)) tail_buf.resize(static_cast<size_t>(tiles * 4 * 32));
+  for (int64_t t = 0; t < tiles; ++t)
+    for (int jj = 0; jj < kTileCols; ++jj) {
+      const int64_t j = std::min(n1 - 1, n0 + t * kTileCols + jj);  // a partial tile repeats its last row
+      const int8_t* wj = wq + j * k;
+      float* dst = wst_buf.data() + t * groups * 4 + jj;
+      for (int64_t g = 0; g < groups; ++g) dst[g * 4] = w.scales[j * groups + g];
+      int8_t* tb = tail ? tail_buf.data() + (t * 4 + jj) * 32 : nullptr;
+      if (tail) {
+        std::memset(tb, 0, 32);
+        std::memcpy(tb, wj + full * kQ8Group, static_cast<size_t>(k - full * kQ8Group));
+      }
+      if (kernel.offset) {
+        int32_t* c = corr_buf.data() + t * groups * 4 + jj;
+        for (int64_t g = 0; g < full; ++g) c[g * 4] = offset_of_group(wj + g * kQ8Group);
+        if (tail) c[full * 4] = offset_of_group(tb);
+      }
+    }
+  for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kTileRows, m - i0));
+    const int8_t* xr[kTileRows];
+    for (int i = 0; i < kTileRows; ++i) xr[i] = xq + (i0 + std::min(i, nr - 1)) * kp;  // partial tile: repeat
+    const float* xspt = xsp + (i0 / kTileRows) * groups * 16;
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t j0 = n0 + t * kTileCols;
+      const int nc = static_cast<int>(std::min<int64_t>(kTileCols, n1 - j0));
+      const int8_t* wr[kTileCols];
+      for (int jj = 0; jj < kTileCols; ++jj) wr[jj] = wq + std::min(n1 - 1, j0 + jj) * k;
+      kernel.fn(xr, xspt, wr, wst_buf.data() + t * groups * 4, kernel.offset ? corr_buf.data() + t * groups * 4 : nullptr,
+                full, tail, reinterpret_cast<const int8_t(*)[32]>(tail ? tail_buf.data() + t * 4 * 32 : nullptr),
+                y + i0 * n + j0, n, nr, nc);
     }
   }
 }

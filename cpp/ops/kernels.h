@@ -32,8 +32,16 @@ void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out);
 void q8_quantize_rows(const float* x, int64_t m, int64_t k, int8_t* xq, float* xs, ThreadPool& pool);
 // q8_quantize_row (dtype.h) with AVX2, identical results.
 void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales);
-// y[m, n0:n1) from quantized activations (stride kp) and Q8_0 weight rows [n0, n1).
-void avx2_q8_gemm_rows(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, const WeightView& w,
+// Test/bench hook: use the AVX-VNNI tile when the CPU has it (default, unless SDLLM_NO_VNNI=1)
+// or the maddubs one; returns whether VNNI is now in use. Both give identical results.
+bool set_q8_vnni(bool on);
+// The activation scales xs [m, groups] laid out for the AVX2 tile: per tile of 4 rows and
+// group, 16 floats [s0 x4, s1 x4, s2 x4, s3 x4] (a partial tile repeats its last row).
+// xsp holds ceil(m / 4) * groups * 16 floats.
+void avx2_q8_scale_pattern(const float* xs, int64_t m, int64_t groups, float* xsp);
+// y[m, n0:n1) from quantized activations (stride kp, scales as avx2_q8_scale_pattern lays
+// them out) and Q8_0 weight rows [n0, n1).
+void avx2_q8_gemm_rows(const int8_t* xq, const float* xsp, int64_t m, int64_t k, int64_t kp, const WeightView& w,
                        int64_t n0, int64_t n1, float* y);
 
 }  // namespace kernels

@@ -300,6 +300,28 @@ void test_gemm_q8(ThreadPool& pool) {
   set_force_scalar(false);
 }
 
+// The AVX-VNNI tile and the maddubs tile compute the same exact int32 sums: same floats.
+void test_gemm_q8_vnni(ThreadPool& pool) {
+  if (!use_avx2_fma()) return;
+  if (!kernels::set_q8_vnni(true)) {
+    std::printf("note: no AVX-VNNI, the Q8_0 VNNI tile is not tested\n");
+    return;
+  }
+  for (int64_t k : {32, 100, 4096})
+    for (int64_t m : {1, 6, 33}) {
+      Q8Weights w(37, k, 0.5f);
+      std::vector<float> x = randn(m * k);
+      std::vector<float> a(static_cast<size_t>(m * 37)), b(a.size());
+      kernels::set_q8_vnni(true);
+      op_gemm(x.data(), m, k, w.view, nullptr, a.data(), pool);
+      kernels::set_q8_vnni(false);
+      op_gemm(x.data(), m, k, w.view, nullptr, b.data(), pool);
+      report("gemm Q8_0 vnni == maddubs m=" + std::to_string(m) + " k=" + std::to_string(k),
+             std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
+    }
+  kernels::set_q8_vnni(true);
+}
+
 // A GEMM of m rows must equal, bit for bit, the GEMMs of each row alone (batched forwards
 // rely on it): the reduction order of an output may not depend on m or on the tiling.
 void test_gemm_row_independence(ThreadPool& pool) {
@@ -484,6 +506,7 @@ int main() {
   test_q8_quantize();
   test_gemm_q8(pool3);
   test_gemm_q8(pool1);
+  test_gemm_q8_vnni(pool3);
   test_gemm_row_independence(pool3);
   test_gemm_row_independence(pool1);
   test_attention(pool3);
