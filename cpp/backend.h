@@ -48,10 +48,14 @@ class CpuSessionBackend final : public SessionBackend {
   Session session_;
 };
 
+// CudaOptions::gemm_mode values (cuda/backend.h SDLLM_CUDA_GEMM_*, without its header).
+constexpr int kCudaGemmExact = 0;  // float32 activations and attention: the CPU's arithmetic
+constexpr int kCudaGemmBf16 = 1;   // BF16 activations, tensor-core GEMMs and attention
+
 struct CudaOptions {
   std::string library;  // path of libsdllm_cuda.so (lib/backend.ts finds it)
   int device = 0;
-  int gemm_mode = 0;    // SDLLM_CUDA_GEMM_EXACT (0) or _WEIGHT_DTYPE (1), cuda/backend.h
+  int gemm_mode = kCudaGemmBf16;
   int64_t widen_chunk_elems = 0;  // tests: 0 = the library's default
 };
 

@@ -7,6 +7,10 @@ namespace sdllm {
 
 namespace {
 
+void copy_rows(float* dst, int64_t dst_stride, const float* src, int64_t src_stride, int64_t rows, int64_t width) {
+  for (int64_t i = 0; i < rows; i++) std::memcpy(dst + i * dst_stride, src + i * src_stride, sizeof(float) * width);
+}
+
 template <class T>
 T* fresh(std::unique_ptr<T[]>& slot, size_t n) {
   slot.reset(new T[n ? n : 1]);
@@ -38,16 +42,35 @@ class CpuForwardOps final : public ForwardOps {
   void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
     op_gemm(x, m, k, w, bias, y, pool_);
   }
+  // One op_gemm per weight into a contiguous block, then its columns into y: the same
+  // arithmetic per element as a GEMM straight into y.
+  void project(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
+               int count, float* y, int64_t ldy) override {
+    int64_t col = 0;
+    for (int j = 0; j < count; j++) {
+      const int64_t n = w[j]->rows;
+      float* block = fresh(project_, static_cast<size_t>(m * n));
+      op_gemm(x, m, k, *w[j], bias ? bias[j] : nullptr, block, pool_);
+      copy_rows(y + col, ldy, block, n, m, n);
+      col += n;
+    }
+  }
   void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
     op_rope(x, n, stride, heads, head_dim, pos, theta);
   }
-  void gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst) override {
+  void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
+                   float* dst) override {
     for (int64_t i = 0; i < n; i++)
-      std::memcpy(dst + i * width, src + static_cast<int64_t>(rows[i]) * width, sizeof(float) * width);
+      std::memcpy(dst + i * width, src + static_cast<int64_t>(rows[i]) * src_stride, sizeof(float) * width);
+  }
+  void write_cache(float* k_cache, float* v_cache, const float* k, const float* v, int64_t src_stride, int64_t rows,
+                   int64_t width) override {
+    copy_rows(k_cache, width, k, src_stride, rows, width);
+    copy_rows(v_cache, width, v, src_stride, rows, width);
   }
   void attention(const AttentionParams& p) override { op_attention(p, pool_); }
-  void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, float* out) override {
-    op_swiglu(gate, up, rows * cols, out);
+  void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
+    for (int64_t r = 0; r < rows; r++) op_swiglu(gate + r * in_stride, up + r * in_stride, cols, out + r * cols);
   }
   void add(float* y, const float* x, int64_t n) override { op_add(y, x, n); }
   void confidence(const ConfidenceParams& p) override { op_confidence(p, pool_); }
@@ -58,6 +81,7 @@ class CpuForwardOps final : public ForwardOps {
   std::unique_ptr<float[]> f32_[static_cast<int>(Scratch::Count)];
   std::unique_ptr<int32_t[]> i32_[static_cast<int>(Index::Count)];
   std::unique_ptr<uint64_t[]> keys_;
+  std::unique_ptr<float[]> project_;
 };
 
 }  // namespace

@@ -18,6 +18,9 @@
 
 namespace sdllm {
 
+static_assert(kCudaGemmExact == SDLLM_CUDA_GEMM_EXACT && kCudaGemmBf16 == SDLLM_CUDA_GEMM_WEIGHT_DTYPE,
+              "cpp/backend.h's gemm modes are cuda/backend.h's");
+
 class CudaModel {
  public:
   CudaModel(const SdllmCudaApi* api, SdllmCudaModel* handle, ModelConfig config, std::string description)

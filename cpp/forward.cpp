@@ -99,15 +99,16 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
   using S = ForwardOps::Scratch;
   using I = ForwardOps::Index;
   const size_t R = static_cast<size_t>(total_rows), P = static_cast<size_t>(total_pred);
+  // Q, K and V of a row sit side by side in one row of qkv (one fused GEMM where the
+  // backend can), gate and up likewise in gate_up.
+  const int64_t ldqkv = d + 2 * kvd, ldgu = 2 * mlp;
   float* x = ops.scratch(S::X, R * d);
   float* h = ops.scratch(S::H, R * d);
-  float* q = ops.scratch(S::Q, R * d);
-  float* k = ops.scratch(S::K, R * kvd);
-  float* v = ops.scratch(S::V, R * kvd);
+  float* qkv = ops.scratch(S::QKV, R * ldqkv);
   float* att = ops.scratch(S::Att, R * d);
   float* tmp = ops.scratch(S::Tmp, R * d);
-  float* gate = ops.scratch(S::Gate, R * mlp);
-  float* up = ops.scratch(S::Up, R * mlp);
+  float* gate_up = ops.scratch(S::GateUp, R * ldgu);
+  float* act = ops.scratch(S::Act, R * mlp);
   float* xf = compact || gather_is_identity ? x : ops.scratch(S::XF, P * d);
   float* logits = ops.scratch(S::Logits, P * vocab);
   float* conf = ops.scratch(S::Conf, P);
@@ -120,6 +121,9 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
   ops.upload(dev_positions, positions.data(), sizeof(int32_t) * R);
   ops.upload(dev_gather, gather.data(), sizeof(int32_t) * P);
   ops.upload(dev_keys, keys.data(), sizeof(uint64_t) * P);
+  float* const q = qkv;
+  float* const k = qkv + d;
+  float* const v = qkv + d + kvd;
 
   ops.embedding(m.embedding, dev_tokens, total_rows, x);
 
@@ -129,27 +133,31 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
     const bool last = l == c.n_layers - 1;
 
     ops.rmsnorm(x, w.attn_norm, total_rows, d, eps, h);
-    ops.gemm(h, total_rows, d, w.wq, bias_or_null(w.bq), q);
-    ops.gemm(h, total_rows, d, w.wk, bias_or_null(w.bk), k);
-    ops.gemm(h, total_rows, d, w.wv, bias_or_null(w.bv), v);
+    const WeightView* qkv_w[3] = {&w.wq, &w.wk, &w.wv};
+    const WeightView* qkv_b[3] = {bias_or_null(w.bq), bias_or_null(w.bk), bias_or_null(w.bv)};
+    ops.project(h, total_rows, d, qkv_w, qkv_b, 3, qkv, ldqkv);
     // Every row at its own true position id: one call covers all sequences.
-    ops.rope(q, total_rows, d, static_cast<int>(c.n_heads), static_cast<int>(hd), dev_positions, theta);
-    ops.rope(k, total_rows, kvd, static_cast<int>(c.n_kv_heads), static_cast<int>(hd), dev_positions, theta);
+    ops.rope(q, total_rows, ldqkv, static_cast<int>(c.n_heads), static_cast<int>(hd), dev_positions, theta);
+    ops.rope(k, total_rows, ldqkv, static_cast<int>(c.n_kv_heads), static_cast<int>(hd), dev_positions, theta);
 
     for (size_t i = 0; i < count; i++) {
       const ForwardRequest& r = *entries[i].request;
       if (r.cache_write_start < 0 || r.cache_write_rows == 0) continue;
       const KvCacheView& kc = *entries[i].cache;
-      const size_t bytes = sizeof(float) * static_cast<size_t>(r.cache_write_rows * kvd);
-      ops.copy(kc.k[l] + r.cache_write_start * kvd, k + row0[i] * kvd, bytes);
-      ops.copy(kc.v[l] + r.cache_write_start * kvd, v + row0[i] * kvd, bytes);
+      ops.write_cache(kc.k[l] + r.cache_write_start * kvd, kc.v[l] + r.cache_write_start * kvd, k + row0[i] * ldqkv,
+                      v + row0[i] * ldqkv, ldqkv, r.cache_write_rows, kvd);
     }
 
-    if (last && compact) {  // keys/values of every row are computed: keep the predicted rows
-      ops.gather_rows(q, d, dev_gather, total_pred, att);
-      ops.copy(q, att, sizeof(float) * P * d);
-      ops.gather_rows(x, d, dev_gather, total_pred, att);
+    // Queries of the rows that go on: all rows, or (last layer) the predicted ones,
+    // gathered into tmp (free until the output projection). Keys/values stay in qkv.
+    const float* qrows = q;
+    int64_t qstride = ldqkv;
+    if (last && compact) {
+      ops.gather_rows(q, ldqkv, d, dev_gather, total_pred, tmp);
+      ops.gather_rows(x, d, d, dev_gather, total_pred, att);
       ops.copy(x, att, sizeof(float) * P * d);
+      qrows = tmp;
+      qstride = d;
       rows = total_pred;
     }
 
@@ -159,17 +167,17 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
       const int64_t n = static_cast<int64_t>(r.tokens.size());
       const int64_t qrow = rows == total_rows ? row0[i] : pred0[i];
       AttentionParams ap;
-      ap.q = q + qrow * d;
+      ap.q = qrows + qrow * qstride;
       ap.n_q = rows == total_rows ? n : static_cast<int64_t>(r.predict_rows.size());
-      ap.q_stride = d;
+      ap.q_stride = qstride;
       ap.k0 = kc.k[l];
       ap.v0 = kc.v[l];
       ap.n_k0 = r.cache_attend;
       ap.kv0_stride = kvd;
-      ap.k1 = k + row0[i] * kvd;
-      ap.v1 = v + row0[i] * kvd;
+      ap.k1 = k + row0[i] * ldqkv;
+      ap.v1 = v + row0[i] * ldqkv;
       ap.n_k1 = r.attend_self ? n : 0;
-      ap.kv1_stride = kvd;
+      ap.kv1_stride = ldqkv;
       ap.n_heads = static_cast<int>(c.n_heads);
       ap.n_kv_heads = static_cast<int>(c.n_kv_heads);
       ap.head_dim = static_cast<int>(hd);
@@ -181,15 +189,15 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
 
     ops.gemm(att, rows, d, w.wo, nullptr, tmp);
     ops.add_rmsnorm(x, tmp, w.ff_norm, rows, d, eps, h);
-    ops.gemm(h, rows, d, w.w_gate, nullptr, gate);
-    ops.gemm(h, rows, d, w.w_up, nullptr, up);
-    ops.swiglu(gate, up, rows, mlp, gate);
-    ops.gemm(gate, rows, mlp, w.w_down, nullptr, tmp);
+    const WeightView* gu_w[2] = {&w.w_gate, &w.w_up};
+    ops.project(h, rows, d, gu_w, nullptr, 2, gate_up, ldgu);
+    ops.swiglu(gate_up, gate_up + mlp, rows, mlp, ldgu, act);
+    ops.gemm(act, rows, mlp, w.w_down, nullptr, tmp);
     ops.add(x, tmp, rows * d);
   }
 
   // Final norm and LM head on the predicted rows, in predictRows order.
-  if (xf != x) ops.gather_rows(x, d, dev_gather, total_pred, xf);
+  if (xf != x) ops.gather_rows(x, d, d, dev_gather, total_pred, xf);
   ops.rmsnorm(xf, m.final_norm, total_pred, d, eps, xf);
   ops.gemm(xf, total_pred, d, m.lm_head.first_rows(vocab), nullptr, logits);
 

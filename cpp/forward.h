@@ -72,7 +72,7 @@ struct BatchEntry {
 class ForwardOps {
  public:
   // Scratch arrays of one forward, valid until finish(). Each id is requested once.
-  enum class Scratch { X, H, Q, K, V, Att, Tmp, Gate, Up, XF, Logits, Conf, Count };
+  enum class Scratch { X, H, QKV, Att, Tmp, GateUp, Act, XF, Logits, Conf, Count };
   enum class Index { Tokens, Positions, Gather, Ids, Count };
 
   virtual ~ForwardOps() = default;
@@ -91,13 +91,25 @@ class ForwardOps {
                            float* out) = 0;
   // y[m, w.rows] = x[m, k] w^T (+ bias).
   virtual void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) = 0;
+  // Projections of one input written side by side: y[:, o_j : o_j + w_j.rows] = x w_j^T
+  // (+ bias_j), o_j = sum of the earlier w_i.rows, row stride ldy. Weights whose rows are
+  // contiguous in memory (fused at upload) may run as one GEMM; each output element is the
+  // same dot product either way. bias may be nullptr or hold nullptr entries.
+  virtual void project(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
+                       int count, float* y, int64_t ldy) = 0;
   virtual void rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
                     float theta) = 0;
-  // dst[i, :] = src[rows[i], :], i < n; dst must not alias src.
-  virtual void gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst) = 0;
+  // dst[i, 0:width) = src row rows[i] (row stride src_stride), i < n; dst is contiguous and
+  // must not alias src.
+  virtual void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
+                           float* dst) = 0;
+  // Cache write: rows x width keys and values (row stride src_stride) to contiguous cache
+  // rows at k_cache and v_cache.
+  virtual void write_cache(float* k_cache, float* v_cache, const float* k, const float* v, int64_t src_stride,
+                           int64_t rows, int64_t width) = 0;
   virtual void attention(const AttentionParams& p) = 0;
-  // out[r, c] = silu(gate[r, c]) * up[r, c] for rows x cols contiguous elements.
-  virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, float* out) = 0;
+  // out[r, c] = silu(gate[r * in_stride + c]) * up[r * in_stride + c]; out is [rows, cols].
+  virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) = 0;
   virtual void add(float* y, const float* x, int64_t n) = 0;
   // ConfidenceParams as cpp/ops.h; out_ids/out_conf are backend memory.
   virtual void confidence(const ConfidenceParams& p) = 0;

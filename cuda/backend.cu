@@ -108,6 +108,46 @@ WeightView upload(SdllmCudaModel& m, std::map<const void*, void*>& uploaded, con
   return w;
 }
 
+// Uploads tensors that one GEMM reads together (q/k/v, gate/up, q/k/v biases) into one
+// device allocation, rows back to back, so that the forward's `project` runs them as one
+// fused GEMM. Falls back to separate uploads when they differ in dtype or one is absent.
+// Host tensors uploaded before (same pointers) are reused, as `upload` does.
+struct GroupMember {
+  const SdllmCudaTensor* t;
+  int64_t rows;
+  std::string name;
+  WeightView* out;
+};
+void upload_group(SdllmCudaModel& m, std::map<const void*, void*>& uploaded, std::vector<GroupMember> g, int64_t cols,
+                  bool optional = false) {
+  bool fusable = true;
+  for (const GroupMember& x : g) fusable = fusable && x.t->data && x.t->dtype == g[0].t->dtype;
+  if (!fusable || uploaded.count(g[0].t->data)) {
+    for (GroupMember& x : g) *x.out = upload(m, uploaded, *x.t, x.rows, cols, x.name, optional);
+    return;
+  }
+  int64_t rows = 0;
+  for (const GroupMember& x : g) {
+    require(valid_dtype(x.t->dtype), x.name + ": unknown dtype " + std::to_string(x.t->dtype));
+    require(x.t->rows == x.rows && x.t->cols == cols,
+            x.name + " has shape [" + std::to_string(x.t->rows) + ", " + std::to_string(x.t->cols) + "], expected [" +
+                std::to_string(x.rows) + ", " + std::to_string(cols) + "]");
+    rows += x.rows;
+  }
+  const DType dt = static_cast<DType>(g[0].t->dtype);
+  const int64_t es = dtype_size(dt);
+  unsigned char* base = static_cast<unsigned char*>(device_alloc(static_cast<size_t>(rows * cols * es), g[0].name.c_str()));
+  m.allocations.push_back(base);
+  unsigned char* p = base;
+  for (GroupMember& x : g) {
+    const size_t bytes = static_cast<size_t>(x.rows * cols * es);
+    check(static_cast<int>(cudaMemcpy(p, x.t->data, bytes, cudaMemcpyHostToDevice)), "upload of " + x.name);
+    uploaded[x.t->data] = p;
+    *x.out = WeightView{p, dt, x.rows, cols};
+    p += bytes;
+  }
+}
+
 SdllmCudaModel* api_model_create(const SdllmCudaModelDesc* desc) {
   Global& g = global();
   require(g.ready, "the CUDA backend is not initialised (call init first)");
@@ -152,15 +192,23 @@ SdllmCudaModel* api_model_create(const SdllmCudaModelDesc* desc) {
     const std::string p = "layers." + std::to_string(l) + ".";
     w.attn_norm = upload(*m, up, s.attn_norm, 1, d, p + "attn_norm");
     w.ff_norm = upload(*m, up, s.ff_norm, 1, d, p + "ff_norm");
-    w.wq = upload(*m, up, s.wq, d, d, p + "wq");
-    w.wk = upload(*m, up, s.wk, kvd, d, p + "wk");
-    w.wv = upload(*m, up, s.wv, kvd, d, p + "wv");
+    upload_group(*m, up, {{&s.wq, d, p + "wq", &w.wq}, {&s.wk, kvd, p + "wk", &w.wk}, {&s.wv, kvd, p + "wv", &w.wv}},
+                 d);
     w.wo = upload(*m, up, s.wo, d, d, p + "wo");
-    w.bq = upload(*m, up, s.bq, 1, d, p + "bq", true);
-    w.bk = upload(*m, up, s.bk, 1, kvd, p + "bk", true);
-    w.bv = upload(*m, up, s.bv, 1, kvd, p + "bv", true);
-    w.w_gate = upload(*m, up, s.w_gate, mlp, d, p + "w_gate");
-    w.w_up = upload(*m, up, s.w_up, mlp, d, p + "w_up");
+    // Biases are [1, n] rows: fused, they are one [1, d + 2 kvd] bias (cols grouped below).
+    if (s.bq.data && s.bk.data && s.bv.data && s.bq.dtype == s.bk.dtype && s.bk.dtype == s.bv.dtype) {
+      SdllmCudaTensor b0 = s.bq, b1 = s.bk, b2 = s.bv;  // viewed as [n, 1] for the row-wise grouping
+      b0.rows = b0.cols, b0.cols = 1;
+      b1.rows = b1.cols, b1.cols = 1;
+      b2.rows = b2.cols, b2.cols = 1;
+      upload_group(*m, up, {{&b0, d, p + "bq", &w.bq}, {&b1, kvd, p + "bk", &w.bk}, {&b2, kvd, p + "bv", &w.bv}}, 1);
+      for (WeightView* b : {&w.bq, &w.bk, &w.bv}) b->cols = b->rows, b->rows = 1;
+    } else {
+      w.bq = upload(*m, up, s.bq, 1, d, p + "bq", true);
+      w.bk = upload(*m, up, s.bk, 1, kvd, p + "bk", true);
+      w.bv = upload(*m, up, s.bv, 1, kvd, p + "bv", true);
+    }
+    upload_group(*m, up, {{&s.w_gate, mlp, p + "w_gate", &w.w_gate}, {&s.w_up, mlp, p + "w_up", &w.w_up}}, d);
     w.w_down = upload(*m, up, s.w_down, d, mlp, p + "w_down");
   }
   return m.release();

@@ -50,10 +50,10 @@ unsigned grid_for(int64_t total, int threads) {
 
 }  // namespace
 
-__global__ void __launch_bounds__(256) gather_rows_kernel(const float* src, int64_t width, const int32_t* rows,
-                                                          float* dst) {
+__global__ void __launch_bounds__(256) gather_rows_kernel(const float* src, int64_t src_stride, int64_t width,
+                                                          const int32_t* rows, float* dst) {
   const int64_t i = blockIdx.x;
-  const float* s = src + static_cast<int64_t>(rows[i]) * width;
+  const float* s = src + static_cast<int64_t>(rows[i]) * src_stride;
   float* d = dst + i * width;
   for (int64_t c = threadIdx.x; c < width; c += blockDim.x) d[c] = s[c];
 }
@@ -80,11 +80,12 @@ __global__ void __launch_bounds__(256) scale_kernel(const float* src, int64_t n,
     dst[i] = src[i] * s;
 }
 
-int gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst, void* stream) {
+int gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n, float* dst,
+                void* stream) {
   if (n <= 0 || width <= 0) return 0;
   if (n > 0x7fffffff) return 1;  // cudaErrorInvalidValue
-  return SDLLM_LAUNCH(gather_rows_kernel, dim3(static_cast<unsigned>(n)), dim3(256), 0, stream, src, width, rows,
-                      dst);
+  return SDLLM_LAUNCH(gather_rows_kernel, dim3(static_cast<unsigned>(n)), dim3(256), 0, stream, src, src_stride, width,
+                      rows, dst);
 }
 
 int widen_to_f32(const void* src, DType t, int64_t n, float* dst, void* stream) {

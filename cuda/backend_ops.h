@@ -10,8 +10,10 @@
 namespace sdllm {
 namespace cuda {
 
-// dst[i, :] = src[rows[i], :] for i < n (widths in floats; dst must not alias src).
-int gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst, void* stream);
+// dst[i, 0:width) = src[rows[i] * src_stride + 0:width) for i < n (in floats; dst is
+// contiguous and must not alias src).
+int gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n, float* dst,
+                void* stream);
 
 // dst[i] = float(src[i]) for n elements of a weight in dtype t (exact widening).
 int widen_to_f32(const void* src, DType t, int64_t n, float* dst, void* stream);

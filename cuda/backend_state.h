@@ -106,9 +106,9 @@ struct SdllmCudaSession {
   Buffer<float> f32[static_cast<int>(sdllm::ForwardOps::Scratch::Count)];
   Buffer<int32_t> i32[static_cast<int>(sdllm::ForwardOps::Index::Count)];
   Buffer<uint64_t> keys;
-  Buffer<float> scaled, widen;
+  Buffer<float> widen;
   Buffer<uint16_t> narrow;
-  Buffer<unsigned char> attn_ws;
+  Buffer<unsigned char> attn_ws, conf_ws;
   ~SdllmCudaSession() {
     cudaSetDevice(m->device);
     if (blas) sdllm::cuda::backend_detail::global().cublas->destroy(blas);

@@ -46,7 +46,31 @@ class CudaForwardOps final : public ForwardOps {
                    float* out) override {
     norm(delta, residual, w, n, d, eps, out);
   }
-  void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override;
+  void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
+    gemm_into(x, m, k, w, bias, y, w.rows);
+  }
+  // Weights uploaded back to back (upload_group in backend.cu) run as one GEMM.
+  void project(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
+               int count, float* y, int64_t ldy) override {
+    const WeightView fused = rows_back_to_back(w, count);
+    if (!fused.empty()) {
+      const WeightView* b = nullptr;
+      WeightView fused_bias;
+      if (bias) {
+        fused_bias = bias_back_to_back(bias, count);
+        b = fused_bias.empty() ? nullptr : &fused_bias;
+      }
+      if (!bias || b || all_null(bias, count)) {
+        gemm_into(x, m, k, fused, b, y, ldy);
+        return;
+      }
+    }
+    int64_t col = 0;
+    for (int j = 0; j < count; j++) {
+      gemm_into(x, m, k, *w[j], bias ? bias[j] : nullptr, y + col, ldy);
+      col += w[j]->rows;
+    }
+  }
   void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
     RopeParams p;
     p.x = x;
@@ -58,23 +82,44 @@ class CudaForwardOps final : public ForwardOps {
     p.theta = theta;
     launched(cuda::rope(p, s_.stream), "rope kernel");
   }
-  void gather_rows(const float* src, int64_t width, const int32_t* rows, int64_t n, float* dst) override {
-    launched(cuda::gather_rows(src, width, rows, n, dst, s_.stream), "gather kernel");
+  void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
+                   float* dst) override {
+    launched(cuda::gather_rows(src, src_stride, width, rows, n, dst, s_.stream), "gather kernel");
   }
+  void write_cache(float* k_cache, float* v_cache, const float* k, const float* v, int64_t src_stride, int64_t rows,
+                   int64_t width) override {
+    KVWriteParams p;  // keys arrive rotated (pos == nullptr): a strided copy of both
+    p.k = k;
+    p.v = v;
+    p.n = rows;
+    p.src_stride = src_stride;
+    p.k_cache = k_cache;
+    p.v_cache = v_cache;
+    p.start = 0;
+    p.capacity = rows;
+    p.n_kv_heads = 1;
+    p.head_dim = static_cast<int>(width);
+    launched(kv_cache_write(p, s_.stream), "kv cache kernel");
+  }
+  // BF16 precision: the tensor-core kernel where it applies (head_dim 64/128); the exact
+  // mode keeps the float32 kernel, whose arithmetic follows the CPU op.
   void attention(const AttentionParams& p) override {
+    const int sms = global().sm_count;
     AttentionLaunch l;
-    l.splits = attention_auto_splits(p, global().sm_count);
-    l.workspace_bytes = attention_workspace_bytes(p, l.splits);
+    l.sm_count = sms;
+    const bool tc = m_.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE && attention_tc_supported(p);
+    l.splits = tc ? attention_tc_auto_splits(p, sms) : attention_auto_splits(p, sms);
+    l.workspace_bytes = tc ? attention_tc_workspace_bytes(p, l.splits) : attention_workspace_bytes(p, l.splits);
     l.workspace = l.workspace_bytes ? s_.attn_ws.reserve(l.workspace_bytes, "attention workspace") : nullptr;
-    launched(cuda::attention(p, l, s_.stream), "attention kernel");
+    launched(tc ? attention_tc(p, l, s_.stream) : cuda::attention(p, l, s_.stream), "attention kernel");
   }
-  void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, float* out) override {
+  void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
     SwigluParams p;
     p.gate = gate;
     p.up = up;
     p.rows = rows;
     p.cols = cols;
-    p.in_stride = cols;
+    p.in_stride = in_stride;
     p.out_stride = cols;
     p.out = out;
     launched(cuda::swiglu(p, s_.stream), "swiglu kernel");
@@ -90,6 +135,37 @@ class CudaForwardOps final : public ForwardOps {
   void finish() override { launched(static_cast<int>(cudaStreamSynchronize(s_.stream)), "the forward pass"); }
 
  private:
+  void gemm_into(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+                 int64_t ldy);
+  static bool all_null(const WeightView* const* b, int n) {
+    for (int j = 0; j < n; j++)
+      if (b[j]) return false;
+    return true;
+  }
+  // The weights as one [sum of rows, cols] view when their rows follow each other in
+  // memory with one dtype; empty otherwise.
+  static WeightView rows_back_to_back(const WeightView* const* w, int n) {
+    WeightView f = *w[0];
+    const unsigned char* next = static_cast<const unsigned char*>(f.data) + f.rows * f.cols * dtype_size(f.dtype);
+    for (int j = 1; j < n; j++) {
+      if (w[j]->data != next || w[j]->dtype != f.dtype || w[j]->cols != f.cols) return WeightView{};
+      next += w[j]->rows * w[j]->cols * dtype_size(f.dtype);
+      f.rows += w[j]->rows;
+    }
+    return f;
+  }
+  // [1, n] biases as one [1, sum of n] view when contiguous; empty if any is absent.
+  static WeightView bias_back_to_back(const WeightView* const* b, int n) {
+    if (!b[0] || b[0]->empty()) return WeightView{};
+    WeightView f = *b[0];
+    const unsigned char* next = static_cast<const unsigned char*>(f.data) + f.cols * dtype_size(f.dtype);
+    for (int j = 1; j < n; j++) {
+      if (!b[j] || b[j]->data != next || b[j]->dtype != f.dtype) return WeightView{};
+      next += b[j]->cols * dtype_size(f.dtype);
+      f.cols += b[j]->cols;
+    }
+    return f;
+  }
   void memcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
     launched(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, s_.stream)), "copy");
   }
@@ -109,24 +185,25 @@ class CudaForwardOps final : public ForwardOps {
   const SdllmCudaModel& m_;
 };
 
-void CudaForwardOps::gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias,
-                          float* y) {
+void CudaForwardOps::gemm_into(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias,
+                               float* y, int64_t ldy) {
   const Cublas& b = *global().cublas;
   const int64_t n_out = w.rows;
   if (m > 0x7fffffff || k > 0x7fffffff || n_out > 0x7fffffff)
     throw Failure("GEMM dimensions exceed cuBLAS's int range");
   const float one = 1.f, zero = 0.f;
   const int mi = static_cast<int>(m), ki = static_cast<int>(k), ni = static_cast<int>(n_out);
+  const int ldc = static_cast<int>(ldy);
   if (w.dtype == DType::F32) {
     check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, kCudaR32F, ki, x, kCudaR32F, ki,
-                         &zero, y, kCudaR32F, ni, kCublasCompute32F, kCublasGemmDefault),
+                         &zero, y, kCudaR32F, ldc, kCublasCompute32F, kCublasGemmDefault),
                "GemmEx (F32)");
   } else if (m_.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE) {
     uint16_t* xn = s_.narrow.reserve(static_cast<size_t>(m * k), "GEMM activations");
     launched(narrow_from_f32(x, m * k, w.dtype, xn, s_.stream), "narrow kernel");
     const int t = w.dtype == DType::BF16 ? kCudaR16BF : kCudaR16F;
     check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, t, ki, xn, t, ki, &zero, y,
-                         kCudaR32F, ni, kCublasCompute32F, kCublasGemmDefault),
+                         kCudaR32F, ldc, kCublasCompute32F, kCublasGemmDefault),
                "GemmEx (16-bit)");
   } else {  // EXACT: widen a bounded chunk of weight rows at a time, then an F32 GEMM
     int64_t rows_per = m_.widen_chunk / k;
@@ -138,7 +215,7 @@ void CudaForwardOps::gemm(const float* x, int64_t m, int64_t k, const WeightView
       const int64_t rc = n_out - r0 < rows_per ? n_out - r0 : rows_per;
       launched(widen_to_f32(base + r0 * k * dtype_size(w.dtype), w.dtype, rc * k, wf, s_.stream), "widen kernel");
       check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, static_cast<int>(rc), mi, ki, &one, wf, kCudaR32F, ki, x,
-                           kCudaR32F, ki, &zero, y + r0, kCudaR32F, ni, kCublasCompute32F, kCublasGemmDefault),
+                           kCudaR32F, ki, &zero, y + r0, kCudaR32F, ldc, kCublasCompute32F, kCublasGemmDefault),
                  "GemmEx (widened)");
     }
   }
@@ -147,28 +224,19 @@ void CudaForwardOps::gemm(const float* x, int64_t m, int64_t k, const WeightView
     bp.y = y;
     bp.rows = m;
     bp.cols = n_out;
-    bp.stride = n_out;
+    bp.stride = ldy;
     bp.bias = *bias;
     launched(bias_add(bp, s_.stream), "bias_add kernel");
   }
 }
 
-// Confidence temperature c: softmax(l / c) is the softmax of the scaled logits, and the
-// Gumbel-max argmax(l - T log(-log u)) is argmax(l/c - (T/c) log(-log u)), so the
-// confidence kernel runs on l/c with temperature T/c (equal up to float rounding).
+// The sliced reduction (confidence.cu v2): each row's vocabulary over several blocks and
+// a combine pass; the confidence temperature is applied in the kernel, as the CPU op does.
 void CudaForwardOps::confidence(const ConfidenceParams& p) {
-  ConfidenceParams cp = p;
-  const float c = p.confidence_temperature;
-  if (c != 1.f && p.kind != ConfidenceKind::Random) {
-    const int64_t n = p.n_rows * p.row_stride;
-    float* scaled = s_.scaled.reserve(static_cast<size_t>(n), "scaled logits");
-    const float inv = static_cast<float>(1.0 / static_cast<double>(c));
-    launched(scale(p.logits, n, inv, scaled, s_.stream), "scale kernel");
-    cp.logits = scaled;
-    cp.temperature = p.temperature > 0.f ? static_cast<float>(static_cast<double>(p.temperature) * inv) : 0.f;
-  }
-  cp.confidence_temperature = 1.f;
-  launched(cuda::confidence(cp, s_.stream), "confidence kernel");
+  const int sms = global().sm_count;
+  const size_t bytes = confidence_workspace_bytes(p.n_rows, p.vocab, sms);
+  void* ws = bytes ? s_.conf_ws.reserve(bytes, "confidence workspace") : nullptr;
+  launched(cuda::confidence(p, ws, bytes, sms, s_.stream), "confidence kernel");
 }
 
 }  // namespace

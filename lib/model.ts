@@ -13,7 +13,7 @@ import { batchForwardOf, DEFAULT_LIMITS, Scheduler, SchedulerLimits } from './sc
 import { checkMessages } from './chat';
 import { PromptCodec } from './tokenizer';
 import { BackendName, chooseBackend } from './backend';
-import { fail, integer } from './validate';
+import { fail, integer, oneOf } from './validate';
 
 export const DEFAULT_MODEL_NAME = 'dllm-mini-arith';
 export const defaultModelDir = path.join(packageRoot(), 'models', DEFAULT_MODEL_NAME);
@@ -24,6 +24,7 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
   if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
   const threads = options.threads === undefined ? 0 : integer('threads', options.threads, 1, 1024);
   const device = options.device === undefined ? 0 : integer('device', options.device, 0, 1024);
+  const gpuPrecision = oneOf('gpuPrecision', options.gpuPrecision ?? 'bf16', ['bf16', 'exact'] as const);
   const limits = schedulerLimits(options);
   const choice = chooseBackend(options.backend, device);
   let { backend, reason } = choice;
@@ -32,8 +33,8 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
   if (backend === 'cuda') {
     try {
       nativeModel = await withCallSite(
-        native.loadModel(resolved, { threads, backend: 'cuda', device, cudaLibrary: choice.cudaLibrary }), site);
-      reason += ` (${nativeModel.backendDescription})`;
+        native.loadModel(resolved, { threads, backend: 'cuda', device, cudaLibrary: choice.cudaLibrary, gpuPrecision }), site);
+      reason += ` (${nativeModel.backendDescription}; gpuPrecision ${gpuPrecision})`;
     } catch (e) {
       // 'auto' falls back to the CPU when the CUDA library fails (its errors start with
       // "CUDA backend:"); an explicit 'cuda', or a checkpoint error, is thrown as is.

@@ -23,7 +23,7 @@ describe('options', () => {
   test.each([
     [{ genLength: 30, blockLength: 8 }, 'Expected a blockLength that divides genLength (30) for blockLength but received 8'],
     [{ window: -1 }, 'Expected an integer >= 0 for window but received -1'],
-    [{ strategy: 'fast' }, "Expected one of 'vanilla', 'prefix-cache', 'dual-cache', 'streaming' for strategy but received the string \"fast\""],
+    [{ strategy: 'fast' }, "Expected one of 'vanilla', 'prefix-cache', 'dual-cache', 'streaming', 'slowfast' for strategy but received the string \"fast\""],
     [{ genLength: 64, blockLength: 32, steps: 3 }, 'Expected a multiple of the number of blocks (2) for steps but received 3'],
     [{ threshold: 1.5 }, 'Expected a number between 0 and 1 for threshold but received 1.5'],
     [{ alpha: 'x' }, 'Expected a number between 0 and 1 for alpha but received the string "x"'],
@@ -111,6 +111,9 @@ describe('loading', () => {
     await expect(loadModel(dir, { backend: 'cuda' })).rejects.toThrow(/backend 'cuda' is not available. Missing: the NVIDIA driver/);
     expect(model.backend).toBe('cpu');
     expect(model.backendReason).toMatch(/CPU/);
+  });
+  test('gpuPrecision is checked before anything loads', async () => {
+    await expect(loadModel(dir, { gpuPrecision: 'fp8' as never })).rejects.toThrow(/Expected one of 'bf16', 'exact' for gpuPrecision/);
   });
   test('a missing directory names it', async () => {
     await expect(loadModel('/nonexistent/model-dir')).rejects.toThrow(/nonexistent\/model-dir/);

@@ -15,6 +15,13 @@ export interface LoadOptions {
   backend?: 'auto' | 'cpu' | 'cuda';
   /** CUDA device index for backend 'cuda' or 'auto'. Default 0. */
   device?: number;
+  /**
+   * CUDA arithmetic. 'bf16' (default): activations rounded to BF16 for BF16 x BF16 -> F32
+   * tensor-core GEMMs, tensor-core attention (head_dim 64/128); close to, not bit-equal
+   * with, the CPU. 'exact': float32 activations and attention, the CPU backend's
+   * arithmetic (16-bit weights widened exactly), token for token; slower. Ignored on the CPU.
+   */
+  gpuPrecision?: 'bf16' | 'exact';
   /** Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default: all cores. */
   threads?: number;
   /** Concurrent generate()/stream() calls decoding at once, sharing batched forwards. Default 8. */

@@ -120,6 +120,8 @@ export interface NativeLoadOptions {
   device?: number;
   /** Path of libsdllm_cuda (lib/backend.ts cudaBackendLibrary()); required with 'cuda'. */
   cudaLibrary?: string;
+  /** CUDA arithmetic: 'bf16' (default; tensor-core GEMMs and attention) or 'exact' (float32, as the CPU). */
+  gpuPrecision?: 'bf16' | 'exact';
 }
 
 export interface NativeBinding {

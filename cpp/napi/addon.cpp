@@ -299,12 +299,19 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 class LoadWorker : public Napi::AsyncWorker {
  public:
   // cuda == nullptr: the CPU backend; otherwise the weights are also uploaded to the GPU.
-  LoadWorker(Napi::Env env, std::string dir, std::unique_ptr<CudaOptions> cuda)
-      : Napi::AsyncWorker(env), dir_(std::move(dir)), cuda_options_(std::move(cuda)), deferred_(env) {}
+  LoadWorker(Napi::Env env, std::string dir, std::unique_ptr<CudaOptions> cuda, bool quantize_q8 = false)
+      : Napi::AsyncWorker(env), dir_(std::move(dir)), cuda_options_(std::move(cuda)), quantize_q8_(quantize_q8),
+        deferred_(env) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
-      model_ = load_model(dir_);
+      LoadOptions lo;
+      lo.quantize_q8 = quantize_q8_;
+      lo.pool = &pool();  // starts the workers here, not on the JS thread
+      model_ = load_model(dir_, lo);
+      if (cuda_options_ && model_->has_q8)  // Q8_0 kernels exist on the CPU only
+        throw std::runtime_error("CUDA backend: Q8_0 (8-bit) weights are supported by the CPU backend only; "
+                                 "load this checkpoint with backend 'cpu'");
       if (cuda_options_) cuda_ = cuda_model_create(model_, *cuda_options_);
       pool();  // start the workers here, not on the JS thread
     } catch (const std::exception& e) {
@@ -322,6 +329,7 @@ class LoadWorker : public Napi::AsyncWorker {
  private:
   std::string dir_;
   std::unique_ptr<CudaOptions> cuda_options_;
+  bool quantize_q8_ = false;
   std::shared_ptr<const Model> model_;
   std::shared_ptr<CudaModel> cuda_;
   Napi::Promise::Deferred deferred_;
@@ -331,8 +339,16 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected a directory string");
   std::unique_ptr<CudaOptions> cuda;
+  bool quantize_q8 = false;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
+    // weights: 'file' (as stored, the default) or 'q8' (quantize the linear weights at load).
+    Napi::Value wt = o.Get("weights");
+    if (!wt.IsUndefined()) {
+      const std::string name = wt.IsString() ? wt.As<Napi::String>().Utf8Value() : "";
+      if (name != "file" && name != "q8") throw Napi::TypeError::New(env, "weights must be 'file' or 'q8'");
+      quantize_q8 = name == "q8";
+    }
     Napi::Value t = o.Get("threads");
     if (t.IsNumber() && g_threads == 0) g_threads = t.As<Napi::Number>().Int32Value();
     // backend 'cuda' (lib/backend.ts decides; the CPU path never loads a CUDA library).
@@ -345,6 +361,14 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
         Napi::Value lib = o.Get("cudaLibrary");
         if (!lib.IsString()) throw Napi::TypeError::New(env, "Expected a string for cudaLibrary with backend 'cuda'");
         cuda->library = lib.As<Napi::String>().Utf8Value();
+        // gpuPrecision: 'bf16' (default: BF16 tensor-core GEMMs and attention) or 'exact'
+        // (float32 arithmetic as the CPU backend, for comparisons).
+        Napi::Value prec = o.Get("gpuPrecision");
+        if (!prec.IsUndefined()) {
+          const std::string p = prec.IsString() ? prec.As<Napi::String>().Utf8Value() : "";
+          if (p != "bf16" && p != "exact") throw Napi::TypeError::New(env, "gpuPrecision must be 'bf16' or 'exact'");
+          cuda->gemm_mode = p == "exact" ? kCudaGemmExact : kCudaGemmBf16;
+        }
         Napi::Value dev = o.Get("device");
         if (!dev.IsUndefined()) {
           if (!dev.IsNumber() || dev.As<Napi::Number>().DoubleValue() < 0)
@@ -354,7 +378,9 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       }
     }
   }
-  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(cuda));
+  if (quantize_q8 && cuda)
+    throw Napi::Error::New(env, "weights 'q8' is supported by the CPU backend only (backend 'cuda' keeps the file dtype)");
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(cuda), quantize_q8);
   Napi::Promise p = worker->Promise();
   worker->Queue();
   return p;
