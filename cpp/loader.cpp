@@ -2,6 +2,7 @@
 // weight views point into memory-mapped safetensors files. Every config value and
 // tensor shape is checked up front, so the forward pass never meets a surprise.
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -9,9 +10,12 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "cpu_features.h"
 #include "json.h"
 #include "model.h"
+#include "ops/kernels.h"
 #include "safetensors.h"
+#include "threadpool.h"
 
 namespace sdllm {
 namespace {
@@ -240,25 +244,15 @@ class TensorSource {
 
   // The view of `name`, which must have exactly `shape` and a weight dtype.
   WeightView get(const std::string& name, const std::vector<int64_t>& shape) {
-    auto it = where_.find(name);
-    if (it == where_.end()) {
-      if (index_path_.empty())
-        throw std::runtime_error(join_path(dir_, "model.safetensors") + ": tensor '" + name + "' is missing");
-      throw std::runtime_error(index_path_ + ": tensor '" + name + "' is missing from the weight_map (shards: " +
-                               searched() + ")");
-    }
-    const SafetensorsFile& f = files_[it->second];
-    const TensorInfo* t = f.find(name);
-    if (!t)
-      throw std::runtime_error(f.label + ": tensor '" + name + "' is missing" +
-                               (index_path_.empty() ? "" : " (model.safetensors.index.json lists it in this shard)"));
+    const auto found = lookup(name);
+    const SafetensorsFile& f = *found.first;
+    const TensorInfo* t = found.second;
     if (!t->supported)
       throw std::runtime_error(f.label + ": tensor '" + name + "' has unsupported dtype '" + t->dtype_name +
-                               "' (supported: F32, F16, BF16)");
-    if (t->shape != shape)
-      throw std::runtime_error(f.label + ": tensor '" + name + "' has shape " + shape_string(t->shape) +
-                               ", expected " + shape_string(shape) + " from config.json");
-    if (used_.insert(name).second) bytes_ += static_cast<int64_t>(t->byte_length());
+                               "' (supported: F32, F16, BF16" +
+                               (t->dtype_name == "I8" ? "; I8 only for the Q8_0 linear weights" : "") + ")");
+    check_shape(f, *t, shape);
+    count(*t);
     WeightView v;
     v.data = t->data;
     v.dtype = t->dtype;
@@ -267,7 +261,64 @@ class TensorSource {
     return v;
   }
 
+  // A linear weight [rows, cols]: a float tensor as get(), or a Q8_0 pair (`name` I8 and
+  // `name.q8_scales` F32 [rows, ceil(cols / 32)]) when the checkpoint is a Q8_0 one.
+  WeightView get_linear(const std::string& name, const std::vector<int64_t>& shape, bool q8_checkpoint) {
+    const std::string sname = name + ".q8_scales";
+    const auto found = lookup(name);
+    const SafetensorsFile& f = *found.first;
+    const TensorInfo* t = found.second;
+    if (t->dtype_name != "I8") {
+      if (where_.count(sname))
+        throw std::runtime_error(f.label + ": tensor '" + sname + "' is present but '" + name + "' is " +
+                                 t->dtype_name + ", not I8 (Q8_0 values)");
+      return get(name, shape);
+    }
+    if (!q8_checkpoint)
+      throw std::runtime_error(f.label + ": tensor '" + name +
+                               "' is I8 (Q8_0 values) but config.json has no \"sdllm_quantization\" entry");
+    check_shape(f, *t, shape);
+    if (!where_.count(sname))
+      throw std::runtime_error(f.label + ": Q8_0 tensor '" + name + "' has no scales: tensor '" + sname +
+                               "' is missing");
+    const auto sfound = lookup(sname);
+    const SafetensorsFile& sf = *sfound.first;
+    const TensorInfo* st = sfound.second;
+    if (st->dtype_name != "F32")
+      throw std::runtime_error(sf.label + ": tensor '" + sname + "' has dtype '" + st->dtype_name +
+                               "', expected F32 (the Q8_0 scales of '" + name + "')");
+    const std::vector<int64_t> sshape = {shape[0], q8_groups(shape[1])};
+    if (st->shape != sshape)
+      throw std::runtime_error(sf.label + ": tensor '" + sname + "' has shape " + shape_string(st->shape) +
+                               ", expected " + shape_string(sshape) + " (one scale per group of " +
+                               std::to_string(kQ8Group) + " of the " + std::to_string(shape[1]) + " columns of '" +
+                               name + "')");
+    if (reinterpret_cast<uintptr_t>(st->data) % alignof(float) != 0)
+      throw std::runtime_error(sf.label + ": tensor '" + sname + "' is not 4-byte aligned in the file");
+    count(*t);
+    count(*st);
+    WeightView v;
+    v.data = t->data;
+    v.dtype = DType::Q8_0;
+    v.rows = shape[0];
+    v.cols = shape[1];
+    v.scales = reinterpret_cast<const float*>(st->data);
+    return v;
+  }
+
+  // Drops the pages of a tensor no longer read (its Q8_0 copy replaced it) from memory.
+  void release(const WeightView& w) {
+    for (const auto& f : files_) {
+      const uint8_t* p = static_cast<const uint8_t*>(w.data);
+      if (f.file && p >= f.file->data() && p < f.file->data() + f.file->size()) {
+        f.file->release(p, static_cast<size_t>(w.rows * w.cols * dtype_size(w.dtype)));
+        return;
+      }
+    }
+  }
+
   int64_t used_bytes() const { return bytes_; }
+  void adjust_bytes(int64_t delta) { bytes_ += delta; }
   const std::vector<std::string>& names() const { return names_; }
   std::vector<std::shared_ptr<MappedFile>> maps() const {
     std::vector<std::shared_ptr<MappedFile>> out;
@@ -302,6 +353,32 @@ class TensorSource {
       where_.emplace(kv.first, it->second);
     }
     if (files_.empty()) throw std::runtime_error(path + ": weight_map is empty");
+  }
+
+  std::pair<const SafetensorsFile*, const TensorInfo*> lookup(const std::string& name) const {
+    auto it = where_.find(name);
+    if (it == where_.end()) {
+      if (index_path_.empty())
+        throw std::runtime_error(join_path(dir_, "model.safetensors") + ": tensor '" + name + "' is missing");
+      throw std::runtime_error(index_path_ + ": tensor '" + name + "' is missing from the weight_map (shards: " +
+                               searched() + ")");
+    }
+    const SafetensorsFile& f = files_[it->second];
+    const TensorInfo* t = f.find(name);
+    if (!t)
+      throw std::runtime_error(f.label + ": tensor '" + name + "' is missing" +
+                               (index_path_.empty() ? "" : " (model.safetensors.index.json lists it in this shard)"));
+    return {&f, t};
+  }
+
+  static void check_shape(const SafetensorsFile& f, const TensorInfo& t, const std::vector<int64_t>& shape) {
+    if (t.shape != shape)
+      throw std::runtime_error(f.label + ": tensor '" + t.name + "' has shape " + shape_string(t.shape) + ", expected " +
+                               shape_string(shape) + " from config.json");
+  }
+
+  void count(const TensorInfo& t) {
+    if (used_.insert(t.name).second) bytes_ += static_cast<int64_t>(t.byte_length());
   }
 
   std::string searched() const {
@@ -365,9 +442,69 @@ TensorNames layer_names(ModelFamily family, int64_t i) {
   return n;
 }
 
+// Quantizes a float weight to Q8_0 (dtype.h) into buffers owned by the model, rows split
+// over the pool. The AVX2 quantizer gives the scalar one's results bit for bit.
+WeightView quantize_weight(const WeightView& w, Model& model, ThreadPool* pool) {
+  const int64_t rows = w.rows, cols = w.cols, groups = q8_groups(cols);
+  std::shared_ptr<int8_t> q(new int8_t[static_cast<size_t>(rows * cols)], std::default_delete<int8_t[]>());
+  std::shared_ptr<float> sc(new float[static_cast<size_t>(rows * groups)], std::default_delete<float[]>());
+  int8_t* qd = q.get();
+  float* sd = sc.get();
+  const bool avx2 = use_avx2_fma();
+  auto run = [&](int64_t b, int64_t e, int) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = b; r < e; ++r) {
+      const void* src = w.dtype == DType::F32 ? static_cast<const void*>(static_cast<const float*>(w.data) + r * cols)
+                                              : static_cast<const void*>(static_cast<const uint16_t*>(w.data) + r * cols);
+      if (w.dtype == DType::F32) {
+        std::memcpy(row.data(), src, sizeof(float) * static_cast<size_t>(cols));
+      } else if (w.dtype == DType::BF16) {
+        const uint16_t* h = static_cast<const uint16_t*>(src);
+        for (int64_t c = 0; c < cols; ++c) row[static_cast<size_t>(c)] = bf16_to_f32(h[c]);
+      } else {
+        const uint16_t* h = static_cast<const uint16_t*>(src);
+        for (int64_t c = 0; c < cols; ++c) row[static_cast<size_t>(c)] = f16_to_f32(h[c]);
+      }
+      if (avx2)
+        kernels::avx2_q8_quantize_row(row.data(), cols, qd + r * cols, sd + r * groups);
+      else
+        q8_quantize_row(row.data(), cols, qd + r * cols, sd + r * groups);
+    }
+  };
+  if (pool)
+    pool->parallel_for(rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, cols)), run);
+  else
+    run(0, rows, 0);
+  WeightView v;
+  v.data = qd;
+  v.dtype = DType::Q8_0;
+  v.rows = rows;
+  v.cols = cols;
+  v.scales = sd;
+  model.owned_buffers.push_back(std::shared_ptr<const void>(q, q.get()));
+  model.owned_buffers.push_back(std::shared_ptr<const void>(sc, sc.get()));
+  return v;
+}
+
+// config.json's "sdllm_quantization" entry, written by `streaming-dllm quantize`.
+bool read_quantization_marker(const ConfigReader& c, const JsonValue& root) {
+  const JsonValue* q = root.find("sdllm_quantization");
+  if (!q || q->is_null()) return false;
+  if (!q->is_object()) c.fail("\"sdllm_quantization\" must be an object");
+  const JsonValue* fmt = q->find("format");
+  if (!fmt || !fmt->is_string() || fmt->string != "q8_0")
+    c.fail("unsupported \"sdllm_quantization\" format (only \"q8_0\" is supported)");
+  const JsonValue* g = q->find("group_size");
+  if (!g || !g->is_number() || !g->is_int || g->integer != kQ8Group)
+    c.fail("\"sdllm_quantization\".group_size must be " + std::to_string(kQ8Group));
+  return true;
+}
+
 }  // namespace
 
-std::shared_ptr<Model> load_model(const std::string& dir) {
+std::shared_ptr<Model> load_model(const std::string& dir) { return load_model(dir, LoadOptions()); }
+
+std::shared_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
   auto model = std::make_shared<Model>();
   model->dir = dir;
   ModelConfig& cfg = model->config;
@@ -382,13 +519,15 @@ std::shared_ptr<Model> load_model(const std::string& dir) {
   else if (cfg.model_type == "Dream") parse_dream_config(c, cfg, dir);
   else c.fail("unsupported model_type \"" + cfg.model_type + "\" (supported: \"llada\", \"Dream\")");
   check_config(c, cfg);
+  const bool q8_checkpoint = read_quantization_marker(c, root);
 
   TensorSource src(dir);
   const int64_t d = cfg.d_model, kv = cfg.n_kv_heads * cfg.head_dim, ff = cfg.mlp_hidden;
   const TensorNames top = layer_names(cfg.family, 0);
   model->embedding = src.get(top.embedding, {cfg.embedding_size, d});
   model->final_norm = src.get(top.final_norm, {d});
-  model->lm_head = cfg.weight_tying ? model->embedding : src.get(top.lm_head, {cfg.embedding_size, d});
+  model->lm_head =
+      cfg.weight_tying ? model->embedding : src.get_linear(top.lm_head, {cfg.embedding_size, d}, q8_checkpoint);
 
   model->layers.resize(static_cast<size_t>(cfg.n_layers));
   for (int64_t i = 0; i < cfg.n_layers; ++i) {
@@ -396,19 +535,37 @@ std::shared_ptr<Model> load_model(const std::string& dir) {
     LayerWeights& L = model->layers[static_cast<size_t>(i)];
     L.attn_norm = src.get(n.attn_norm, {d});
     L.ff_norm = src.get(n.ff_norm, {d});
-    L.wq = src.get(n.wq, {d, d});
-    L.wk = src.get(n.wk, {kv, d});
-    L.wv = src.get(n.wv, {kv, d});
-    L.wo = src.get(n.wo, {d, d});
+    L.wq = src.get_linear(n.wq, {d, d}, q8_checkpoint);
+    L.wk = src.get_linear(n.wk, {kv, d}, q8_checkpoint);
+    L.wv = src.get_linear(n.wv, {kv, d}, q8_checkpoint);
+    L.wo = src.get_linear(n.wo, {d, d}, q8_checkpoint);
     if (cfg.qkv_bias) {
       L.bq = src.get(n.bq, {d});
       L.bk = src.get(n.bk, {kv});
       L.bv = src.get(n.bv, {kv});
     }
-    L.w_gate = src.get(n.gate, {ff, d});
-    L.w_up = src.get(n.up, {ff, d});
-    L.w_down = src.get(n.down, {d, ff});
+    L.w_gate = src.get_linear(n.gate, {ff, d}, q8_checkpoint);
+    L.w_up = src.get_linear(n.up, {ff, d}, q8_checkpoint);
+    L.w_down = src.get_linear(n.down, {d, ff}, q8_checkpoint);
   }
+
+  if (options.quantize_q8) {
+    // Quantize, then drop the float tensor's pages: only its Q8_0 copy is read from now on.
+    auto quantize = [&](WeightView& w) {
+      if (w.dtype == DType::Q8_0) return;
+      const WeightView q = quantize_weight(w, *model, options.pool);
+      src.adjust_bytes(q.rows * q.cols + q.rows * q8_groups(q.cols) * 4 - w.rows * w.cols * dtype_size(w.dtype));
+      src.release(w);
+      w = q;
+    };
+    for (auto& L : model->layers)
+      for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) quantize(*w);
+    if (!cfg.weight_tying) quantize(model->lm_head);
+  }
+  for (const auto& L : model->layers)
+    for (const WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      model->has_q8 = model->has_q8 || w->dtype == DType::Q8_0;
+  model->has_q8 = model->has_q8 || model->lm_head.dtype == DType::Q8_0;
 
   // Model::dtype is the dtype holding most linear-weight bytes. Mixed checkpoints load,
   // and every WeightView carries its own dtype, which is what kernels must honour.

@@ -55,10 +55,29 @@ struct Model {
   std::vector<std::shared_ptr<MappedFile>> files;  // keep the maps alive as long as the views
   std::vector<std::string> file_names;
   int64_t weight_bytes = 0;
+  // Q8_0 (dtype.h): true when any weight is Q8_0 (quantized at load or read from a Q8_0
+  // checkpoint); the CUDA backend refuses such a model. Weights quantized at load live
+  // in owned_buffers (the int8 values and their scales).
+  bool has_q8 = false;
+  std::vector<std::shared_ptr<const void>> owned_buffers;
+};
+
+class ThreadPool;
+
+struct LoadOptions {
+  // Quantize the linear weights (wq wk wv wo w_gate w_up w_down of every layer, and the
+  // LM head unless it is tied to the embedding) to Q8_0 at load. The embedding table and
+  // the norms stay in their file dtype. Tensors already Q8_0 in the file are kept.
+  bool quantize_q8 = false;
+  ThreadPool* pool = nullptr;  // runs the quantization; null = the calling thread only
 };
 
 // Loads a Hugging Face model directory (config.json + model.safetensors or an indexed
 // set of shards). Throws std::runtime_error naming the file and tensor on any defect.
+// A Q8_0 checkpoint (written by `streaming-dllm quantize`) holds each quantized weight
+// `<name>` as I8 [rows, cols] plus `<name>.q8_scales` F32 [rows, ceil(cols / 32)], and
+// config.json says "sdllm_quantization": {"format": "q8_0", "group_size": 32}.
 std::shared_ptr<Model> load_model(const std::string& dir);
+std::shared_ptr<Model> load_model(const std::string& dir, const LoadOptions& options);
 
 }  // namespace sdllm

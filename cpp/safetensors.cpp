@@ -53,6 +53,8 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   return m;
 }
 
+void MappedFile::release(const void*, size_t) const {}
+
 MappedFile::~MappedFile() {
   if (data_) UnmapViewOfFile(data_);
   if (mapping_handle_) CloseHandle(static_cast<HANDLE>(mapping_handle_));
@@ -92,6 +94,17 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
 
 MappedFile::~MappedFile() {
   if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void MappedFile::release(const void* p, size_t n) const {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + n;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(data_), hi = lo + size_;
+  b = std::max(b, lo);
+  e = std::min(e, hi);
+  b = (b + page - 1) / page * page;  // whole pages inside the range only
+  e = e / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 #endif

@@ -22,6 +22,9 @@ struct MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const uint8_t* data() const { return data_; }
+  // Tells the OS that [p, p + n) will not be read again: its whole pages leave the
+  // resident set (they are re-read from the file if touched after all). No-op on Windows.
+  void release(const void* p, size_t n) const;
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
