@@ -73,4 +73,10 @@ std::shared_ptr<CudaModel> cuda_model_create_with_api(std::shared_ptr<const Mode
 std::string cuda_model_description(const CudaModel& model);
 std::unique_ptr<SessionBackend> cuda_session_create(std::shared_ptr<CudaModel> model, int64_t capacity);
 
+// The model executor's counters (cuda/backend.h SdllmCudaStats).
+struct CudaModelStats {
+  int64_t forwards = 0, last_forward_launches = 0, last_forward_gemms = 0, weight_bytes = 0, scratch_bytes = 0;
+};
+CudaModelStats cuda_model_stats(const CudaModel& model);
+
 }  // namespace sdllm

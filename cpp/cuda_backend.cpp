@@ -198,6 +198,18 @@ std::shared_ptr<CudaModel> cuda_model_create(std::shared_ptr<const Model> model,
 
 std::string cuda_model_description(const CudaModel& model) { return model.description; }
 
+CudaModelStats cuda_model_stats(const CudaModel& model) {
+  SdllmCudaStats s{};
+  if (model.api->model_stats(model.handle, &s) != 0) throw std::runtime_error(library_error(model.api));
+  CudaModelStats out;
+  out.forwards = s.forwards;
+  out.last_forward_launches = s.last_forward_launches;
+  out.last_forward_gemms = s.last_forward_gemms;
+  out.weight_bytes = s.weight_bytes;
+  out.scratch_bytes = s.scratch_bytes;
+  return out;
+}
+
 std::unique_ptr<SessionBackend> cuda_session_create(std::shared_ptr<CudaModel> model, int64_t capacity) {
   if (capacity <= 0) throw std::invalid_argument("session capacity must be positive");
   SdllmCudaSession* s = model->api->session_create(model->handle, capacity);

@@ -27,6 +27,35 @@ const WeightView* bias_or_null(const WeightView& b) { return b.empty() ? nullptr
 
 }  // namespace
 
+ScratchPlan scratch_plan(const ModelConfig& c, int64_t rows, int64_t predicted) {
+  using S = ForwardOps::Scratch;
+  using I = ForwardOps::Index;
+  const size_t R = static_cast<size_t>(rows), P = static_cast<size_t>(predicted);
+  const size_t d = static_cast<size_t>(c.d_model), kvd = static_cast<size_t>(c.n_kv_heads * c.head_dim);
+  const size_t mlp = static_cast<size_t>(c.mlp_hidden);
+  ScratchPlan p;
+  auto f = [&](S id, size_t n) { p.floats[static_cast<int>(id)] = n; };
+  auto i = [&](I id, size_t n) { p.ints[static_cast<int>(id)] = n; };
+  f(S::X, R * d);
+  f(S::H, R * d);
+  // Q, K and V of a row sit side by side in one row of qkv (one fused GEMM where the
+  // backend can), gate and up likewise in gate_up.
+  f(S::QKV, R * (d + 2 * kvd));
+  f(S::Att, R * d);
+  f(S::Tmp, R * d);
+  f(S::GateUp, R * 2 * mlp);
+  f(S::Act, R * mlp);
+  f(S::XF, P * d);
+  f(S::Logits, P * static_cast<size_t>(c.vocab_size));
+  f(S::Conf, P);
+  i(I::Tokens, R);
+  i(I::Positions, R);
+  i(I::Gather, P);
+  i(I::Ids, P);
+  p.keys = P;
+  return p;
+}
+
 void validate_request(const ForwardRequest& req, const ModelConfig& c, int64_t capacity) {
   const int64_t n = static_cast<int64_t>(req.tokens.size());
   require(n > 0, "forward needs at least one token");
@@ -99,24 +128,25 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
   using S = ForwardOps::Scratch;
   using I = ForwardOps::Index;
   const size_t R = static_cast<size_t>(total_rows), P = static_cast<size_t>(total_pred);
-  // Q, K and V of a row sit side by side in one row of qkv (one fused GEMM where the
-  // backend can), gate and up likewise in gate_up.
   const int64_t ldqkv = d + 2 * kvd, ldgu = 2 * mlp;
-  float* x = ops.scratch(S::X, R * d);
-  float* h = ops.scratch(S::H, R * d);
-  float* qkv = ops.scratch(S::QKV, R * ldqkv);
-  float* att = ops.scratch(S::Att, R * d);
-  float* tmp = ops.scratch(S::Tmp, R * d);
-  float* gate_up = ops.scratch(S::GateUp, R * ldgu);
-  float* act = ops.scratch(S::Act, R * mlp);
-  float* xf = compact || gather_is_identity ? x : ops.scratch(S::XF, P * d);
-  float* logits = ops.scratch(S::Logits, P * vocab);
-  float* conf = ops.scratch(S::Conf, P);
-  int32_t* dev_tokens = ops.index(I::Tokens, R);
-  int32_t* dev_positions = ops.index(I::Positions, R);
-  int32_t* dev_gather = ops.index(I::Gather, P);
-  int32_t* dev_ids = ops.index(I::Ids, P);
-  uint64_t* dev_keys = ops.rng_keys(P);
+  const ScratchPlan plan = scratch_plan(c, total_rows, total_pred);
+  auto scratch = [&](S id) { return ops.scratch(id, plan.floats[static_cast<int>(id)]); };
+  auto index = [&](I id) { return ops.index(id, plan.ints[static_cast<int>(id)]); };
+  float* x = scratch(S::X);
+  float* h = scratch(S::H);
+  float* qkv = scratch(S::QKV);
+  float* att = scratch(S::Att);
+  float* tmp = scratch(S::Tmp);
+  float* gate_up = scratch(S::GateUp);
+  float* act = scratch(S::Act);
+  float* xf = compact || gather_is_identity ? x : scratch(S::XF);
+  float* logits = scratch(S::Logits);
+  float* conf = scratch(S::Conf);
+  int32_t* dev_tokens = index(I::Tokens);
+  int32_t* dev_positions = index(I::Positions);
+  int32_t* dev_gather = index(I::Gather);
+  int32_t* dev_ids = index(I::Ids);
+  uint64_t* dev_keys = ops.rng_keys(plan.keys);
   ops.upload(dev_tokens, tokens.data(), sizeof(int32_t) * R);
   ops.upload(dev_positions, positions.data(), sizeof(int32_t) * R);
   ops.upload(dev_gather, gather.data(), sizeof(int32_t) * P);

@@ -116,6 +116,16 @@ class ForwardOps {
   virtual void finish() = 0;
 };
 
+// The scratch a forward over `rows` rows with `predicted` predicted rows (all sequences
+// together) asks for: floats per Scratch id, ints per Index id, RNG keys. Backends use it
+// to size their buffers before the first forward (the CUDA session at creation).
+struct ScratchPlan {
+  size_t floats[static_cast<int>(ForwardOps::Scratch::Count)] = {};
+  size_t ints[static_cast<int>(ForwardOps::Index::Count)] = {};
+  size_t keys = 0;
+};
+ScratchPlan scratch_plan(const ModelConfig& config, int64_t rows, int64_t predicted);
+
 // Throws std::invalid_argument, with the one set of messages both backends give, when a
 // request does not fit the model or its cache.
 void validate_request(const ForwardRequest& req, const ModelConfig& config, int64_t capacity);

@@ -4,6 +4,7 @@
 // forward of cpp/forward.cpp on the ops of forward_ops.cu. No model step is written here.
 // Test: test/native/cuda/test_cuda_forward runs this file under the CPU emulator with a
 // CPU stand-in for cuBLAS and compares every output with the CPU Session, alone and batched.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "backend.h"
 #include "backend_state.h"
 #include "forward_ops.h"
+#include "sdllm_cuda.h"
 
 namespace sdllm {
 namespace cuda {
@@ -102,6 +104,7 @@ WeightView upload(SdllmCudaModel& m, std::map<const void*, void*>& uploaded, con
   const size_t bytes = static_cast<size_t>(t.rows * t.cols * dtype_size(w.dtype));
   void* p = device_alloc(bytes, name.c_str());
   m.allocations.push_back(p);
+  m.weight_bytes += static_cast<int64_t>(bytes);
   check(static_cast<int>(cudaMemcpy(p, t.data, bytes, cudaMemcpyHostToDevice)), "upload of " + name);
   uploaded[t.data] = p;
   w.data = p;
@@ -138,6 +141,7 @@ void upload_group(SdllmCudaModel& m, std::map<const void*, void*>& uploaded, std
   const int64_t es = dtype_size(dt);
   unsigned char* base = static_cast<unsigned char*>(device_alloc(static_cast<size_t>(rows * cols * es), g[0].name.c_str()));
   m.allocations.push_back(base);
+  m.weight_bytes += rows * cols * es;
   unsigned char* p = base;
   for (GroupMember& x : g) {
     const size_t bytes = static_cast<size_t>(x.rows * cols * es);
@@ -211,7 +215,46 @@ SdllmCudaModel* api_model_create(const SdllmCudaModelDesc* desc) {
     upload_group(*m, up, {{&s.w_gate, mlp, p + "w_gate", &w.w_gate}, {&s.w_up, mlp, p + "w_up", &w.w_up}}, d);
     w.w_down = upload(*m, up, s.w_down, d, mlp, p + "w_down");
   }
+  check(static_cast<int>(cudaStreamCreate(&m->stream)), "cudaStreamCreate");
+  const Cublas& b = *g.cublas;
+  check_blas(b.create(&m->blas), "create");
+  check_blas(b.set_stream(m->blas, m->stream), "set stream");
   return m.release();
+}
+
+// Sizes the model's scratch for a forward of `rows` rows and `predicted` predicted rows,
+// so that such forwards allocate nothing (cpp/forward.h scratch_plan; the GEMM input
+// and widening buffers; the attention and confidence workspaces of those shapes).
+void presize(SdllmCudaModel& m, int64_t rows, int64_t predicted, int64_t cache) {
+  const ModelConfig& c = m.weights.config;
+  const ScratchPlan plan = scratch_plan(c, rows, predicted);
+  for (int i = 0; i < static_cast<int>(ForwardOps::Scratch::Count); ++i)
+    if (plan.floats[i]) m.f32[i].reserve(plan.floats[i], "activations");
+  for (int i = 0; i < static_cast<int>(ForwardOps::Index::Count); ++i)
+    if (plan.ints[i]) m.i32[i].reserve(plan.ints[i], "request");
+  m.keys.reserve(plan.keys, "the RNG keys");
+  const int64_t widest_k = c.mlp_hidden > c.d_model ? c.mlp_hidden : c.d_model;
+  if (m.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE) m.narrow.reserve(static_cast<size_t>(rows * widest_k), "GEMM activations");
+  const int sms = global().sm_count;
+  m.conf_ws.reserve(confidence_workspace_bytes(predicted, c.vocab_size, sms) + 1, "confidence workspace");
+  // The split-K workspace peaks at few query rows over the longest cache: try the
+  // row counts a step can have, powers of two up to `rows`.
+  size_t ws = 1;
+  for (int64_t q = 1;; q = q * 2 < rows ? q * 2 : rows) {
+    AttentionParams ap;
+    ap.n_q = q;
+    ap.n_k0 = cache;
+    ap.n_k1 = q;
+    ap.n_heads = static_cast<int>(c.n_heads);
+    ap.n_kv_heads = static_cast<int>(c.n_kv_heads);
+    ap.head_dim = static_cast<int>(c.head_dim);
+    const size_t f32 = attention_workspace_bytes(ap, attention_auto_splits(ap, sms));
+    size_t tc = 0;
+    if (attention_tc_supported(ap)) tc = attention_tc_workspace_bytes(ap, attention_tc_auto_splits(ap, sms));
+    ws = std::max(ws, std::max(f32, tc));
+    if (q == rows) break;
+  }
+  m.attn_ws.reserve(ws, "attention workspace");
 }
 
 void api_model_destroy(SdllmCudaModel* m) { delete m; }
@@ -224,10 +267,6 @@ SdllmCudaSession* api_session_create(SdllmCudaModel* m, int64_t capacity) {
   check(static_cast<int>(cudaSetDevice(m->device)), "cudaSetDevice");
   std::unique_ptr<SdllmCudaSession> s(new SdllmCudaSession());
   s->m = m;
-  check(static_cast<int>(cudaStreamCreate(&s->stream)), "cudaStreamCreate");
-  const Cublas& b = *global().cublas;
-  check_blas(b.create(&s->blas), "create");
-  check_blas(b.set_stream(s->blas, s->stream), "set stream");
   const ModelConfig& c = m->weights.config;
   const size_t per_layer = static_cast<size_t>(capacity * c.n_kv_heads * c.head_dim);
   s->cache = static_cast<float*>(device_alloc(sizeof(float) * 2 * per_layer * c.n_layers, "the KV cache"));
@@ -236,6 +275,11 @@ SdllmCudaSession* api_session_create(SdllmCudaModel* m, int64_t capacity) {
     s->cache_view.k.push_back(s->cache + 2 * l * per_layer);
     s->cache_view.v.push_back(s->cache + (2 * l + 1) * per_layer);
   }
+  // The largest request such a session gets from the block loop: every slot fed, the
+  // LM head on up to kPresizedPredictRows rows (a block's masks; more grow the buffers).
+  constexpr int64_t kPresizedPredictRows = 256;
+  std::lock_guard<std::mutex> lock(m->mu);
+  presize(*m, capacity, capacity < kPresizedPredictRows ? capacity : kPresizedPredictRows, capacity);
   return s.release();
 }
 
@@ -244,7 +288,7 @@ void api_session_destroy(SdllmCudaSession* s) { delete s; }
 // ---- forward ----------------------------------------------------------------------
 
 // One forward over n sessions of one model. The C requests become ForwardRequests (the
-// shared forward validates them); the first session's stream and scratch run the batch.
+// shared forward validates them); the model's stream and scratch run the batch.
 int api_forward_batch(SdllmCudaSession* const* sessions, const SdllmCudaForward* requests, int64_t n) {
   require(sessions != nullptr && requests != nullptr && n > 0, "forward_batch: null argument or empty batch");
   std::vector<ForwardRequest> reqs(static_cast<size_t>(n));
@@ -276,10 +320,11 @@ int api_forward_batch(SdllmCudaSession* const* sessions, const SdllmCudaForward*
     q.return_logits = r.out_logits != nullptr;
     entries[static_cast<size_t>(i)] = BatchEntry{&s->cache_view, &q, &results[static_cast<size_t>(i)]};
   }
-  SdllmCudaSession& lead = *sessions[0];
-  check(static_cast<int>(cudaSetDevice(lead.m->device)), "cudaSetDevice");
-  std::unique_ptr<ForwardOps> ops = cuda_forward_ops(lead);
-  run_forward(*ops, lead.m->weights, entries.data(), entries.size());
+  SdllmCudaModel& model = *sessions[0]->m;
+  std::lock_guard<std::mutex> lock(model.mu);  // one forward at a time on the model's stream
+  check(static_cast<int>(cudaSetDevice(model.device)), "cudaSetDevice");
+  std::unique_ptr<ForwardOps> ops = cuda_forward_ops(model);
+  run_forward(*ops, model.weights, entries.data(), entries.size());
   for (int64_t i = 0; i < n; ++i) {
     const ForwardResult& out = results[static_cast<size_t>(i)];
     const SdllmCudaForward& r = requests[i];
@@ -287,6 +332,21 @@ int api_forward_batch(SdllmCudaSession* const* sessions, const SdllmCudaForward*
     std::memcpy(r.out_confidences, out.confidences.data(), sizeof(float) * out.confidences.size());
     if (r.out_logits) std::memcpy(r.out_logits, out.logits.data(), sizeof(float) * out.logits.size());
   }
+  return 0;
+}
+
+int api_model_stats(SdllmCudaModel* m, SdllmCudaStats* out) {
+  require(m != nullptr && out != nullptr, "model_stats: null argument");
+  std::lock_guard<std::mutex> lock(m->mu);
+  out->forwards = m->forwards;
+  out->last_forward_launches = m->last_launches;
+  out->last_forward_gemms = m->last_gemms;
+  out->weight_bytes = m->weight_bytes;
+  int64_t scratch = 0;
+  for (const auto& b : m->f32) scratch += static_cast<int64_t>(b.n * sizeof(float));
+  for (const auto& b : m->i32) scratch += static_cast<int64_t>(b.n * sizeof(int32_t));
+  scratch += static_cast<int64_t>(m->keys.n * 8 + m->widen.n * 4 + m->narrow.n * 2 + m->attn_ws.n + m->conf_ws.n);
+  out->scratch_bytes = scratch;
   return 0;
 }
 
@@ -341,6 +401,9 @@ int c_session_forward(SdllmCudaSession* s, const SdllmCudaForward* r) {
     return api_forward_batch(&s, r, 1);
   });
 }
+int c_model_stats(SdllmCudaModel* m, SdllmCudaStats* out) {
+  return guarded(1, 1, [&] { return api_model_stats(m, out); });
+}
 int c_forward_batch(SdllmCudaSession* const* sessions, const SdllmCudaForward* requests, int64_t n) {
   return guarded(1, SDLLM_CUDA_INVALID_REQUEST, [&] { return api_forward_batch(sessions, requests, n); });
 }
@@ -351,7 +414,7 @@ const SdllmCudaApi kApi = {
     c_describe,             c_model_create,
     c_model_destroy,        c_session_create,
     c_session_destroy,      c_session_forward,
-    c_forward_batch,
+    c_forward_batch,        c_model_stats,
 };
 
 }  // namespace

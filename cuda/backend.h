@@ -15,8 +15,9 @@
  * Errors: functions returning int give 0 on success; a NULL handle or a non-zero status
  * means failure, and last_error() then holds a message for this thread. No function
  * throws or aborts on bad input. Destroy sessions before their model.
- * Threads: different sessions may run forwards concurrently (each has its own stream
- * and cuBLAS handle); one session must not be used by two threads at once.
+ * Threads: forwards on one model are serialised (one stream, one cuBLAS handle and one
+ * set of scratch buffers per model, sized ahead at session_create); different models
+ * run concurrently. One session must not be used by two threads at once.
  *
  * Versioning: SDLLM_CUDA_ABI_VERSION changes whenever a struct or a function of this
  * file changes. sdllm_cuda_api(v) returns NULL when v is not the library's version.
@@ -106,6 +107,15 @@ typedef struct SdllmCudaForward {
   float* out_logits;           /* NULL, or [n_predict, vocab_size] */
 } SdllmCudaForward;
 
+/* What a model's executor has done and holds (model_stats). */
+typedef struct SdllmCudaStats {
+  int64_t forwards;               /* forwards (batches) run */
+  int64_t last_forward_launches;  /* kernel launches, copies and cuBLAS calls of the last one */
+  int64_t last_forward_gemms;     /* cuBLAS calls of the last one */
+  int64_t weight_bytes;           /* device bytes of the weights */
+  int64_t scratch_bytes;          /* device bytes of the forward's scratch buffers */
+} SdllmCudaStats;
+
 typedef struct SdllmCudaApi {
   uint32_t abi_version; /* SDLLM_CUDA_ABI_VERSION */
   uint32_t struct_size; /* sizeof(SdllmCudaApi) */
@@ -125,6 +135,7 @@ typedef struct SdllmCudaApi {
    * share the projections and the MLP; each request's outputs equal what
    * session_forward gives it alone. Runs on the first session's stream. */
   int (*forward_batch)(SdllmCudaSession* const* sessions, const SdllmCudaForward* requests, int64_t n);
+  int (*model_stats)(SdllmCudaModel* model, SdllmCudaStats* out);
 } SdllmCudaApi;
 
 /* The function table for abi_version, or NULL (last_error is not set) when the library

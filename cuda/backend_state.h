@@ -67,13 +67,15 @@ struct Buffer {
   ~Buffer() {
     if (p) cudaFree(p);
   }
+  // Geometric growth: a run of slightly larger requests reallocates O(log) times.
   T* reserve(size_t need, const char* what) {
     if (need <= n) return p;
+    const size_t grown = need < n + n / 2 ? n + n / 2 : need;
     if (p) cudaFree(p);
     p = nullptr;
     n = 0;
-    p = static_cast<T*>(device_alloc(sizeof(T) * need, what));
-    n = need;
+    p = static_cast<T*>(device_alloc(sizeof(T) * grown, what));
+    n = grown;
     return p;
   }
 };
@@ -82,37 +84,47 @@ struct Buffer {
 }  // namespace cuda
 }  // namespace sdllm
 
+// A model's device weights and the executor of its forwards: one stream, one cuBLAS
+// handle and one set of scratch buffers, used by one forward (batch) at a time (mu).
+// Scratch grows geometrically and is sized ahead by every session_create for the largest
+// request that session can receive, so a forward normally allocates nothing.
 struct SdllmCudaModel {
+  template <class T>
+  using Buffer = sdllm::cuda::backend_detail::Buffer<T>;
   int device = 0;
   int32_t gemm_mode = 0;    // SDLLM_CUDA_GEMM_* of backend.h
   int64_t widen_chunk = 0;  // EXACT: elements widened per chunk
   sdllm::ForwardModel weights;  // device views; config holds the dimensions
   std::vector<void*> allocations;
-  ~SdllmCudaModel() {
-    cudaSetDevice(device);
-    for (void* p : allocations) cudaFree(p);
-  }
-};
+  int64_t weight_bytes = 0;
 
-struct SdllmCudaSession {
-  template <class T>
-  using Buffer = sdllm::cuda::backend_detail::Buffer<T>;
-  SdllmCudaModel* m = nullptr;
+  std::mutex mu;
   cudaStream_t stream = nullptr;
   void* blas = nullptr;
-  float* cache = nullptr;  // [n_layers][K, V][capacity, n_kv * head_dim]
-  sdllm::KvCacheView cache_view;
-  // Scratch of the forwards this session leads (the first session of a batch).
   Buffer<float> f32[static_cast<int>(sdllm::ForwardOps::Scratch::Count)];
   Buffer<int32_t> i32[static_cast<int>(sdllm::ForwardOps::Index::Count)];
   Buffer<uint64_t> keys;
   Buffer<float> widen;
   Buffer<uint16_t> narrow;
   Buffer<unsigned char> attn_ws, conf_ws;
+  // Counted by the ops of the last forward (model_stats in backend.h).
+  int64_t last_launches = 0, last_gemms = 0, forwards = 0;
+
+  ~SdllmCudaModel() {
+    cudaSetDevice(device);
+    if (blas) sdllm::cuda::backend_detail::global().cublas->destroy(blas);
+    if (stream) cudaStreamDestroy(stream);
+    for (void* p : allocations) cudaFree(p);
+  }
+};
+
+// One sequence's KV cache on a model.
+struct SdllmCudaSession {
+  SdllmCudaModel* m = nullptr;
+  float* cache = nullptr;  // [n_layers][K, V][capacity, n_kv * head_dim]
+  sdllm::KvCacheView cache_view;
   ~SdllmCudaSession() {
     cudaSetDevice(m->device);
-    if (blas) sdllm::cuda::backend_detail::global().cublas->destroy(blas);
     if (cache) cudaFree(cache);
-    if (stream) cudaStreamDestroy(stream);
   }
 };

@@ -17,15 +17,16 @@ namespace {
 
 using namespace backend_detail;
 
-void launched(int err, const char* what) { check(err, what); }
-
 class CudaForwardOps final : public ForwardOps {
  public:
-  explicit CudaForwardOps(SdllmCudaSession& lead) : s_(lead), m_(*lead.m) {}
+  explicit CudaForwardOps(SdllmCudaModel& m) : m_(m) {
+    m_.last_launches = m_.last_gemms = 0;
+    m_.forwards++;
+  }
 
-  float* scratch(Scratch id, size_t n) override { return s_.f32[static_cast<int>(id)].reserve(n, "activations"); }
-  int32_t* index(Index id, size_t n) override { return s_.i32[static_cast<int>(id)].reserve(n, "request"); }
-  uint64_t* rng_keys(size_t n) override { return s_.keys.reserve(n, "the RNG keys"); }
+  float* scratch(Scratch id, size_t n) override { return m_.f32[static_cast<int>(id)].reserve(n, "activations"); }
+  int32_t* index(Index id, size_t n) override { return m_.i32[static_cast<int>(id)].reserve(n, "request"); }
+  uint64_t* rng_keys(size_t n) override { return m_.keys.reserve(n, "the RNG keys"); }
   void upload(void* dst, const void* host, size_t bytes) override { memcpy(dst, host, bytes, cudaMemcpyHostToDevice); }
   void download(void* host, const void* src, size_t bytes) override { memcpy(host, src, bytes, cudaMemcpyDeviceToHost); }
   void copy(void* dst, const void* src, size_t bytes) override { memcpy(dst, src, bytes, cudaMemcpyDeviceToDevice); }
@@ -36,7 +37,7 @@ class CudaForwardOps final : public ForwardOps {
     p.ids = ids;
     p.n = n;
     p.out = out;
-    launched(cuda::embedding(p, s_.stream), "embedding kernel");
+    launched(cuda::embedding(p, m_.stream), "embedding kernel");
   }
   void rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out) override {
     norm(x, nullptr, w, n, d, eps, out);
@@ -80,11 +81,11 @@ class CudaForwardOps final : public ForwardOps {
     p.head_dim = head_dim;
     p.pos = pos;
     p.theta = theta;
-    launched(cuda::rope(p, s_.stream), "rope kernel");
+    launched(cuda::rope(p, m_.stream), "rope kernel");
   }
   void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
                    float* dst) override {
-    launched(cuda::gather_rows(src, src_stride, width, rows, n, dst, s_.stream), "gather kernel");
+    launched(cuda::gather_rows(src, src_stride, width, rows, n, dst, m_.stream), "gather kernel");
   }
   void write_cache(float* k_cache, float* v_cache, const float* k, const float* v, int64_t src_stride, int64_t rows,
                    int64_t width) override {
@@ -99,7 +100,7 @@ class CudaForwardOps final : public ForwardOps {
     p.capacity = rows;
     p.n_kv_heads = 1;
     p.head_dim = static_cast<int>(width);
-    launched(kv_cache_write(p, s_.stream), "kv cache kernel");
+    launched(kv_cache_write(p, m_.stream), "kv cache kernel");
   }
   // BF16 precision: the tensor-core kernel where it applies (head_dim 64/128); the exact
   // mode keeps the float32 kernel, whose arithmetic follows the CPU op.
@@ -110,8 +111,8 @@ class CudaForwardOps final : public ForwardOps {
     const bool tc = m_.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE && attention_tc_supported(p);
     l.splits = tc ? attention_tc_auto_splits(p, sms) : attention_auto_splits(p, sms);
     l.workspace_bytes = tc ? attention_tc_workspace_bytes(p, l.splits) : attention_workspace_bytes(p, l.splits);
-    l.workspace = l.workspace_bytes ? s_.attn_ws.reserve(l.workspace_bytes, "attention workspace") : nullptr;
-    launched(tc ? attention_tc(p, l, s_.stream) : cuda::attention(p, l, s_.stream), "attention kernel");
+    l.workspace = l.workspace_bytes ? m_.attn_ws.reserve(l.workspace_bytes, "attention workspace") : nullptr;
+    launched(tc ? attention_tc(p, l, m_.stream) : cuda::attention(p, l, m_.stream), "attention kernel");
   }
   void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
     SwigluParams p;
@@ -122,17 +123,17 @@ class CudaForwardOps final : public ForwardOps {
     p.in_stride = in_stride;
     p.out_stride = cols;
     p.out = out;
-    launched(cuda::swiglu(p, s_.stream), "swiglu kernel");
+    launched(cuda::swiglu(p, m_.stream), "swiglu kernel");
   }
   void add(float* y, const float* x, int64_t n) override {
     AddParams p;
     p.y = y;
     p.x = x;
     p.n = n;
-    launched(cuda::add(p, s_.stream), "add kernel");
+    launched(cuda::add(p, m_.stream), "add kernel");
   }
   void confidence(const ConfidenceParams& p) override;
-  void finish() override { launched(static_cast<int>(cudaStreamSynchronize(s_.stream)), "the forward pass"); }
+  void finish() override { check(static_cast<int>(cudaStreamSynchronize(m_.stream)), "the forward pass"); }
 
  private:
   void gemm_into(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
@@ -166,8 +167,19 @@ class CudaForwardOps final : public ForwardOps {
     }
     return f;
   }
+  // Every kernel launch, copy and cuBLAS call of a forward goes through these two: they
+  // count what the benchmark reports as launches per forward.
+  void launched(int err, const char* what) {
+    m_.last_launches++;
+    check(err, what);
+  }
+  void blas(int status, const char* what) {
+    m_.last_launches++;
+    m_.last_gemms++;
+    check_blas(status, what);
+  }
   void memcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-    launched(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, s_.stream)), "copy");
+    launched(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, m_.stream)), "copy");
   }
   void norm(const float* x, float* residual, const WeightView& w, int64_t n, int64_t d, float eps, float* out) {
     RMSNormParams p;
@@ -178,11 +190,10 @@ class CudaForwardOps final : public ForwardOps {
     p.d = d;
     p.eps = eps;
     p.out = out;
-    launched(cuda::rmsnorm(p, s_.stream), "rmsnorm kernel");
+    launched(cuda::rmsnorm(p, m_.stream), "rmsnorm kernel");
   }
 
-  SdllmCudaSession& s_;
-  const SdllmCudaModel& m_;
+  SdllmCudaModel& m_;
 };
 
 void CudaForwardOps::gemm_into(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias,
@@ -195,26 +206,26 @@ void CudaForwardOps::gemm_into(const float* x, int64_t m, int64_t k, const Weigh
   const int mi = static_cast<int>(m), ki = static_cast<int>(k), ni = static_cast<int>(n_out);
   const int ldc = static_cast<int>(ldy);
   if (w.dtype == DType::F32) {
-    check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, kCudaR32F, ki, x, kCudaR32F, ki,
+    blas(b.gemm_ex(m_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, kCudaR32F, ki, x, kCudaR32F, ki,
                          &zero, y, kCudaR32F, ldc, kCublasCompute32F, kCublasGemmDefault),
                "GemmEx (F32)");
   } else if (m_.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE) {
-    uint16_t* xn = s_.narrow.reserve(static_cast<size_t>(m * k), "GEMM activations");
-    launched(narrow_from_f32(x, m * k, w.dtype, xn, s_.stream), "narrow kernel");
+    uint16_t* xn = m_.narrow.reserve(static_cast<size_t>(m * k), "GEMM activations");
+    launched(narrow_from_f32(x, m * k, w.dtype, xn, m_.stream), "narrow kernel");
     const int t = w.dtype == DType::BF16 ? kCudaR16BF : kCudaR16F;
-    check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, t, ki, xn, t, ki, &zero, y,
+    blas(b.gemm_ex(m_.blas, kCublasOpT, kCublasOpN, ni, mi, ki, &one, w.data, t, ki, xn, t, ki, &zero, y,
                          kCudaR32F, ldc, kCublasCompute32F, kCublasGemmDefault),
                "GemmEx (16-bit)");
   } else {  // EXACT: widen a bounded chunk of weight rows at a time, then an F32 GEMM
     int64_t rows_per = m_.widen_chunk / k;
     if (rows_per < 1) rows_per = 1;
     if (rows_per > n_out) rows_per = n_out;
-    float* wf = s_.widen.reserve(static_cast<size_t>(rows_per * k), "widened weights");
+    float* wf = m_.widen.reserve(static_cast<size_t>(rows_per * k), "widened weights");
     const unsigned char* base = static_cast<const unsigned char*>(w.data);
     for (int64_t r0 = 0; r0 < n_out; r0 += rows_per) {
       const int64_t rc = n_out - r0 < rows_per ? n_out - r0 : rows_per;
-      launched(widen_to_f32(base + r0 * k * dtype_size(w.dtype), w.dtype, rc * k, wf, s_.stream), "widen kernel");
-      check_blas(b.gemm_ex(s_.blas, kCublasOpT, kCublasOpN, static_cast<int>(rc), mi, ki, &one, wf, kCudaR32F, ki, x,
+      launched(widen_to_f32(base + r0 * k * dtype_size(w.dtype), w.dtype, rc * k, wf, m_.stream), "widen kernel");
+      blas(b.gemm_ex(m_.blas, kCublasOpT, kCublasOpN, static_cast<int>(rc), mi, ki, &one, wf, kCudaR32F, ki, x,
                            kCudaR32F, ki, &zero, y + r0, kCudaR32F, ldc, kCublasCompute32F, kCublasGemmDefault),
                  "GemmEx (widened)");
     }
@@ -226,7 +237,7 @@ void CudaForwardOps::gemm_into(const float* x, int64_t m, int64_t k, const Weigh
     bp.cols = n_out;
     bp.stride = ldy;
     bp.bias = *bias;
-    launched(bias_add(bp, s_.stream), "bias_add kernel");
+    launched(bias_add(bp, m_.stream), "bias_add kernel");
   }
 }
 
@@ -235,13 +246,13 @@ void CudaForwardOps::gemm_into(const float* x, int64_t m, int64_t k, const Weigh
 void CudaForwardOps::confidence(const ConfidenceParams& p) {
   const int sms = global().sm_count;
   const size_t bytes = confidence_workspace_bytes(p.n_rows, p.vocab, sms);
-  void* ws = bytes ? s_.conf_ws.reserve(bytes, "confidence workspace") : nullptr;
-  launched(cuda::confidence(p, ws, bytes, sms, s_.stream), "confidence kernel");
+  void* ws = bytes ? m_.conf_ws.reserve(bytes, "confidence workspace") : nullptr;
+  launched(cuda::confidence(p, ws, bytes, sms, m_.stream), "confidence kernel");
 }
 
 }  // namespace
 
-std::unique_ptr<ForwardOps> cuda_forward_ops(SdllmCudaSession& lead) { return std::make_unique<CudaForwardOps>(lead); }
+std::unique_ptr<ForwardOps> cuda_forward_ops(SdllmCudaModel& model) { return std::make_unique<CudaForwardOps>(model); }
 
 }  // namespace cuda
 }  // namespace sdllm
