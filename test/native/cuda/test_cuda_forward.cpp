@@ -8,7 +8,14 @@
 // every row of the request table in docs/ARCHITECTURE.md, and each result is compared:
 // logits by normalised MSE, ids exactly, confidences to 1e-5 (relative to max(1, |c|)).
 // Prints one line per forward and "cuda-forward: N passed, M failed"; exits 1 on failure.
-// Usage: test_cuda_forward [model-name-substring]
+// Usage: test_cuda_forward [--16bit-too] [model-name-substring]
+//   --16bit-too: also run every 16-bit model in the SDLLM_CUDA_GEMM_WEIGHT_DTYPE mode.
+// The same file, built without SDLLM_CUDA_EMULATION, is gpucheck_cuda_forward (target of
+// test/native/cuda/CMakeLists.txt when nvcc builds sdllm_cuda; run by scripts/gpu-check.sh):
+// the nvcc-built libsdllm_cuda.so (dlopened as the addon does; SDLLM_CUDA_LIBRARY overrides
+// the path) on a real GPU with the real cuBLAS. The emulator-only checks (GEMM-call counts
+// of cublas_emu, "cublas-emu" in describe) are left out there. Both builds print the
+// 16-bit GEMM mode's agreement with the CPU and a pass/fail line per precision.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,7 +28,13 @@
 #include <vector>
 
 #include "../../../cpp/backend.h"
+#ifdef SDLLM_CUDA_EMULATION
 #include "cublas_emu.h"
+#else
+#include <dlfcn.h>
+
+#include <cstdlib>
+#endif
 #include "dtype.h"
 #include "model.h"
 #include "session.h"
@@ -33,6 +46,34 @@ using namespace sdllm;
 namespace {
 
 int g_passed = 0, g_failed = 0;
+// Tallies of the cases run in the 16-bit GEMM mode (counted in g_passed/g_failed too), and
+// how often its ids agree with the CPU Session's.
+bool g_half_case = false;
+int g_half_passed = 0, g_half_failed = 0;
+long long g_half_ids_equal = 0, g_half_ids = 0;
+double g_half_max_nmse = 0;
+
+// sdllm_cuda_api of the backend under test: linked in under the emulator; in the real
+// build the library's, from the nvcc-built libsdllm_cuda.so.
+SdllmCudaApiFn api_fn() {
+#ifdef SDLLM_CUDA_EMULATION
+  return sdllm_cuda_api;
+#else
+  static SdllmCudaApiFn fn = [] {
+    const char* env = std::getenv("SDLLM_CUDA_LIBRARY");
+    const std::string path = env && *env ? env : SDLLM_CUDA_LIBRARY_PATH;
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    SdllmCudaApiFn f = lib ? reinterpret_cast<SdllmCudaApiFn>(dlsym(lib, "sdllm_cuda_api")) : nullptr;
+    if (!f) {
+      const char* why = dlerror();
+      std::fprintf(stderr, "test_cuda_forward: cannot use %s: %s\n", path.c_str(), why ? why : "no sdllm_cuda_api");
+      std::exit(1);
+    }
+    return f;
+  }();
+  return fn;
+#endif
+}
 
 struct Rng {
   uint64_t s;
@@ -184,6 +225,14 @@ Compare compare(const ForwardResult& cpu, const ForwardResult& gpu) {
 void report(bool ok, const std::string& what, const std::string& detail) {
   std::printf("%s %s%s%s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.empty() ? "" : ": ", detail.c_str());
   (ok ? g_passed : g_failed)++;
+  if (g_half_case) (ok ? g_half_passed : g_half_failed)++;
+}
+
+void tally_half(const Compare& c) {
+  if (!g_half_case) return;
+  g_half_ids_equal += std::max(c.ids_equal, 0);
+  g_half_ids += c.ids;
+  g_half_max_nmse = std::max(g_half_max_nmse, c.nmse);
 }
 
 std::vector<int32_t> range(int32_t a, int32_t b) {
@@ -213,6 +262,7 @@ struct Runner {
       return;
     }
     const Compare c = compare(a, b);
+    tally_half(c);
     char buf[200];
     std::snprintf(buf, sizeof(buf), "rows %zu, predict %zu, logits nmse %.2e, ids %d/%d, conf diff %.1e",
                   req.tokens.size(), req.predict_rows.size(), c.nmse, c.ids_equal, c.ids, c.max_conf);
@@ -307,6 +357,7 @@ void run_batched(const Spec& s, const TestModel& tm, const std::shared_ptr<CudaM
       const std::string name = s.name + " batched seq " + std::to_string(i) + " step " + std::to_string(k);
       report(same_bits(alone_gpu[i][k], batched[i][k]), name + ": equals the CUDA backend alone, bit for bit", "");
       const Compare c = compare(alone_cpu[i][k], batched[i][k]);
+      tally_half(c);
       char buf[160];
       std::snprintf(buf, sizeof(buf), "logits nmse %.2e, ids %d/%d, conf diff %.1e", c.nmse, c.ids_equal, c.ids,
                     c.max_conf);
@@ -321,10 +372,12 @@ void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
   CudaOptions opt;
   opt.gemm_mode = s.gemm_mode;
   opt.widen_chunk_elems = s.widen_chunk;
+#ifdef SDLLM_CUDA_EMULATION
   const sdllm_cublas_emu::Stats before = sdllm_cublas_emu::stats();
+#endif
   std::shared_ptr<CudaModel> cm;
   try {
-    cm = cuda_model_create_with_api(tm.model, opt, sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION));
+    cm = cuda_model_create_with_api(tm.model, opt, api_fn()(SDLLM_CUDA_ABI_VERSION));
   } catch (const std::exception& e) {
     report(false, s.name + " model upload", e.what());
     return;
@@ -332,6 +385,7 @@ void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
   const int64_t capacity = s.long_cache ? 640 : 40;
   Runner run{s, tm.model, Session(tm.model, capacity), cuda_session_create(cm, capacity), pool,
              s.gemm_mode == SDLLM_CUDA_GEMM_EXACT || s.dtype == DType::F32};
+  g_half_case = !run.exact;
 
   // Prompt of P tokens, two blocks of B masks: N = P + 2B. One token beyond the vocabulary
   // (embedding rows >= vocab exist in real checkpoints) in the prompt.
@@ -418,8 +472,12 @@ void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
              request(lx, range(600, 604), 600, -1, 0, true, {0, 1, 2, 3}, ConfidenceKind::Prob));
   }
   run_batched(s, tm, cm, x, P, B, pool, run.exact);
-  const sdllm_cublas_emu::Stats after = sdllm_cublas_emu::stats();
+  g_half_case = false;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#ifndef SDLLM_CUDA_EMULATION
+  std::printf("     %s: %.1f s\n", s.name.c_str(), secs);
+#else
+  const sdllm_cublas_emu::Stats after = sdllm_cublas_emu::stats();
   std::printf("     %s: %lld F32 / %lld BF16 / %lld F16 GEMM calls, %.1f s\n", s.name.c_str(),
               static_cast<long long>(after.gemm_f32 - before.gemm_f32),
               static_cast<long long>(after.gemm_bf16 - before.gemm_bf16),
@@ -428,14 +486,42 @@ void run_model(const Spec& s, uint64_t seed, ThreadPool& pool) {
     const bool used = after.gemm_bf16 + after.gemm_f16 > before.gemm_bf16 + before.gemm_f16;
     report(used, s.name + " ran 16-bit GEMMs", used ? "" : "no 16-bit GemmEx call was made");
   }
+#endif
 }
 
 // The failure paths an addon user can hit, and the ABI checks.
+// The model executor: a session's creation sizes the scratch for its largest request, so
+// forwards within it allocate nothing (scratch bytes unchanged); launches are counted.
+void run_executor(ThreadPool& pool) {
+  Spec s{"executor", DType::BF16, false, 4, 2, 64, 2, 128, 61, 64, false};
+  TestModel tm = build(s, 21);
+  CudaOptions opt;
+  opt.gemm_mode = SDLLM_CUDA_GEMM_WEIGHT_DTYPE;
+  auto cm = cuda_model_create_with_api(tm.model, opt, sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION));
+  auto gpu = cuda_session_create(cm, 40);
+  const CudaModelStats before = cuda_model_stats(*cm);
+  std::vector<int32_t> x;
+  for (int32_t i = 0; i < 40; ++i) x.push_back(i % 50);
+  gpu->forward(request(x, range(0, 40), 0, 0, 32, true, range(0, 40), ConfidenceKind::Prob), pool);
+  gpu->forward(request(x, range(32, 40), 32, -1, 0, true, {0, 3, 7}, ConfidenceKind::Margin), pool);
+  const CudaModelStats after = cuda_model_stats(*cm);
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "scratch %.2f MB before and after, %lld forwards, last one %lld launches (%lld GEMMs)",
+                static_cast<double>(after.scratch_bytes) / 1e6, static_cast<long long>(after.forwards),
+                static_cast<long long>(after.last_forward_launches), static_cast<long long>(after.last_forward_gemms));
+  report(before.scratch_bytes > 0 && after.scratch_bytes == before.scratch_bytes && after.forwards == 2 &&
+             after.last_forward_launches > 0 && after.last_forward_gemms > 0,
+         "executor: forwards within the session's capacity allocate nothing", buf);
+  // Fused projections: per layer one q|k|v GEMM, wo, one gate|up GEMM, down; plus the head.
+  report(after.last_forward_gemms == 4 * s.layers + 1, "executor: q/k/v and gate/up run as fused GEMMs",
+         std::to_string(after.last_forward_gemms) + " GEMM calls");
+}
+
 void run_errors(ThreadPool& pool) {
-  const SdllmCudaApi* api = sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION);
+  const SdllmCudaApi* api = api_fn()(SDLLM_CUDA_ABI_VERSION);
   report(api && api->abi_version == SDLLM_CUDA_ABI_VERSION && api->struct_size == sizeof(SdllmCudaApi),
          "abi: sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION) returns the table", "");
-  report(sdllm_cuda_api(SDLLM_CUDA_ABI_VERSION + 1) == nullptr, "abi: another version gets NULL", "");
+  report(api_fn()(SDLLM_CUDA_ABI_VERSION + 1) == nullptr, "abi: another version gets NULL", "");
 
   Spec s{"errors", DType::F32, false, 2, 1, 32, 1, 32, 20, 20, false};
   TestModel tm = build(s, 5);
@@ -451,12 +537,17 @@ void run_errors(ThreadPool& pool) {
   CudaOptions opt;
   opt.library = "/nonexistent/libsdllm_cuda.so";
   expect_throw("missing library is a clear error", [&] { cuda_model_create(tm.model, opt); }, "cannot load");
-  opt.device = 3;
+  opt.device = 64;  // beyond any machine's count, emulated (1) or real
   expect_throw("a device that does not exist", [&] { cuda_model_create_with_api(tm.model, opt, api); },
-               "CUDA device 3 does not exist");
+               "CUDA device 64 does not exist");
   opt.device = 0;
   auto cm = cuda_model_create_with_api(tm.model, opt, api);
-  report(cuda_model_description(*cm).find("cublas-emu") != std::string::npos, "describe names the device and cuBLAS",
+#ifdef SDLLM_CUDA_EMULATION
+  const char* cublas_name = "cublas-emu";
+#else
+  const char* cublas_name = "cuBLAS libcublas";
+#endif
+  report(cuda_model_description(*cm).find(cublas_name) != std::string::npos, "describe names the device and cuBLAS",
          cuda_model_description(*cm));
   auto gpu = cuda_session_create(cm, 8);
   Session cpu(tm.model, 8);
@@ -491,7 +582,10 @@ void run_errors(ThreadPool& pool) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string filter = argc > 1 ? argv[1] : "";
+  int argi = 1;
+  const bool half_too = argc > argi && std::string(argv[argi]) == "--16bit-too";
+  argi += half_too;
+  const std::string filter = argc > argi ? argv[argi] : "";
   ThreadPool& pool = default_pool(2);
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<Spec> specs = {
@@ -510,11 +604,34 @@ int main(int argc, char** argv) {
     ++seed;
     if (!filter.empty() && s.name.find(filter) == std::string::npos) continue;
     run_model(s, seed, pool);
+    if (half_too && s.dtype != DType::F32 && s.gemm_mode == SDLLM_CUDA_GEMM_EXACT) {
+      Spec h = s;
+      h.name += " [16-bit gemm]";
+      h.gemm_mode = SDLLM_CUDA_GEMM_WEIGHT_DTYPE;
+      run_model(h, seed, pool);
+    }
   }
-  if (filter.empty() || std::string("errors").find(filter) != std::string::npos) run_errors(pool);
+  if (filter.empty() || std::string("errors").find(filter) != std::string::npos) {
+    try {
+      run_errors(pool);
+      run_executor(pool);
+    } catch (const std::exception& e) {  // e.g. no usable device on a real machine
+      report(false, "errors", std::string("threw: ") + e.what());
+    }
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+#ifdef SDLLM_CUDA_EMULATION
   std::printf("cublas-emu handles still open: %lld; %.1f s\n",
               static_cast<long long>(sdllm_cublas_emu::stats().handles), secs);
+#else
+  std::printf("real GPU and cuBLAS; %.1f s\n", secs);
+#endif
+  std::printf("cuda-forward 16-bit gemm: %d passed, %d failed; ids equal to the CPU's %lld/%lld (%.2f%%), "
+              "logits nmse max %.2e\n",
+              g_half_passed, g_half_failed, g_half_ids_equal, g_half_ids,
+              g_half_ids ? 100.0 * static_cast<double>(g_half_ids_equal) / static_cast<double>(g_half_ids) : 0.0,
+              g_half_max_nmse);
+  std::printf("cuda-forward exact: %d passed, %d failed\n", g_passed - g_half_passed, g_failed - g_half_failed);
   std::printf("cuda-forward: %d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 && g_passed > 0 ? 0 : 1;
 }
