@@ -55,3 +55,9 @@ export const STRATEGY_ROWS: StrategyRow[] = [
     options: (_t, g) => ({ strategy: 'slowfast', blockLength: g, prefixCache: true }),
   },
 ];
+
+/** Defaults of the full run (figures of record) and of `--quick` (a smoke test, a few minutes). */
+export const RUN_DEFAULTS = {
+  full: { samples: 200, lengths: [256, 512], vanillaTiming: 5 },
+  quick: { samples: 5, lengths: [256], vanillaTiming: 2 },
+} as const;
