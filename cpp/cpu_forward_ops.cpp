@@ -74,6 +74,7 @@ class CpuForwardOps final : public ForwardOps {
   }
   void add(float* y, const float* x, int64_t n) override { op_add(y, x, n); }
   void confidence(const ConfidenceParams& p) override { op_confidence(p, pool_); }
+  void begin(const ScratchPlan&) override {}
   void finish() override {}
 
  private:

@@ -130,6 +130,7 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
   const size_t R = static_cast<size_t>(total_rows), P = static_cast<size_t>(total_pred);
   const int64_t ldqkv = d + 2 * kvd, ldgu = 2 * mlp;
   const ScratchPlan plan = scratch_plan(c, total_rows, total_pred);
+  ops.begin(plan);
   auto scratch = [&](S id) { return ops.scratch(id, plan.floats[static_cast<int>(id)]); };
   auto index = [&](I id) { return ops.index(id, plan.ints[static_cast<int>(id)]); };
   float* x = scratch(S::X);

@@ -12,6 +12,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "dtype.h"
@@ -66,6 +67,8 @@ struct BatchEntry {
   ForwardResult* result = nullptr;
 };
 
+struct ScratchPlan;
+
 // The ops a forward is written in. Pointers are the backend's memory (device pointers on
 // CUDA: the forward only offsets them, never dereferences them). Semantics are those of
 // the CPU ops in cpp/ops.h. Calls may be asynchronous; finish() completes them all.
@@ -76,6 +79,9 @@ class ForwardOps {
   enum class Index { Tokens, Positions, Gather, Ids, Count };
 
   virtual ~ForwardOps() = default;
+  // Called first, with the scratch the forward will ask for: backends size every buffer
+  // here, so that nothing is allocated between the forward's first and last kernel.
+  virtual void begin(const ScratchPlan& plan) = 0;
   virtual float* scratch(Scratch id, size_t floats) = 0;
   virtual int32_t* index(Index id, size_t n) = 0;
   virtual uint64_t* rng_keys(size_t n) = 0;
@@ -113,6 +119,7 @@ class ForwardOps {
   virtual void add(float* y, const float* x, int64_t n) = 0;
   // ConfidenceParams as cpp/ops.h; out_ids/out_conf are backend memory.
   virtual void confidence(const ConfidenceParams& p) = 0;
+  // Completes every call since begin(), the downloads included.
   virtual void finish() = 0;
 };
 

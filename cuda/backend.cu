@@ -227,16 +227,8 @@ SdllmCudaModel* api_model_create(const SdllmCudaModelDesc* desc) {
 // and widening buffers; the attention and confidence workspaces of those shapes).
 void presize(SdllmCudaModel& m, int64_t rows, int64_t predicted, int64_t cache) {
   const ModelConfig& c = m.weights.config;
-  const ScratchPlan plan = scratch_plan(c, rows, predicted);
-  for (int i = 0; i < static_cast<int>(ForwardOps::Scratch::Count); ++i)
-    if (plan.floats[i]) m.f32[i].reserve(plan.floats[i], "activations");
-  for (int i = 0; i < static_cast<int>(ForwardOps::Index::Count); ++i)
-    if (plan.ints[i]) m.i32[i].reserve(plan.ints[i], "request");
-  m.keys.reserve(plan.keys, "the RNG keys");
-  const int64_t widest_k = c.mlp_hidden > c.d_model ? c.mlp_hidden : c.d_model;
-  if (m.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE) m.narrow.reserve(static_cast<size_t>(rows * widest_k), "GEMM activations");
+  reserve_scratch(m, scratch_plan(c, rows, predicted));
   const int sms = global().sm_count;
-  m.conf_ws.reserve(confidence_workspace_bytes(predicted, c.vocab_size, sms) + 1, "confidence workspace");
   // The split-K workspace peaks at few query rows over the longest cache: try the
   // row counts a step can have, powers of two up to `rows`.
   size_t ws = 1;

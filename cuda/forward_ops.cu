@@ -24,6 +24,7 @@ class CudaForwardOps final : public ForwardOps {
     m_.forwards++;
   }
 
+  void begin(const ScratchPlan& plan) override { reserve_scratch(m_, plan); }
   float* scratch(Scratch id, size_t n) override { return m_.f32[static_cast<int>(id)].reserve(n, "activations"); }
   int32_t* index(Index id, size_t n) override { return m_.i32[static_cast<int>(id)].reserve(n, "request"); }
   uint64_t* rng_keys(size_t n) override { return m_.keys.reserve(n, "the RNG keys"); }
@@ -253,6 +254,22 @@ void CudaForwardOps::confidence(const ConfidenceParams& p) {
 }  // namespace
 
 std::unique_ptr<ForwardOps> cuda_forward_ops(SdllmCudaModel& model) { return std::make_unique<CudaForwardOps>(model); }
+
+void reserve_scratch(SdllmCudaModel& m, const ScratchPlan& plan) {
+  for (int i = 0; i < static_cast<int>(ForwardOps::Scratch::Count); ++i)
+    if (plan.floats[i]) m.f32[i].reserve(plan.floats[i], "activations");
+  for (int i = 0; i < static_cast<int>(ForwardOps::Index::Count); ++i)
+    if (plan.ints[i]) m.i32[i].reserve(plan.ints[i], "request");
+  if (plan.keys) m.keys.reserve(plan.keys, "the RNG keys");
+  const ModelConfig& c = m.weights.config;
+  const int64_t rows = static_cast<int64_t>(plan.ints[static_cast<int>(ForwardOps::Index::Tokens)]);
+  const int64_t predicted = static_cast<int64_t>(plan.keys);
+  const int64_t widest_k = c.mlp_hidden > c.d_model ? c.mlp_hidden : c.d_model;
+  if (m.gemm_mode == SDLLM_CUDA_GEMM_WEIGHT_DTYPE && rows > 0)
+    m.narrow.reserve(static_cast<size_t>(rows * widest_k), "GEMM activations");
+  const size_t conf = confidence_workspace_bytes(predicted, c.vocab_size, global().sm_count);
+  if (conf) m.conf_ws.reserve(conf, "confidence workspace");
+}
 
 }  // namespace cuda
 }  // namespace sdllm

@@ -11,5 +11,10 @@ namespace cuda {
 
 std::unique_ptr<ForwardOps> cuda_forward_ops(SdllmCudaModel& model);
 
+// Reserves the model's scratch for a forward with this plan: the plan's arrays, the GEMM
+// input (BF16 mode) and the confidence workspace. The attention workspace depends on each
+// sequence's shape and is sized by session_create (backend.cu) or on first use.
+void reserve_scratch(SdllmCudaModel& model, const ScratchPlan& plan);
+
 }  // namespace cuda
 }  // namespace sdllm
