@@ -4,10 +4,12 @@
 import type { GenerateOptions } from '../types';
 import { loadModel } from './index';
 import { formatInspect, inspect } from './inspect';
+import { runQuantize } from './quantize';
 import { runServe } from './server/cli';
 
 const USAGE = `Usage: streaming-dllm generate [options] "prompt"
        streaming-dllm inspect [--json]
+       streaming-dllm quantize DIR OUT   (writes an 8-bit Q8_0 copy of a checkpoint)
        streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--max-batch N] [--max-queue N]
 Options:
   --model DIR            model directory (default: the shipped model)
@@ -30,13 +32,15 @@ Options:
   --confidence KIND      prob | margin | entropy | random
   --seed N
   --no-chat              do not apply the chat template
-  --threads N            CPU threads`;
+  --threads N            CPU threads
+  --weights file|q8      q8: quantize the linear weights to 8 bits at load (CPU backend)`;
 
 interface Parsed {
   command: string;
   prompt?: string;
   model?: string;
   threads?: number;
+  weights?: 'file' | 'q8';
   json?: boolean;
   options: GenerateOptions;
 }
@@ -56,6 +60,7 @@ function parse(argv: string[]): Parsed {
     switch (a) {
       case '--model': parsed.model = next(); break;
       case '--threads': parsed.threads = num(a, next()); break;
+      case '--weights': parsed.weights = next() as Parsed['weights']; break;
       case '--strategy': options.strategy = next() as GenerateOptions['strategy']; break;
       case '--gen-length': options.genLength = num(a, next()); break;
       case '--block-length': options.blockLength = num(a, next()); break;
@@ -88,6 +93,7 @@ function parse(argv: string[]): Parsed {
 
 async function main(): Promise<number> {
   if (process.argv[2] === 'serve') return runServe(process.argv.slice(3));
+  if (process.argv[2] === 'quantize') return runQuantize(process.argv.slice(3));
   const args = parse(process.argv.slice(2));
   if (args.command === 'inspect') {
     const report = inspect();
@@ -98,7 +104,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return args.command === 'help' ? 0 : 2;
   }
-  const model = await loadModel(args.model, { threads: args.threads });
+  const model = await loadModel(args.model, { threads: args.threads, weights: args.weights });
   try {
     let stats;
     for await (const chunk of model.stream(args.prompt, args.options)) {

@@ -26,7 +26,13 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
   const device = options.device === undefined ? 0 : integer('device', options.device, 0, 1024);
   const gpuPrecision = oneOf('gpuPrecision', options.gpuPrecision ?? 'bf16', ['bf16', 'exact'] as const);
   const limits = schedulerLimits(options);
-  const choice = chooseBackend(options.backend, device);
+  // weights 'q8': 8-bit linear weights quantized at load, a CPU-backend feature.
+  const weights = oneOf('weights', options.weights ?? 'file', ['file', 'q8'] as const);
+  if (weights === 'q8' && options.backend === 'cuda')
+    throw new Error("weights 'q8' is supported by the CPU backend only; use backend 'cpu' (or 'auto') with it");
+  const choice = weights === 'q8'
+    ? { backend: 'cpu' as BackendName, reason: "weights 'q8': 8-bit weights run on the CPU backend only", device }
+    : chooseBackend(options.backend, device);
   let { backend, reason } = choice;
   const resolved = path.resolve(dir);
   let nativeModel: NativeModel;
@@ -45,7 +51,7 @@ export async function loadModel(dir: string = defaultModelDir, options: LoadOpti
       nativeModel = await withCallSite(native.loadModel(resolved, { threads }), site);
     }
   } else {
-    nativeModel = await withCallSite(native.loadModel(resolved, { threads }), site);
+    nativeModel = await withCallSite(native.loadModel(resolved, { threads, weights }), site);
   }
   let codec: PromptCodec | null;
   try {

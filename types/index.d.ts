@@ -24,6 +24,14 @@ export interface LoadOptions {
   gpuPrecision?: 'bf16' | 'exact';
   /** Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default: all cores. */
   threads?: number;
+  /**
+   * 'file' (default): weights as the checkpoint stores them (a Q8_0 checkpoint written by
+   * `streaming-dllm quantize` loads as Q8_0). 'q8': quantize the linear weights (attention
+   * and MLP projections, and the LM head unless tied to the embedding) to 8 bits at load,
+   * int8 in groups of 32 with one float32 scale each; the embedding and norms stay as stored.
+   * CPU backend only ('auto' then takes the CPU; 'cuda' is an error).
+   */
+  weights?: 'file' | 'q8';
   /** Concurrent generate()/stream() calls decoding at once, sharing batched forwards. Default 8. */
   maxBatch?: number;
   /** Rows fed per batched forward, summed over its sequences (one larger request runs alone). Default 8192. */

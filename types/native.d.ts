@@ -122,6 +122,8 @@ export interface NativeLoadOptions {
   cudaLibrary?: string;
   /** CUDA arithmetic: 'bf16' (default; tensor-core GEMMs and attention) or 'exact' (float32, as the CPU). */
   gpuPrecision?: 'bf16' | 'exact';
+  /** 'file' (default) or 'q8': quantize the linear weights to Q8_0 at load (CPU backend only). */
+  weights?: 'file' | 'q8';
 }
 
 export interface NativeBinding {
