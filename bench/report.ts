@@ -79,7 +79,9 @@ export function accuracyNotes(samples: number, cellsTested: number): string[] {
       'the problems solved by exactly one of the two are counted (gains for the strategy, losses), and a two-sided binomial test ' +
       'of gains among gains + losses against 1/2 gives p < 0.05. The test is paired (the same problems are used), which is why it ' +
       'can resolve differences that the two intervals, overlapping, cannot; "vs vanilla" in the detail table gives +gains/-losses and p. ' +
-      `Each cell is tested alone, with no correction for the ${cellsTested} tests of the table: with no real difference anywhere, about one in twenty marks by chance.`,
+      (cellsTested > 0
+        ? `Each cell is tested alone, with no correction for the ${cellsTested} tests of the table: with no real difference anywhere, about one in twenty marks by chance.`
+        : 'No cell of this table has a vanilla cell in its column to be tested against.'),
     'Vanilla (greedy, one token per step) is deterministic: its answers are computed once per model and read from a cache (`bench/cache/`, keyed by ' +
       "the model files' content hash, the backend, the decoding options and each problem's id and prompt; `--no-cache` to recompute). " +
       "When they come from the cache, vanilla's tokens/s and s/sample are re-measured in the run on a few problems, whose answers are checked against the cache " +
