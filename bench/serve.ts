@@ -142,7 +142,8 @@ async function main(): Promise<void> {
   const info = model.info;
   const batchKind = model.schedulerStats().nativeBatch ? 'native forwardBatch' : 'per-session forwards (no native forwardBatch in this addon)';
   console.log(`model ${model.dir}: d_model ${info.dModel}, ${info.nLayers} layers, ${info.dtype}; ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}; ` +
-    `${args.strategy}, gen ${args.genLength}, block ${args.blockLength}; ${args.prompts} held-out arithmetic prompts; ${args.seconds} s per row; batches: ${batchKind}`);
+    `${args.strategy}, gen ${args.genLength}, block ${args.blockLength}; ${args.prompts} held-out arithmetic prompts; ${args.seconds} s per row; batches: ${batchKind}; ` +
+    `load average (1 min) at the start: ${os.loadavg()[0].toFixed(2)}`);
   console.log('| clients | requests | tokens/s | vs batch-1 | p50 latency ms | p99 latency ms | mean batch | lost or wrong |');
   console.log('|---|---|---|---|---|---|---|---|');
   const ms = (s: number) => (s * 1000).toFixed(0);
@@ -163,6 +164,8 @@ async function main(): Promise<void> {
       `${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 99))} | ${meanBatch.toFixed(2)} | ${bad.length} |`);
   }
   await server.close();
+  // Other work on the machine moves these figures; say how busy it was.
+  console.log(`load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`);
   if (failures > 0) {
     console.error(`${failures} responses were lost, truncated or differed from their batch-1 answer`);
     process.exitCode = 1;
