@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import { loadModel } from '../lib';
 import { makeHeldOut, scoreAnswer, extractAnswer, TaskName, TASKS } from '../lib/tasks';
 import type { GenerateOptions, StrategyName } from '../types';
+import { wilsonInterval } from './stats';
 
 interface Args {
   model?: string;
@@ -76,11 +77,12 @@ async function main(): Promise<void> {
   const o = args.options;
   console.log(`model ${model.dir}  task ${args.task}  samples ${n}  strategy ${o.strategy}  gen ${o.genLength}  ` +
     `block ${o.blockLength}  steps ${o.steps ?? o.genLength}` + (o.threshold !== undefined ? `  threshold ${o.threshold}` : ''));
-  console.log(`accuracy ${(100 * correct / n).toFixed(1)}% (${correct}/${n})`);
+  const w = wilsonInterval(correct, n);
+  console.log(`accuracy ${(100 * correct / n).toFixed(1)}% (${correct}/${n}), 95% Wilson interval [${(100 * w.low).toFixed(1)}, ${(100 * w.high).toFixed(1)}]`);
   console.log(`mean NFE ${(nfe / n).toFixed(1)}`);
   console.log(`tokens/s (all generated positions) ${(genTokens / seconds).toFixed(1)}  ` +
     `(up to first EOS) ${(tokensToEos / seconds).toFixed(1)}  total ${seconds.toFixed(1)} s`);
-  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ args, correct, n, nfe: nfe / n, seconds, rows }, null, 1));
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ args, correct, n, interval95: w, nfe: nfe / n, seconds, rows }, null, 1));
 }
 
 main().catch((e) => {

@@ -98,7 +98,7 @@ class Progress {
     const elapsed = (Date.now() - this.started) / 1000;
     const eta = (elapsed / this.done) * (this.total - this.done);
     const width = 24;
-    const fill = Math.round((width * this.done) / this.total);
+    const fill = Math.min(width, Math.round((width * this.done) / this.total));
     const line = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${this.done}/${this.total} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s ${label}`;
     if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(100)}`);
     else if (this.done === this.total || this.done % 25 === 0) process.stderr.write(`${line}\n`);
@@ -180,7 +180,7 @@ async function runVanillaCell(model: DiffusionModel, task: TaskName, items: Item
       if (old.text !== r.text) {
         process.stderr.write(`\nvanilla cache ${path.basename(cache.file)}: ${items[i].id} decodes to ${JSON.stringify(r.text)} now, ` +
           `${JSON.stringify(old.text)} in the cache; the engine's arithmetic changed: recomputing the cell\n`);
-        progress.adjust(items.length - recheck);
+        progress.adjust(items.length - (recheck - rechecked));
         const fresh: SampleRecord[] = [];
         for (const item of items) {
           const x = await runOne(model, task, item, genLength, options);
