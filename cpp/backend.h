@@ -76,6 +76,8 @@ std::unique_ptr<SessionBackend> cuda_session_create(std::shared_ptr<CudaModel> m
 // The model executor's counters (cuda/backend.h SdllmCudaStats).
 struct CudaModelStats {
   int64_t forwards = 0, last_forward_launches = 0, last_forward_gemms = 0, weight_bytes = 0, scratch_bytes = 0;
+  int64_t graph_captures = 0, graph_replays = 0;
+  bool last_forward_replayed = false;
 };
 CudaModelStats cuda_model_stats(const CudaModel& model);
 

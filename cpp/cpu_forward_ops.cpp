@@ -75,6 +75,8 @@ class CpuForwardOps final : public ForwardOps {
   void add(float* y, const float* x, int64_t n) override { op_add(y, x, n); }
   void confidence(const ConfidenceParams& p) override { op_confidence(p, pool_); }
   void begin(const ScratchPlan&) override {}
+  void segment_begin(const std::string&) override {}
+  bool segment_end() override { return true; }
   void finish() override {}
 
  private:

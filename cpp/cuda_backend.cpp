@@ -207,6 +207,9 @@ CudaModelStats cuda_model_stats(const CudaModel& model) {
   out.last_forward_gemms = s.last_forward_gemms;
   out.weight_bytes = s.weight_bytes;
   out.scratch_bytes = s.scratch_bytes;
+  out.graph_captures = s.graph_captures;
+  out.graph_replays = s.graph_replays;
+  out.last_forward_replayed = s.last_forward_replayed != 0;
   return out;
 }
 

@@ -25,6 +25,23 @@ void require(bool ok, const std::string& what) {
 
 const WeightView* bias_or_null(const WeightView& b) { return b.empty() ? nullptr : &b; }
 
+// What decides the calls of the layers segment (ForwardOps::segment_begin): each
+// sequence's cache, rows and cache use. Predicted rows and confidence options only act
+// after it.
+std::string layers_signature(const BatchEntry* entries, size_t count) {
+  std::string sig;
+  for (size_t i = 0; i < count; i++) {
+    const ForwardRequest& r = *entries[i].request;
+    const KvCacheView& kc = *entries[i].cache;  // by its memory: a new session may reuse a freed view
+    const int64_t fields[] = {reinterpret_cast<int64_t>(kc.k.empty() ? nullptr : kc.k[0]),
+                              reinterpret_cast<int64_t>(kc.v.empty() ? nullptr : kc.v[0]), kc.capacity,
+                              static_cast<int64_t>(r.tokens.size()), r.cache_attend, r.cache_write_start,
+                              r.cache_write_rows, r.attend_self ? 1 : 0};
+    sig.append(reinterpret_cast<const char*>(fields), sizeof(fields));
+  }
+  return sig;
+}
+
 }  // namespace
 
 ScratchPlan scratch_plan(const ModelConfig& c, int64_t rows, int64_t predicted) {
@@ -148,29 +165,20 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
   int32_t* dev_gather = index(I::Gather);
   int32_t* dev_ids = index(I::Ids);
   uint64_t* dev_keys = ops.rng_keys(plan.keys);
-  ops.upload(dev_tokens, tokens.data(), sizeof(int32_t) * R);
-  ops.upload(dev_positions, positions.data(), sizeof(int32_t) * R);
-  ops.upload(dev_gather, gather.data(), sizeof(int32_t) * P);
-  ops.upload(dev_keys, keys.data(), sizeof(uint64_t) * P);
   float* const q = qkv;
   float* const k = qkv + d;
   float* const v = qkv + d + kvd;
 
-  ops.embedding(m.embedding, dev_tokens, total_rows, x);
-
-  int64_t rows = total_rows;
-  for (int64_t l = 0; l < c.n_layers; l++) {
+  // Layer l up to its cache writes, on every row: norm, q|k|v, RoPE at each row's own
+  // position id (one call covers all sequences), each sequence's cache range.
+  auto layer_front = [&](int64_t l) {
     const LayerWeights& w = m.layers[l];
-    const bool last = l == c.n_layers - 1;
-
     ops.rmsnorm(x, w.attn_norm, total_rows, d, eps, h);
     const WeightView* qkv_w[3] = {&w.wq, &w.wk, &w.wv};
     const WeightView* qkv_b[3] = {bias_or_null(w.bq), bias_or_null(w.bk), bias_or_null(w.bv)};
     ops.project(h, total_rows, d, qkv_w, qkv_b, 3, qkv, ldqkv);
-    // Every row at its own true position id: one call covers all sequences.
     ops.rope(q, total_rows, ldqkv, static_cast<int>(c.n_heads), static_cast<int>(hd), dev_positions, theta);
     ops.rope(k, total_rows, ldqkv, static_cast<int>(c.n_kv_heads), static_cast<int>(hd), dev_positions, theta);
-
     for (size_t i = 0; i < count; i++) {
       const ForwardRequest& r = *entries[i].request;
       if (r.cache_write_start < 0 || r.cache_write_rows == 0) continue;
@@ -178,28 +186,21 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
       ops.write_cache(kc.k[l] + r.cache_write_start * kvd, kc.v[l] + r.cache_write_start * kvd, k + row0[i] * ldqkv,
                       v + row0[i] * ldqkv, ldqkv, r.cache_write_rows, kvd);
     }
-
-    // Queries of the rows that go on: all rows, or (last layer) the predicted ones,
-    // gathered into tmp (free until the output projection). Keys/values stay in qkv.
-    const float* qrows = q;
-    int64_t qstride = ldqkv;
-    if (last && compact) {
-      ops.gather_rows(q, ldqkv, d, dev_gather, total_pred, tmp);
-      ops.gather_rows(x, d, d, dev_gather, total_pred, att);
-      ops.copy(x, att, sizeof(float) * P * d);
-      qrows = tmp;
-      qstride = d;
-      rows = total_pred;
-    }
-
+  };
+  // The rest of layer l: per sequence, attention of its query rows (all its rows, or with
+  // `predicted_only` its predicted rows, compact at qrows) over its cache segment and its
+  // own keys/values; then the output projection, residual, norm and MLP over `rows` rows.
+  auto layer_back = [&](int64_t l, const float* qrows, int64_t qstride, bool predicted_only) {
+    const LayerWeights& w = m.layers[l];
+    const int64_t rows = predicted_only ? total_pred : total_rows;
     for (size_t i = 0; i < count; i++) {
       const ForwardRequest& r = *entries[i].request;
       const KvCacheView& kc = *entries[i].cache;
       const int64_t n = static_cast<int64_t>(r.tokens.size());
-      const int64_t qrow = rows == total_rows ? row0[i] : pred0[i];
+      const int64_t qrow = predicted_only ? pred0[i] : row0[i];
       AttentionParams ap;
       ap.q = qrows + qrow * qstride;
-      ap.n_q = rows == total_rows ? n : static_cast<int64_t>(r.predict_rows.size());
+      ap.n_q = predicted_only ? static_cast<int64_t>(r.predict_rows.size()) : n;
       ap.q_stride = qstride;
       ap.k0 = kc.k[l];
       ap.v0 = kc.v[l];
@@ -217,7 +218,6 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
       ap.out_stride = d;
       ops.attention(ap);
     }
-
     ops.gemm(att, rows, d, w.wo, nullptr, tmp);
     ops.add_rmsnorm(x, tmp, w.ff_norm, rows, d, eps, h);
     const WeightView* gu_w[2] = {&w.w_gate, &w.w_up};
@@ -225,6 +225,39 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
     ops.swiglu(gate_up, gate_up + mlp, rows, mlp, ldgu, act);
     ops.gemm(act, rows, mlp, w.w_down, nullptr, tmp);
     ops.add(x, tmp, rows * d);
+  };
+
+  // The layers segment: the same calls for every forward with the same signature, up to
+  // the last layer's cache writes (ForwardOps::segment_begin). A backend that recorded
+  // without running it (a failed graph capture) asks for it once more.
+  const std::string signature = layers_signature(entries, count);
+  const int64_t last = c.n_layers - 1;
+  for (int attempt = 0;; attempt++) {
+    ops.segment_begin(signature);
+    ops.upload(dev_tokens, tokens.data(), sizeof(int32_t) * R);
+    ops.upload(dev_positions, positions.data(), sizeof(int32_t) * R);
+    ops.embedding(m.embedding, dev_tokens, total_rows, x);
+    for (int64_t l = 0; l < last; l++) {
+      layer_front(l);
+      layer_back(l, q, ldqkv, false);
+    }
+    layer_front(last);
+    if (ops.segment_end()) break;
+    if (attempt > 0) throw std::runtime_error("the backend could not run the layers of a forward it asked to rerun");
+  }
+
+  // The last layer goes on with the predicted rows only when there are fewer of them:
+  // every row's keys and values are written, nothing reads the others. Their queries are
+  // gathered into tmp (free until the output projection).
+  ops.upload(dev_gather, gather.data(), sizeof(int32_t) * P);
+  ops.upload(dev_keys, keys.data(), sizeof(uint64_t) * P);
+  if (compact) {
+    ops.gather_rows(q, ldqkv, d, dev_gather, total_pred, tmp);
+    ops.gather_rows(x, d, d, dev_gather, total_pred, att);
+    ops.copy(x, att, sizeof(float) * P * d);
+    layer_back(last, tmp, d, true);
+  } else {
+    layer_back(last, q, ldqkv, false);
   }
 
   // Final norm and LM head on the predicted rows, in predictRows order.

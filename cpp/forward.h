@@ -119,6 +119,15 @@ class ForwardOps {
   virtual void add(float* y, const float* x, int64_t n) = 0;
   // ConfidenceParams as cpp/ops.h; out_ids/out_conf are backend memory.
   virtual void confidence(const ConfidenceParams& p) = 0;
+  // The calls between segment_begin and segment_end (embedding, every layer up to the last
+  // layer's cache writes) are the same, parameters and all, for any two forwards with the
+  // same signature; only the uploaded tokens and positions differ. A backend may record
+  // them once and replay the recording (the CUDA backend's graphs); the forward issues
+  // every call either way.
+  // segment_end() false: the backend recorded the segment without running it (a capture
+  // it could not use) and the forward issues it again, once.
+  virtual void segment_begin(const std::string& signature) = 0;
+  virtual bool segment_end() = 0;
   // Completes every call since begin(), the downloads included.
   virtual void finish() = 0;
 };

@@ -339,6 +339,9 @@ int api_model_stats(SdllmCudaModel* m, SdllmCudaStats* out) {
   for (const auto& b : m->i32) scratch += static_cast<int64_t>(b.n * sizeof(int32_t));
   scratch += static_cast<int64_t>(m->keys.n * 8 + m->widen.n * 4 + m->narrow.n * 2 + m->attn_ws.n + m->conf_ws.n);
   out->scratch_bytes = scratch;
+  out->graph_captures = m->graph_captures;
+  out->graph_replays = m->graph_replays;
+  out->last_forward_replayed = m->last_replayed ? 1 : 0;
   return 0;
 }
 

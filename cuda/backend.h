@@ -114,6 +114,9 @@ typedef struct SdllmCudaStats {
   int64_t last_forward_gemms;     /* cuBLAS calls of the last one */
   int64_t weight_bytes;           /* device bytes of the weights */
   int64_t scratch_bytes;          /* device bytes of the forward's scratch buffers */
+  int64_t graph_captures;         /* layers segments captured as CUDA graphs */
+  int64_t graph_replays;          /* forwards whose layers segment was a graph replay */
+  int32_t last_forward_replayed;  /* 1 when the last one was */
 } SdllmCudaStats;
 
 typedef struct SdllmCudaApi {

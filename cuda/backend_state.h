@@ -4,6 +4,7 @@
 // grow, a model's device weights and a session's KV cache, stream and scratch.
 #pragma once
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -110,8 +111,24 @@ struct SdllmCudaModel {
   // Counted by the ops of the last forward (model_stats in backend.h).
   int64_t last_launches = 0, last_gemms = 0, forwards = 0;
 
+  // CUDA graphs of the layers segment (forward_ops.cu), by segment signature and the
+  // addresses of every buffer they use; a signature's second sighting is captured.
+  std::map<std::string, cudaGraphExec_t> graphs;
+  std::map<std::string, int> sightings;  // -1: its capture failed, never try again
+  bool graphs_enabled = true;
+  unsigned char* pinned = nullptr;  // page-locked staging of the segment's uploads
+  size_t pinned_bytes = 0;
+  int64_t graph_captures = 0, graph_replays = 0;
+  bool last_replayed = false;
+
+  void drop_graphs() {
+    for (auto& g : graphs) cudaGraphExecDestroy(g.second);
+    graphs.clear();
+  }
   ~SdllmCudaModel() {
     cudaSetDevice(device);
+    drop_graphs();
+    if (pinned) cudaFreeHost(pinned);
     if (blas) sdllm::cuda::backend_detail::global().cublas->destroy(blas);
     if (stream) cudaStreamDestroy(stream);
     for (void* p : allocations) cudaFree(p);

@@ -71,19 +71,27 @@ int gemm_ex(void* h, int transa, int transb, int m, int n, int k, const void* al
   else if (a_type == kCudaR16BF) stats().gemm_bf16++;
   else stats().gemm_f16++;
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
-  float* cc = static_cast<float*>(c);
-  for (int j = 0; j < n; ++j) {
-    for (int i = 0; i < m; ++i) {
-      double s = 0;
-      for (int l = 0; l < k; ++l) {
-        const int64_t ai = transa == kCublasOpN ? i + static_cast<int64_t>(l) * lda : l + static_cast<int64_t>(i) * lda;
-        const int64_t bi = transb == kCublasOpN ? l + static_cast<int64_t>(j) * ldb : j + static_cast<int64_t>(l) * ldb;
-        s += element(a, a_type, ai) * element(b, b_type, bi);
+  // The product itself; recorded instead of run while a stream captures (cuda_emu.h).
+  auto run = [=]() {
+    float* cc = static_cast<float*>(c);
+    for (int j = 0; j < n; ++j) {
+      for (int i = 0; i < m; ++i) {
+        double s = 0;
+        for (int l = 0; l < k; ++l) {
+          const int64_t ai = transa == kCublasOpN ? i + static_cast<int64_t>(l) * lda : l + static_cast<int64_t>(i) * lda;
+          const int64_t bi = transb == kCublasOpN ? l + static_cast<int64_t>(j) * ldb : j + static_cast<int64_t>(l) * ldb;
+          s += element(a, a_type, ai) * element(b, b_type, bi);
+        }
+        float& out = cc[i + static_cast<int64_t>(j) * ldc];
+        // beta == 0: C is not read (it may hold NaN), as cuBLAS.
+        out = be == 0.f ? static_cast<float>(al * s) : static_cast<float>(al * s + be * out);
       }
-      float& out = cc[i + static_cast<int64_t>(j) * ldc];
-      // beta == 0: C is not read (it may hold NaN), as cuBLAS.
-      out = be == 0.f ? static_cast<float>(al * s) : static_cast<float>(al * s + be * out);
     }
+  };
+  if (sdllm_emu::capturing()) {
+    sdllm_emu::capture(run);
+  } else {
+    run();
   }
   return kCublasStatusSuccess;
 }

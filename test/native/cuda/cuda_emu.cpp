@@ -416,33 +416,131 @@ void run_grid(const void* fn, dim3 grid, dim3 block, size_t smem, const std::fun
 
 }  // namespace sdllm_emu
 
+// ---- stream capture -------------------------------------------------------------------
+namespace sdllm_emu {
+namespace {
+struct Capture {
+  bool active = false, invalid = false;
+  cudaStream_t stream = nullptr;
+  std::vector<std::function<void()>> steps;
+};
+Capture& capture_state() {
+  static Capture c;
+  return c;
+}
+}  // namespace
+bool capturing() { return capture_state().active; }
+void capture(std::function<void()> step) { capture_state().steps.push_back(std::move(step)); }
+cudaError_t invalidate_capture() {
+  capture_state().invalid = true;
+  return cudaErrorStreamCaptureUnsupported;
+}
+}  // namespace sdllm_emu
+
+struct CUgraph_st {
+  std::vector<std::function<void()>> steps;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> steps;
+};
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  auto& c = sdllm_emu::capture_state();
+  if (c.active) return cudaErrorInvalidValue;
+  c = sdllm_emu::Capture{};
+  c.active = true;
+  c.stream = s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  auto& c = sdllm_emu::capture_state();
+  if (!c.active || c.stream != s) return cudaErrorInvalidValue;
+  c.active = false;
+  if (c.invalid) {
+    *graph = nullptr;
+    return cudaErrorStreamCaptureInvalidated;
+  }
+  *graph = new CUgraph_st{std::move(c.steps)};
+  c.steps.clear();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return cudaErrorInvalidValue;
+  *exec = new CUgraphExec_st{graph->steps};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+  if (!exec || sdllm_emu::capturing()) return cudaErrorInvalidValue;
+  sdllm_emu::emu().st.graph_launches++;
+  for (auto& step : exec->steps) step();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  if (sdllm_emu::capturing()) return sdllm_emu::invalidate_capture();
+  *p = std::malloc(bytes ? bytes : 1);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeHost(void* p) {
+  if (sdllm_emu::capturing()) return sdllm_emu::invalidate_capture();
+  std::free(p);
+  return cudaSuccess;
+}
+
 // ---- runtime API ------------------------------------------------------------------------
 using sdllm_emu::emu;
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (sdllm_emu::capturing()) return sdllm_emu::invalidate_capture();
   *p = std::malloc(bytes ? bytes : 1);
   if (!*p) return emu().last_error = cudaErrorMemoryAllocation;
   std::memset(*p, 0xff, bytes);  // NaN floats: reads of memory no one wrote show up
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
+  if (sdllm_emu::capturing()) return sdllm_emu::invalidate_capture();
   std::free(p);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (sdllm_emu::capturing()) return sdllm_emu::invalidate_capture();  // synchronous
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind k, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, k);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t) {
+  if (sdllm_emu::capturing()) {
+    sdllm_emu::capture([=]() {
+      if (bytes) std::memmove(dst, src, bytes);
+    });
+    return cudaSuccess;
+  }
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
+  if (sdllm_emu::capturing()) {
+    sdllm_emu::capture([=]() {
+      if (bytes) std::memset(p, value, bytes);
+    });
+    return cudaSuccess;
+  }
+  return cudaMemset(p, value, bytes);
+}
+cudaError_t cudaDeviceSynchronize() { return sdllm_emu::capturing() ? sdllm_emu::invalidate_capture() : cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  return sdllm_emu::capturing() ? sdllm_emu::invalidate_capture() : cudaSuccess;
+}
 cudaError_t cudaGetLastError() {
   cudaError_t e = emu().last_error;
   emu().last_error = cudaSuccess;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <functional>
 #include <type_traits>
 
 // ---- qualifiers ---------------------------------------------------------------------
@@ -60,6 +61,8 @@ enum cudaError_t : int {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
 };
 typedef struct CUstream_st* cudaStream_t;
 enum cudaMemcpyKind { cudaMemcpyHostToHost = 0, cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2,
@@ -86,6 +89,24 @@ cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaStreamCreate(cudaStream_t* s);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaMallocHost(void** p, size_t bytes);
+cudaError_t cudaFreeHost(void* p);
+
+// Stream capture and graphs: while a stream captures, kernel launches, async copies and
+// memsets (and cuBLAS stand-in calls) are recorded instead of run; a graph launch runs
+// them in order. Kernel arguments are captured by value, copies read their source at
+// launch time, as CUDA graphs do. As in CUDA's capture modes, an allocation, a free or a
+// synchronisation during a capture fails and invalidates it.
+typedef struct CUgraph_st* cudaGraph_t;
+typedef struct CUgraphExec_st* cudaGraphExec_t;
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1,
+                             cudaStreamCaptureModeRelaxed = 2 };
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
 template <class F>
 cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
@@ -167,7 +188,7 @@ namespace sdllm_emu {
 void set_schedule(uint64_t seed);
 uint64_t schedule();
 // Counters of the last launches, for tests that want to assert the emulator was exercised.
-struct Stats { uint64_t launches, blocks, barriers, warp_syncs, switches, mmas; };
+struct Stats { uint64_t launches, blocks, barriers, warp_syncs, switches, mmas, graph_launches; };
 Stats stats();
 
 void syncthreads();
@@ -204,9 +225,19 @@ inline T from_bits(uint64_t b) {
   return v;
 }
 
+// Stream capture (see the runtime API above): whether one is active, and recording a step.
+bool capturing();
+void capture(std::function<void()> step);
+// Marks the active capture invalid (an operation CUDA forbids during capture); returns the error.
+cudaError_t invalidate_capture();
+
 template <class Kernel, class... Args>
 inline cudaError_t launch(Kernel* kernel, dim3 grid, dim3 block, size_t smem, Args... args) {
   if (!check_launch(reinterpret_cast<const void*>(kernel), grid, block, smem)) return cudaErrorInvalidConfiguration;
+  if (capturing()) {
+    capture([=]() { run_grid(reinterpret_cast<const void*>(kernel), grid, block, smem, [&]() { kernel(args...); }); });
+    return cudaSuccess;
+  }
   run_grid(reinterpret_cast<const void*>(kernel), grid, block, smem, [&]() { kernel(args...); });
   return cudaSuccess;
 }
