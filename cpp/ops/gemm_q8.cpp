@@ -93,14 +93,22 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
     float* xs = xs_buf.data();
     kernels::q8_quantize_rows(x, m, k, xq, xs, pool);
     const bool avx2 = use_avx2_fma();
+    const bool vnni = avx2 && kernels::q8_use_vnni();
     thread_local std::vector<float> xsp_buf;
-    if (avx2) {
-      const size_t need = static_cast<size_t>(((m + 3) / 4) * groups * 16);
+    thread_local std::vector<int8_t> xp_buf;
+    const int64_t tiles = (m + 3) / 4;
+    if (vnni) {
+      if (xsp_buf.size() < static_cast<size_t>(tiles * groups * 8)) xsp_buf.resize(static_cast<size_t>(tiles * groups * 8));
+      if (xp_buf.size() < static_cast<size_t>(tiles * groups * 128)) xp_buf.resize(static_cast<size_t>(tiles * groups * 128));
+      kernels::vnni_q8_pack_x(xq, xs, m, k, kp, xp_buf.data(), xsp_buf.data());
+    } else if (avx2) {
+      const size_t need = static_cast<size_t>(tiles * groups * 16);
       if (xsp_buf.size() < need) xsp_buf.resize(need);
       kernels::avx2_q8_scale_pattern(xs, m, groups, xsp_buf.data());
     }
-    // A plain pointer: inside the lambda, a thread_local name would be the worker's own.
+    // Plain pointers: inside the lambda, a thread_local name would be the worker's own.
     const float* xsp = xsp_buf.data();
+    const int8_t* xp = xp_buf.data();
 
     const int64_t panel = q8_panel_rows(k);
     const int64_t panels = (n + panel - 1) / panel;
@@ -110,7 +118,9 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
       const int64_t n0 = b * panel, n1 = std::min(n, e * panel);
       for (int64_t p = n0; p < n1; p += panel) {
         const int64_t q = std::min(n1, p + panel);
-        if (avx2)
+        if (vnni)
+          kernels::vnni_q8_gemm_rows(xp, xsp, m, k, w, p, q, y);
+        else if (avx2)
           kernels::avx2_q8_gemm_rows(xq, xsp, m, k, kp, w, p, q, y);
         else
           scalar_q8_rows(xq, xs, m, k, kp, w, p, q, y);

@@ -3,8 +3,8 @@
 // One group of 32 values of an x row and of a weight row is one ymm each. The signed x
 // signed product uses the sign trick: maddubs(|x|, sign(w, x)) multiplies the unsigned
 // |x| by w carrying x's sign into 16 int16 pair sums (at most 2 * 127 * 127, no
-// saturation) and madd with ones widens them to 8 int32 lanes; with AVX-VNNI one
-// dpbusd does both. A tile is 4 x rows by 4 weight rows: the 16 products of a group are
+// saturation) and madd with ones widens them to 8 int32 lanes. (CPUs with AVX-VNNI take
+// gemm_q8_vnni_avx2.cpp instead, same results bit for bit.) A tile is 4 x rows by 4 weight rows: the 16 products of a group are
 // reduced horizontally in int32 (exact, so the grouping does not matter) and packed two
 // tiles' worth of 8 outputs per ymm, then converted to float and accumulated with the
 // group's scale product x_scale * w_scale by one FMA per 8 outputs. Each output thus
@@ -27,9 +27,6 @@
 namespace sdllm {
 namespace kernels {
 
-// gemm_q8_vnni_avx2.cpp: the tile with AVX-VNNI, or a null one when the CPU lacks it.
-q8tile::TileKernel q8_vnni_tile();
-
 namespace {
 
 using namespace q8tile;
@@ -47,16 +44,6 @@ struct DotMaddubs {
 std::atomic<int> g_vnni{-1};
 
 TileKernel pick_tile() {
-  int v = g_vnni.load(std::memory_order_relaxed);
-  if (v < 0) {
-    const char* e = std::getenv("SDLLM_NO_VNNI");
-    v = (e && e[0] == '1') ? 0 : 1;
-    g_vnni.store(v);
-  }
-  if (v) {
-    const TileKernel vnni = q8_vnni_tile();
-    if (vnni.fn) return vnni;
-  }
   TileKernel k;
   k.fn = tile<DotMaddubs>;
   return k;
@@ -66,7 +53,17 @@ TileKernel pick_tile() {
 
 bool set_q8_vnni(bool on) {
   g_vnni.store(on ? 1 : 0);
-  return on && q8_vnni_tile().fn != nullptr;
+  return on && q8_vnni_available();
+}
+
+bool q8_use_vnni() {
+  int v = g_vnni.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("SDLLM_NO_VNNI");
+    v = (e && e[0] == '1') ? 0 : 1;
+    g_vnni.store(v);
+  }
+  return v == 1 && q8_vnni_available();
 }
 
 void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales) {

@@ -1,8 +1,7 @@
 // The 4 x 4 int8 tile of the Q8_0 GEMM (see gemm_q8_avx2.cpp for the design), templated
 // on the exact int32 group dot product: Dot::dot(Dot::prep(x), x, w) returns 8 int32 lanes
-// summing to sum_c x[c] * w[c] (+ 128 * sum_c w[c] when Dot::kOffset). Included by
-// gemm_q8_avx2.cpp (maddubs + madd) and gemm_q8_vnni_avx2.cpp (AVX-VNNI dpbusd), which
-// give bit-identical results (all of this is exact int32 arithmetic).
+// summing to sum_c x[c] * w[c] (+ 128 * sum_c w[c] when Dot::kOffset). Used by
+// gemm_q8_avx2.cpp (maddubs + madd); exact int32 arithmetic up to the float conversion.
 #pragma once
 #include <immintrin.h>
 

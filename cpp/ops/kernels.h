@@ -35,6 +35,14 @@ void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales);
 // Test/bench hook: use the AVX-VNNI tile when the CPU has it (default, unless SDLLM_NO_VNNI=1)
 // or the maddubs one; returns whether VNNI is now in use. Both give identical results.
 bool set_q8_vnni(bool on);
+// Whether op_gemm_q8 takes the VNNI path now (AVX-VNNI present and not disabled).
+bool q8_use_vnni();
+// gemm_q8_vnni_avx2.cpp: the CPU has AVX-VNNI; the activations repacked per tile of 4 rows
+// (xp: ceil(m/4) * groups * 128 bytes, xsp: ceil(m/4) * groups * 8 floats); the GEMM rows.
+bool q8_vnni_available();
+void vnni_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp);
+void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
+                       int64_t n1, float* y);
 // The activation scales xs [m, groups] laid out for the AVX2 tile: per tile of 4 rows and
 // group, 16 floats [s0 x4, s1 x4, s2 x4, s3 x4] (a partial tile repeats its last row).
 // xsp holds ceil(m / 4) * groups * 16 floats.
