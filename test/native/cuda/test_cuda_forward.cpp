@@ -518,6 +518,63 @@ void run_executor(ThreadPool& pool) {
          std::to_string(after.last_forward_gemms) + " GEMM calls");
 }
 
+// CUDA graphs of the layers segment: steps with the same rows and cache use (a block's
+// steps after the first) are captured at their second sighting and replayed after, with
+// new tokens and fewer predicted rows each time; every output must still equal the CPU's
+// (exact precision: token for token). A larger request in between grows the scratch,
+// which must retire the graphs that used the old buffers.
+void run_graphs(ThreadPool& pool) {
+  Spec s{"graphs", DType::BF16, true, 4, 2, 64, 2, 128, 61, 64, false};
+  TestModel tm = build(s, 23);
+  CudaOptions opt;
+  opt.gemm_mode = SDLLM_CUDA_GEMM_EXACT;
+  auto cm = cuda_model_create_with_api(tm.model, opt, api_fn()(SDLLM_CUDA_ABI_VERSION));
+  const int64_t capacity = 24;
+  auto gpu = cuda_session_create(cm, capacity);
+  Session cpu(tm.model, capacity);
+  Rng r(5);
+  const int32_t P = 8, B = 8, N = P + B + 4;
+  std::vector<int32_t> x;
+  for (int32_t i = 0; i < N; ++i) x.push_back(i < P ? r.below(60) : static_cast<int32_t>(s.vocab - 1));
+  auto compare_step = [&](const std::string& what, ForwardRequest q) {
+    q.return_logits = true;
+    const ForwardResult a = cpu.forward(q, pool), b = gpu->forward(q, pool);
+    const Compare c = compare(a, b);
+    const CudaModelStats st = cuda_model_stats(*cm);
+    char buf[200];
+    std::snprintf(buf, sizeof(buf), "logits nmse %.2e, ids %d/%d; %s, %lld launches", c.nmse, c.ids_equal, c.ids,
+                  st.last_forward_replayed ? "graph replay" : "direct", static_cast<long long>(st.last_forward_launches));
+    report(c.nmse <= 1e-9 && c.ids_equal == c.ids && c.max_conf <= 1e-5, "graphs: " + what, buf);
+    return st;
+  };
+  std::vector<int32_t> step_rows = range(P, N);
+  compare_step("step 0 writes the prefix", request(x, range(0, N), 0, 0, P, true, range(P, P + B), ConfidenceKind::Prob));
+  CudaModelStats st;
+  for (int i = 1; i <= 5; ++i) {
+    x[static_cast<size_t>(P + i)] = r.below(60);  // committed tokens change the input
+    std::vector<int32_t> predict;
+    for (int32_t j = i + 1; j < B; ++j) predict.push_back(j);
+    st = compare_step("cached step " + std::to_string(i), request(x, step_rows, P, -1, 0, true, predict,
+                                                                    i % 2 ? ConfidenceKind::Prob : ConfidenceKind::Margin));
+  }
+  report(st.graph_captures == 1 && st.graph_replays == 3, "graphs: captured once, replayed after",
+         std::to_string(st.graph_captures) + " captures, " + std::to_string(st.graph_replays) + " replays");
+  // A wider request grows the buffers; the same cached step afterwards must not replay the
+  // stale graph (it is captured anew at its second sighting with the new addresses).
+  std::vector<int32_t> wide;
+  for (int32_t i = 0; i < 3 * N; ++i) wide.push_back(i % 60);
+  gpu->forward(request(wide, range(0, 3 * N), 0, -1, 0, true, range(0, 3 * N), ConfidenceKind::Prob), pool);
+  cpu.forward(request(wide, range(0, 3 * N), 0, -1, 0, true, range(0, 3 * N), ConfidenceKind::Prob), pool);
+  compare_step("step 0 again after the buffers grew", request(x, range(0, N), 0, 0, P, true, range(P, P + B), ConfidenceKind::Prob));
+  for (int i = 1; i <= 3; ++i) {
+    x[static_cast<size_t>(P + i)] = r.below(60);
+    st = compare_step("cached step after growth " + std::to_string(i), request(x, step_rows, P, -1, 0, true, {6, 7},
+                                                                             ConfidenceKind::Prob));
+  }
+  report(st.graph_captures == 2 && st.graph_replays == 4, "graphs: buffers that grew retire the old graph",
+         std::to_string(st.graph_captures) + " captures, " + std::to_string(st.graph_replays) + " replays");
+}
+
 void run_errors(ThreadPool& pool) {
   const SdllmCudaApi* api = api_fn()(SDLLM_CUDA_ABI_VERSION);
   report(api && api->abi_version == SDLLM_CUDA_ABI_VERSION && api->struct_size == sizeof(SdllmCudaApi),
@@ -616,6 +673,7 @@ int main(int argc, char** argv) {
     try {
       run_errors(pool);
       run_executor(pool);
+      run_graphs(pool);
     } catch (const std::exception& e) {  // e.g. no usable device on a real machine
       report(false, "errors", std::string("threw: ") + e.what());
     }
