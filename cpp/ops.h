@@ -34,6 +34,14 @@ void op_swiglu(const float* gate, const float* up, int64_t n, float* out);
 // y[i] += x[i]
 void op_add(float* y, const float* x, int64_t n);
 
+// The same four ops split over a pool (rows, or chunks of 8-aligned elements): results are
+// those of the single-threaded calls above, bit for bit, whatever the pool size. Small
+// inputs run on the calling thread.
+void op_embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out, ThreadPool& pool);
+void op_rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out, ThreadPool& pool);
+void op_swiglu(const float* gate, const float* up, int64_t n, float* out, ThreadPool& pool);
+void op_add(float* y, const float* x, int64_t n, ThreadPool& pool);
+
 // Bidirectional (no mask) attention of n_q query rows over two key/value segments:
 // segment 0 (usually the KV cache) then segment 1 (usually the new rows themselves).
 // Either segment may be empty (n = 0). Rows are [n_heads * head_dim] for q/out and

@@ -1,6 +1,8 @@
 // SwiGLU and residual add. SwiGLU takes the AVX2 kernel (vectorised exp) when it can;
 // the add is a plain loop the compiler vectorises, memory-bound either way.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "../cpu_features.h"
 #include "../ops.h"
@@ -18,6 +20,25 @@ void op_swiglu(const float* gate, const float* up, int64_t n, float* out) {
 
 void op_add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+namespace {
+// Splits [0, n) into chunks starting at multiples of 8, so that every element takes the
+// same (vector or tail) path as in one call over all of [0, n).
+void split8(int64_t n, ThreadPool& pool, const std::function<void(int64_t, int64_t)>& fn) {
+  constexpr int64_t kMin = 1 << 15;  // below this, waking a thread costs more than it saves
+  if (n < 2 * kMin || pool.size() == 1) return fn(0, n);
+  const int64_t blocks = (n + 7) / 8;
+  pool.parallel_for(blocks, kMin / 8, [&](int64_t b, int64_t e, int) { fn(b * 8, std::min(n, e * 8)); });
+}
+}  // namespace
+
+void op_swiglu(const float* gate, const float* up, int64_t n, float* out, ThreadPool& pool) {
+  split8(n, pool, [&](int64_t b, int64_t e) { op_swiglu(gate + b, up + b, e - b, out + b); });
+}
+
+void op_add(float* y, const float* x, int64_t n, ThreadPool& pool) {
+  split8(n, pool, [&](int64_t b, int64_t e) { op_add(y + b, x + b, e - b); });
 }
 
 }  // namespace sdllm

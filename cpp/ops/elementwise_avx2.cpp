@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "../dtype.h"
+
 #include "kernels.h"
 #include "vexp_avx2.h"
 
@@ -26,6 +28,35 @@ void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
+}
+
+void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps, float* out) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  int64_t c = 0;
+  for (; c + 8 <= d; c += 8) {
+    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + c)), b = _mm256_cvtps_pd(_mm_loadu_ps(x + c + 4));
+    s0 = _mm256_fmadd_pd(a, a, s0);  // exact products of floats in double, one rounding per add
+    s1 = _mm256_fmadd_pd(b, b, s1);
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, _mm256_add_pd(s0, s1));
+  double ss = (t[0] + t[1]) + (t[2] + t[3]);
+  for (; c < d; ++c) ss += static_cast<double>(x[c]) * x[c];
+  const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
+  const __m256 vi = _mm256_set1_ps(inv);
+  c = 0;
+  if (w.dtype == DType::F32) {
+    const float* wf = static_cast<const float*>(w.data);
+    for (; c + 8 <= d; c += 8)
+      _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi), _mm256_loadu_ps(wf + c)));
+  } else {
+    alignas(32) float wb[8];
+    for (; c + 8 <= d; c += 8) {
+      avx2_widen(w, c, 8, wb);
+      _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi), _mm256_load_ps(wb)));
+    }
+  }
+  for (; c < d; ++c) out[c] = x[c] * inv * w.at(0, c);
 }
 
 }  // namespace kernels

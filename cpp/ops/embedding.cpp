@@ -1,4 +1,5 @@
 // Embedding lookup: copies table rows, widening the file dtype to float32.
+#include <algorithm>
 #include <cstring>
 
 #include "../cpu_features.h"
@@ -25,6 +26,13 @@ void op_embedding(const WeightView& table, const int32_t* ids, int64_t n, float*
       for (int64_t c = 0; c < d; ++c) o[c] = table.at(r, c);
     }
   }
+}
+
+void op_embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out, ThreadPool& pool) {
+  const int64_t d = table.cols;
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, d));
+  if (n <= grain || pool.size() == 1) return op_embedding(table, ids, n, out);
+  pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int) { op_embedding(table, ids + b, e - b, out + b * d); });
 }
 
 }  // namespace sdllm

@@ -24,6 +24,9 @@ void avx2_scale(float a, float* y, int64_t n);
 // op_attention's AVX2 path (attention_avx2.cpp): any head_dim, GQA, either segment empty.
 void avx2_attention(const AttentionParams& p, ThreadPool& pool);
 
+// One RMSNorm row (elementwise_avx2.cpp); out may alias x.
+void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps, float* out);
+
 // out[i] = silu(gate[i]) * up[i] with a vectorised exp (elementwise_avx2.cpp).
 void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out);
 

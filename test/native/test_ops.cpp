@@ -388,6 +388,43 @@ void test_elementwise() {
   set_force_scalar(false);
 }
 
+// The pooled overloads of the row and elementwise ops: the single-threaded results, bit for bit.
+void test_pooled_ops(ThreadPool& pool) {
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    const std::string sfx = std::string(" threads=") + std::to_string(pool.size()) + " " + path_name();
+    for (int64_t n : {1, 37, 129})
+      for (int64_t d : {64, 1000, 4096}) {
+        std::vector<float> x = randn(n * d, 2.f);
+        Weights w(DType::BF16, 1, d);
+        std::vector<float> a(x.size()), b(x.size());
+        op_rmsnorm(x.data(), w.view, n, d, 1e-5f, a.data());
+        op_rmsnorm(x.data(), w.view, n, d, 1e-5f, b.data(), pool);
+        report("rmsnorm pooled n=" + std::to_string(n) + " d=" + std::to_string(d) + sfx,
+               std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
+      }
+    for (int64_t n : {5, 70001, 300007}) {
+      std::vector<float> g = randn(n, 4.f), u = randn(n);
+      std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+      op_swiglu(g.data(), u.data(), n, a.data());
+      op_swiglu(g.data(), u.data(), n, b.data(), pool);
+      report("swiglu pooled n=" + std::to_string(n) + sfx, std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
+      std::vector<float> ya = g, yb = g;
+      op_add(ya.data(), u.data(), n);
+      op_add(yb.data(), u.data(), n, pool);
+      report("add pooled n=" + std::to_string(n) + sfx, std::memcmp(ya.data(), yb.data(), ya.size() * 4) == 0, "");
+    }
+    Weights tab(DType::BF16, 1000, 4096);
+    std::vector<int32_t> ids(67);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 37) % 1003) - 1;  // incl. out of range
+    std::vector<float> a(ids.size() * 4096), b(a.size());
+    op_embedding(tab.view, ids.data(), static_cast<int64_t>(ids.size()), a.data());
+    op_embedding(tab.view, ids.data(), static_cast<int64_t>(ids.size()), b.data(), pool);
+    report("embedding pooled n=67 d=4096" + sfx, std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
+  }
+  set_force_scalar(false);
+}
+
 void test_attention(ThreadPool& pool) {
   struct C { int64_t nq, nk0, nk1; int heads, kv, hd; };
   const C cases[] = {{1, 0, 1, 4, 1, 64},    {5, 37, 5, 8, 2, 128},  {17, 0, 17, 7, 1, 16},
@@ -509,6 +546,8 @@ int main() {
   test_gemm_q8_vnni(pool3);
   test_gemm_row_independence(pool3);
   test_gemm_row_independence(pool1);
+  test_pooled_ops(pool3);
+  test_pooled_ops(pool1);
   test_attention(pool3);
   test_attention(pool1);
   test_confidence(pool3);
