@@ -1,0 +1,265 @@
+// `npm run bench:torch`: tokens/s of this engine beside a small PyTorch LLaDA
+// (bench/torch/llada_torch.py, Debian's python3-torch via /usr/bin/python3) on the same
+// random LLaDA-layout checkpoints, the same prompt ids and the same decoding loops
+// (`vanilla` and `prefix-cache`, LLaDA's fixed schedule with a fixed step count), with one
+// and two threads, all interleaved in one run: each round runs every (engine, threads)
+// once on the same item, so both see the same background load.
+//
+//   npm run bench:torch -- [--sizes S,M,L] [--rounds N] [--threads 1,2] [--keep DIR]
+//
+// Checkpoints (BF16, written here into a temp dir): S ~1 M parameters (d_model 128),
+// M ~32 M (d_model 512), L ~171 M (d_model 1024). Prints tokens/s, the ratio ours/torch,
+// the GFLOP/s of the whole generation (FLOPs counted from the shapes, identical for both
+// engines: both run the LM head on the block's masked rows only) and the register-only
+// AVX2 FMA peak of the same threads (native measureFmaPeak) for scale.
+import { ChildProcessWithoutNullStreams, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as readline from 'readline';
+
+interface Size {
+  name: string;
+  d: number;
+  layers: number;
+  heads: number;
+  mlp: number;
+  vocab: number;
+  prompt: number;
+  gen: number;
+  block: number;
+  steps: number;
+}
+
+const SIZES: Size[] = [
+  { name: 'S', d: 128, layers: 4, heads: 4, mlp: 384, vocab: 512, prompt: 64, gen: 64, block: 32, steps: 32 },
+  { name: 'M', d: 512, layers: 8, heads: 8, mlp: 1536, vocab: 4096, prompt: 64, gen: 64, block: 32, steps: 16 },
+  { name: 'L', d: 1024, layers: 12, heads: 16, mlp: 2816, vocab: 8192, prompt: 64, gen: 32, block: 32, steps: 8 },
+];
+const STRATEGIES = ['vanilla', 'prefix-cache'] as const;
+
+function params(s: Size): number {
+  return s.layers * (4 * s.d * s.d + 3 * s.d * s.mlp) + 2 * s.vocab * s.d;
+}
+
+// --- checkpoint writer (LLaDA layout, BF16, seeded) ------------------------------------
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function writeCheckpoint(dir: string, s: Size): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const mask = s.vocab - 1;
+  const config = {
+    model_type: 'llada', d_model: s.d, n_heads: s.heads, n_kv_heads: s.heads, n_layers: s.layers,
+    mlp_hidden_size: s.mlp, vocab_size: s.vocab, embedding_size: s.vocab, rope_theta: 10000.0, rms_norm_eps: 1e-5,
+    weight_tying: false, include_bias: false, include_qkv_bias: false, block_type: 'llama', activation_type: 'silu',
+    layer_norm_type: 'rms', mask_token_id: mask, eos_token_id: mask - 1, pad_token_id: mask - 1,
+    max_sequence_length: 4096,
+  };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  const p = 'model.transformer.';
+  const specs: Array<{ name: string; shape: number[]; std: number }> = [
+    { name: `${p}wte.weight`, shape: [s.vocab, s.d], std: 1 },
+    { name: `${p}ln_f.weight`, shape: [s.d], std: 0 },
+    { name: `${p}ff_out.weight`, shape: [s.vocab, s.d], std: 2 / Math.sqrt(s.d) },
+  ];
+  for (let i = 0; i < s.layers; i++) {
+    const b = `${p}blocks.${i}.`;
+    specs.push({ name: `${b}attn_norm.weight`, shape: [s.d], std: 0 }, { name: `${b}ff_norm.weight`, shape: [s.d], std: 0 });
+    for (const [n, r, c] of [['q_proj', s.d, s.d], ['k_proj', s.d, s.d], ['v_proj', s.d, s.d], ['attn_out', s.d, s.d],
+      ['ff_proj', s.mlp, s.d], ['up_proj', s.mlp, s.d], ['ff_out', s.d, s.mlp]] as const)
+      specs.push({ name: `${b}${n}.weight`, shape: [r, c], std: 1 / Math.sqrt(c) });
+  }
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const t of specs) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    header[t.name] = { dtype: 'BF16', shape: t.shape, data_offsets: [off, off + 2 * n] };
+    off += 2 * n;
+  }
+  let text = JSON.stringify(header);
+  while (text.length % 8) text += ' ';
+  const fd = fs.openSync(path.join(dir, 'model.safetensors'), 'w');
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(text.length));
+  fs.writeSync(fd, size);
+  fs.writeSync(fd, Buffer.from(text));
+  const r = rng(17 + s.d);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (const t of specs) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const buf = Buffer.alloc(2 * n);
+    for (let i = 0; i < n; i++) {
+      // uniform with the given std (norm weights: 1 + small noise)
+      f[0] = t.std === 0 ? 1 + 0.1 * (r() - 0.5) : (r() - 0.5) * Math.sqrt(12) * t.std;
+      buf.writeUInt16LE(((u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 16) & 0xffff, 2 * i);
+    }
+    fs.writeSync(fd, buf);
+  }
+  fs.closeSync(fd);
+}
+
+// --- FLOPs of one generation ------------------------------------------------------------
+
+/** FLOPs of one forward over `rows` rows attending to `keys` keys, head on `pred` rows. */
+function forwardFlops(s: Size, rows: number, keys: number, pred: number): number {
+  const linear = 2 * rows * s.layers * (4 * s.d * s.d + 3 * s.d * s.mlp);
+  const attn = 4 * rows * keys * s.d * s.layers;
+  return linear + attn + 2 * pred * s.d * s.vocab;
+}
+
+/** FLOPs of a whole generation with the fixed schedule (both engines run the same forwards). */
+function generationFlops(s: Size, strategy: string): number {
+  const N = s.prompt + s.gen;
+  const blocks = s.gen / s.block;
+  const per = s.steps / blocks;
+  let total = 0;
+  for (let b = 0; b < blocks; b++) {
+    const start = s.prompt + b * s.block;
+    const base = Math.floor(s.block / per);
+    const rem = s.block % per;
+    let masked = s.block;
+    for (let i = 0; i < per; i++) {
+      if (strategy === 'vanilla' || i === 0) total += forwardFlops(s, N, N, masked);
+      else total += forwardFlops(s, N - start, N, masked);
+      masked -= base + (i < rem ? 1 : 0);
+    }
+  }
+  return total;
+}
+
+// --- workers ----------------------------------------------------------------------------
+
+class Worker {
+  private lines: readline.Interface;
+  private waiting: Array<(v: Record<string, unknown>) => void> = [];
+  constructor(readonly label: string, private proc: ChildProcessWithoutNullStreams) {
+    this.lines = readline.createInterface({ input: proc.stdout });
+    this.lines.on('line', (l) => this.waiting.shift()?.(JSON.parse(l)));
+    proc.stderr.on('data', (d) => process.stderr.write(`[${label}] ${d}`));
+  }
+  call(req: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push((v) => (v.error ? reject(new Error(`${this.label}: ${v.error}`)) : resolve(v)));
+      this.proc.stdin.write(JSON.stringify(req) + '\n');
+    });
+  }
+  close(): void {
+    this.proc.stdin.end();
+  }
+}
+
+/** Worker mode: this engine with a fixed pool size (the pool is process-wide). */
+async function runWorker(threads: number): Promise<void> {
+  const { loadModel } = await import('../../lib');
+  const models = new Map<string, Awaited<ReturnType<typeof loadModel>>>();
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const req = JSON.parse(line);
+    let out: Record<string, unknown>;
+    try {
+      if (req.cmd === 'load') {
+        models.set(req.dir, await loadModel(req.dir, { threads, backend: 'cpu' }));
+        out = { ok: true };
+      } else {
+        const m = models.get(req.dir)!;
+        const t0 = process.hrtime.bigint();
+        const r = await m.generate(req.prompt, {
+          strategy: req.strategy, genLength: req.gen, blockLength: req.block, steps: req.steps, threshold: null,
+        });
+        out = { tokens: Array.from(r.tokens), seconds: Number(process.hrtime.bigint() - t0) / 1e9, nfe: r.stats.nfe };
+      }
+    } catch (e) {
+      out = { error: (e as Error).message };
+    }
+    process.stdout.write(JSON.stringify(out) + '\n');
+  }
+  for (const m of models.values()) m.dispose();
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const arg = (name: string, def: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
+  };
+  if (argv.includes('--worker')) return runWorker(Number(arg('--threads', '1')));
+  const sizes = arg('--sizes', 'S,M,L').split(',').map((n) => SIZES.find((s) => s.name === n)!).filter(Boolean);
+  const rounds = Number(arg('--rounds', '3'));
+  const threadList = arg('--threads', '1,2').split(',').map(Number);
+  const python = arg('--python', '/usr/bin/python3');
+  const keep = arg('--keep', '');
+  const root = keep || fs.mkdtempSync(path.join(os.tmpdir(), 'sdllm-bench-torch-'));
+
+  const { native } = await import('../../lib/native');
+  const peak = new Map<number, number>();
+  const measure = (native as unknown as { measureFmaPeak?: (o: { threads: number; seconds: number }) => Promise<number> })
+    .measureFmaPeak;
+
+  const dirs = new Map<string, string>();
+  for (const s of sizes) {
+    const dir = path.join(root, `llada-${s.name}`);
+    if (!fs.existsSync(path.join(dir, 'model.safetensors'))) writeCheckpoint(dir, s);
+    dirs.set(s.name, dir);
+    console.error(`checkpoint ${s.name}: ${(params(s) / 1e6).toFixed(1)} M parameters in ${dir}`);
+  }
+  const workers: Array<{ w: Worker; engine: 'ours' | 'torch'; threads: number }> = [];
+  for (const t of threadList) {
+    workers.push({ w: new Worker(`ours t${t}`, spawn(process.execPath, [__filename, '--worker', '--threads', String(t)])), engine: 'ours', threads: t });
+    workers.push({ w: new Worker(`torch t${t}`, spawn(python, [path.join(__dirname, '..', '..', '..', 'bench', 'torch', 'llada_torch.py')])), engine: 'torch', threads: t });
+  }
+  for (const { w } of workers) for (const dir of dirs.values()) await w.call({ cmd: 'load', dir });
+  if (measure) for (const t of threadList) peak.set(t, await measure({ threads: t, seconds: 0.3 }));
+
+  type Cell = { best: number; tokens: number[]; nfe: number };
+  const cells = new Map<string, Cell>();
+  for (const s of sizes) {
+    const r = rng(99 + s.d);
+    const prompt = Array.from({ length: s.prompt }, () => Math.floor(r() * (s.vocab - 2)));
+    for (const strategy of STRATEGIES)
+      for (let round = 0; round < rounds; round++)
+        for (const { w, engine, threads } of workers) {
+          const out = await w.call({ cmd: 'run', dir: dirs.get(s.name), threads, prompt, strategy, gen: s.gen, block: s.block, steps: s.steps });
+          const key = `${s.name}|${strategy}|${threads}|${engine}`;
+          const c = cells.get(key) ?? { best: Infinity, tokens: out.tokens as number[], nfe: out.nfe as number };
+          c.best = Math.min(c.best, out.seconds as number);
+          cells.set(key, c);
+        }
+  }
+  for (const { w } of workers) w.close();
+
+  const lines: string[] = [];
+  lines.push(`| size | params | strategy | thr | NFE | ours tok/s | torch tok/s | ours/torch | ours GFLOP/s | torch GFLOP/s | FMA peak GFLOP/s | same tokens |`);
+  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const s of sizes)
+    for (const strategy of STRATEGIES)
+      for (const t of threadList) {
+        const a = cells.get(`${s.name}|${strategy}|${t}|ours`)!;
+        const b = cells.get(`${s.name}|${strategy}|${t}|torch`)!;
+        const flops = generationFlops(s, strategy);
+        const same = a.tokens.filter((v, i) => v === b.tokens[i]).length;
+        lines.push(`| ${s.name} (d ${s.d}) | ${(params(s) / 1e6).toFixed(1)} M | ${strategy} | ${t} | ${a.nfe}${a.nfe !== b.nfe ? `/${b.nfe}` : ''} | ` +
+          `${(s.gen / a.best).toFixed(1)} | ${(s.gen / b.best).toFixed(1)} | ${(b.best / a.best).toFixed(2)} | ` +
+          `${(flops / a.best / 1e9).toFixed(1)} | ${(flops / b.best / 1e9).toFixed(1)} | ${peak.has(t) ? peak.get(t)!.toFixed(0) : '-'} | ` +
+          `${same}/${s.gen} |`);
+      }
+  console.log(lines.join('\n'));
+  console.log(`\nprompt ${sizes.map((s) => `${s.name}: ${s.prompt} ids, gen ${s.gen}, block ${s.block}, ${s.steps} steps`).join('; ')}; ` +
+    `best of ${rounds} interleaved rounds; tokens/s = gen / seconds of the whole generate call.`);
+  if (!keep) fs.rmSync(root, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
