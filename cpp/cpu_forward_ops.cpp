@@ -11,19 +11,59 @@ void copy_rows(float* dst, int64_t dst_stride, const float* src, int64_t src_str
   for (int64_t i = 0; i < rows; i++) std::memcpy(dst + i * dst_stride, src + i * src_stride, sizeof(float) * width);
 }
 
+// A growable array kept between forwards: fresh allocations per forward were page faults
+// and kernel zero-fills of every large buffer, a cost that grew with the batch.
 template <class T>
-T* fresh(std::unique_ptr<T[]>& slot, size_t n) {
-  slot.reset(new T[n ? n : 1]);
-  return slot.get();
-}
+struct Reused {
+  std::unique_ptr<T[]> data;
+  size_t capacity = 0;
+  T* get(size_t n) {
+    if (n > capacity) {
+      data.reset(new T[n]);
+      capacity = n;
+    }
+    return data.get();
+  }
+  size_t bytes() const { return capacity * sizeof(T); }
+  void release() {
+    data.reset();
+    capacity = 0;
+  }
+};
+
+// One per thread that runs forwards (libuv's workers): a forward never shares it.
+struct Arena {
+  Reused<float> f32[static_cast<int>(ForwardOps::Scratch::Count)];
+  Reused<int32_t> i32[static_cast<int>(ForwardOps::Index::Count)];
+  Reused<uint64_t> keys;
+  Reused<float> project;
+  size_t bytes() const {
+    size_t b = keys.bytes() + project.bytes();
+    for (const auto& a : f32) b += a.bytes();
+    for (const auto& a : i32) b += a.bytes();
+    return b;
+  }
+  void release() {
+    for (auto& a : f32) a.release();
+    for (auto& a : i32) a.release();
+    keys.release();
+    project.release();
+  }
+};
+// An arena grown beyond this by a one-off large forward is freed after it.
+constexpr size_t kArenaKeepBytes = size_t{256} << 20;
+thread_local Arena t_arena;
 
 class CpuForwardOps final : public ForwardOps {
  public:
-  explicit CpuForwardOps(ThreadPool& pool) : pool_(pool) {}
+  explicit CpuForwardOps(ThreadPool& pool) : pool_(pool), arena_(t_arena) {}
+  ~CpuForwardOps() override {
+    if (arena_.bytes() > kArenaKeepBytes) arena_.release();
+  }
 
-  float* scratch(Scratch id, size_t n) override { return fresh(f32_[static_cast<int>(id)], n); }
-  int32_t* index(Index id, size_t n) override { return fresh(i32_[static_cast<int>(id)], n); }
-  uint64_t* rng_keys(size_t n) override { return fresh(keys_, n); }
+  float* scratch(Scratch id, size_t n) override { return arena_.f32[static_cast<int>(id)].get(n); }
+  int32_t* index(Index id, size_t n) override { return arena_.i32[static_cast<int>(id)].get(n); }
+  uint64_t* rng_keys(size_t n) override { return arena_.keys.get(n); }
   void upload(void* dst, const void* host, size_t bytes) override { std::memcpy(dst, host, bytes); }
   void download(void* host, const void* src, size_t bytes) override { std::memcpy(host, src, bytes); }
   void copy(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
@@ -49,7 +89,7 @@ class CpuForwardOps final : public ForwardOps {
     int64_t col = 0;
     for (int j = 0; j < count; j++) {
       const int64_t n = w[j]->rows;
-      float* block = fresh(project_, static_cast<size_t>(m * n));
+      float* block = arena_.project.get(static_cast<size_t>(m * n));
       op_gemm(x, m, k, *w[j], bias ? bias[j] : nullptr, block, pool_);
       copy_rows(y + col, ldy, block, n, m, n);
       col += n;
@@ -81,10 +121,7 @@ class CpuForwardOps final : public ForwardOps {
 
  private:
   ThreadPool& pool_;
-  std::unique_ptr<float[]> f32_[static_cast<int>(Scratch::Count)];
-  std::unique_ptr<int32_t[]> i32_[static_cast<int>(Index::Count)];
-  std::unique_ptr<uint64_t[]> keys_;
-  std::unique_ptr<float[]> project_;
+  Arena& arena_;
 };
 
 }  // namespace
