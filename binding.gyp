@@ -8,7 +8,9 @@
       "sources": [
         "cpp/ops/attention_avx2.cpp",
         "cpp/ops/elementwise_avx2.cpp",
-        "cpp/ops/gemm_avx2.cpp"
+        "cpp/ops/gemm_avx2.cpp",
+        "cpp/ops/gemm_q8_avx2.cpp",
+        "cpp/ops/gemm_q8_vnni_avx2.cpp"
       ],
       "include_dirs": [
         "cpp"
@@ -51,8 +53,11 @@
       ],
       "sources": [
         "cpp/cpu_features.cpp",
+        "cpp/cpu_forward_ops.cpp",
         "cpp/cuda_backend.cpp",
         "cpp/cuda_probe.cpp",
+        "cpp/fma_peak.cpp",
+        "cpp/forward.cpp",
         "cpp/json.cpp",
         "cpp/loader.cpp",
         "cpp/ops/attention.cpp",
@@ -60,6 +65,7 @@
         "cpp/ops/elementwise.cpp",
         "cpp/ops/embedding.cpp",
         "cpp/ops/gemm.cpp",
+        "cpp/ops/gemm_q8.cpp",
         "cpp/ops/rmsnorm.cpp",
         "cpp/ops/rope.cpp",
         "cpp/safetensors.cpp",
