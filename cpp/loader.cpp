@@ -458,6 +458,8 @@ WeightView quantize_weight(const WeightView& w, Model& model, ThreadPool* pool) 
                                               : static_cast<const void*>(static_cast<const uint16_t*>(w.data) + r * cols);
       if (w.dtype == DType::F32) {
         std::memcpy(row.data(), src, sizeof(float) * static_cast<size_t>(cols));
+      } else if (avx2) {  // exact widening either way
+        kernels::avx2_widen(w, r * cols, cols, row.data());
       } else if (w.dtype == DType::BF16) {
         const uint16_t* h = static_cast<const uint16_t*>(src);
         for (int64_t c = 0; c < cols; ++c) row[static_cast<size_t>(c)] = bf16_to_f32(h[c]);
