@@ -53,15 +53,23 @@ void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const We
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
   const bool avx2 = use_avx2_fma();
-  const int64_t panels = (n + kPanel - 1) / kPanel;
+  // Narrow weights (n of a few hundred) in 48-row panels give 2 threads 2-3 uneven items:
+  // aim at 4 panels per thread, down to 12 rows (the widened panel is still reused by
+  // every x row). Panels only partition the outputs; each output's arithmetic is the same.
+  int64_t panel = kPanel;
+  if (pool.size() > 1) {
+    const int64_t want = (n + 4 * pool.size() - 1) / (4 * pool.size());
+    panel = std::max<int64_t>(12, std::min<int64_t>(kPanel, (want + 2) / 3 * 3));
+  }
+  const int64_t panels = (n + panel - 1) / panel;
   // Tiny products (the small test models) are not worth waking a thread for.
   const int64_t work = m * k * n;
   const int64_t grain = work < (1 << 18) ? panels : 1;
   pool.parallel_for(panels, grain, [&](int64_t b, int64_t e, int) {
-    const int64_t n0 = b * kPanel, n1 = std::min(n, e * kPanel);
+    const int64_t n0 = b * panel, n1 = std::min(n, e * panel);
     // One panel at a time, so the scalar path's buffer holds at most kPanel rows.
-    for (int64_t p = n0; p < n1; p += kPanel) {
-      const int64_t q = std::min(n1, p + kPanel);
+    for (int64_t p = n0; p < n1; p += panel) {
+      const int64_t q = std::min(n1, p + panel);
       if (avx2)
         kernels::avx2_gemm_rows(x, m, k, w, p, q, y);
       else

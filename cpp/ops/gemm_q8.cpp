@@ -110,7 +110,11 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
     const float* xsp = xsp_buf.data();
     const int8_t* xp = xp_buf.data();
 
-    const int64_t panel = q8_panel_rows(k);
+    int64_t panel = q8_panel_rows(k);
+    if (pool.size() > 1) {  // narrow weights: about 4 panels per thread, at least 8 rows
+      const int64_t want = (n + 4 * pool.size() - 1) / (4 * pool.size());
+      panel = std::max<int64_t>(8, std::min<int64_t>(panel, (want + 3) / 4 * 4));
+    }
     const int64_t panels = (n + panel - 1) / panel;
     const int64_t work = m * k * n;
     const int64_t grain = work < (1 << 18) ? panels : 1;
