@@ -69,15 +69,15 @@ class CpuForwardOps final : public ForwardOps {
   void copy(void* dst, const void* src, size_t bytes) override { std::memmove(dst, src, bytes); }
 
   void embedding(const WeightView& table, const int32_t* ids, int64_t n, float* out) override {
-    op_embedding(table, ids, n, out);
+    op_embedding(table, ids, n, out, pool_);
   }
   void rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out) override {
-    op_rmsnorm(x, w, n, d, eps, out);
+    op_rmsnorm(x, w, n, d, eps, out, pool_);
   }
   void add_rmsnorm(float* residual, const float* delta, const WeightView& w, int64_t n, int64_t d, float eps,
                    float* out) override {
-    op_add(residual, delta, n * d);
-    op_rmsnorm(residual, w, n, d, eps, out);
+    op_add(residual, delta, n * d, pool_);
+    op_rmsnorm(residual, w, n, d, eps, out, pool_);
   }
   void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
     op_gemm(x, m, k, w, bias, y, pool_);
@@ -110,9 +110,13 @@ class CpuForwardOps final : public ForwardOps {
   }
   void attention(const AttentionParams& p) override { op_attention(p, pool_); }
   void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
-    for (int64_t r = 0; r < rows; r++) op_swiglu(gate + r * in_stride, up + r * in_stride, cols, out + r * cols);
+    // Rows over the pool; each row is one op_swiglu call, as for a single sequence.
+    const int64_t grain = rows * cols < (1 << 15) ? rows : 1;
+    pool_.parallel_for(rows, grain, [&](int64_t b, int64_t e, int) {
+      for (int64_t r = b; r < e; r++) op_swiglu(gate + r * in_stride, up + r * in_stride, cols, out + r * cols);
+    });
   }
-  void add(float* y, const float* x, int64_t n) override { op_add(y, x, n); }
+  void add(float* y, const float* x, int64_t n) override { op_add(y, x, n, pool_); }
   void confidence(const ConfidenceParams& p) override { op_confidence(p, pool_); }
   void begin(const ScratchPlan&) override {}
   void segment_begin(const std::string&) override {}
