@@ -31,13 +31,9 @@
 
 #include "cpu_features.h"
 #include "dtype.h"
+#include "fma_peak.h"
 #include "ops.h"
 #include "threadpool.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define SDLLM_BENCH_X86 1
-#endif
 
 using namespace sdllm;
 
@@ -104,42 +100,9 @@ struct Shape {
   int64_t k, n;
 };
 
-#ifdef SDLLM_BENCH_X86
-// 12 independent FMA chains in registers, no memory traffic: at 2 FMA pipes x 4 cycles of
-// latency, 8 chains already saturate a core; returns FLOPs done.
-__attribute__((target("avx2,fma"))) double fma_loop(int64_t iters) {
-  __m256 a[12];
-  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-  for (int u = 0; u < 12; ++u) a[u] = _mm256_set1_ps(1.f + u);
-  for (int64_t i = 0; i < iters; ++i)
-    for (int u = 0; u < 12; ++u) a[u] = _mm256_fmadd_ps(a[u], m, c);
-  __m256 s = a[0];
-  for (int u = 1; u < 12; ++u) s = _mm256_add_ps(s, a[u]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  volatile float sink = out[0];
-  (void)sink;
-  return static_cast<double>(iters) * 12 * 8 * 2;
-}
-#endif
-
-// The FMA loop on every pool thread at once; returns the FLOPs done (0 without AVX2).
-double fma_peak_run(ThreadPool& pool, int64_t iters) {
-#ifdef SDLLM_BENCH_X86
-  if (!cpu_features().avx2 || !cpu_features().fma) return 0;
-  std::vector<double> flops(static_cast<size_t>(pool.size()), 0);
-  pool.parallel_for(pool.size(), 1, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) flops[static_cast<size_t>(i)] = fma_loop(iters);
-  });
-  double f = 0;
-  for (double v : flops) f += v;
-  return f;
-#else
-  (void)pool;
-  (void)iters;
-  return 0;
-#endif
-}
+// The FMA loop (cpp/fma_peak.h) on every pool thread at once; returns the FLOPs done (0
+// without AVX2).
+double fma_peak_run(ThreadPool& pool, int64_t iters) { return fma_peak_flops(pool, iters); }
 
 }  // namespace
 
