@@ -11,7 +11,8 @@
 // M ~32 M (d_model 512), L ~171 M (d_model 1024). Prints tokens/s, the ratio ours/torch,
 // the GFLOP/s of the whole generation (FLOPs counted from the shapes, identical for both
 // engines: both run the LM head on the block's masked rows only) and the register-only
-// AVX2 FMA peak of the same threads (native measureFmaPeak) for scale.
+// AVX2 FMA peak of the same threads (native measureFmaPeak) for scale; and this engine
+// with weights 'q8' (8-bit linear weights), its tokens compared with the BF16 run's.
 import { ChildProcessWithoutNullStreams, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -170,9 +171,10 @@ async function runWorker(threads: number): Promise<void> {
     try {
       if (req.cmd === 'load') {
         models.set(req.dir, await loadModel(req.dir, { threads, backend: 'cpu' }));
+        models.set(`${req.dir}|q8`, await loadModel(req.dir, { threads, weights: 'q8' }));
         out = { ok: true };
       } else {
-        const m = models.get(req.dir)!;
+        const m = models.get(req.weights === 'q8' ? `${req.dir}|q8` : req.dir)!;
         const t0 = process.hrtime.bigint();
         const r = await m.generate(req.prompt, {
           strategy: req.strategy, genLength: req.gen, blockLength: req.block, steps: req.steps, threshold: null,
@@ -213,12 +215,14 @@ async function main(): Promise<void> {
     dirs.set(s.name, dir);
     console.error(`checkpoint ${s.name}: ${(params(s) / 1e6).toFixed(1)} M parameters in ${dir}`);
   }
-  const workers: Array<{ w: Worker; engine: 'ours' | 'torch'; threads: number }> = [];
+  type Engine = 'ours' | 'q8' | 'torch';
+  const workers: Array<{ w: Worker; engine: Engine; threads: number }> = [];
   for (const t of threadList) {
-    workers.push({ w: new Worker(`ours t${t}`, spawn(process.execPath, [__filename, '--worker', '--threads', String(t)])), engine: 'ours', threads: t });
+    const ours = new Worker(`ours t${t}`, spawn(process.execPath, [__filename, '--worker', '--threads', String(t)]));
+    workers.push({ w: ours, engine: 'ours', threads: t }, { w: ours, engine: 'q8', threads: t });
     workers.push({ w: new Worker(`torch t${t}`, spawn(python, [path.join(__dirname, '..', '..', '..', 'bench', 'torch', 'llada_torch.py')])), engine: 'torch', threads: t });
   }
-  for (const { w } of workers) for (const dir of dirs.values()) await w.call({ cmd: 'load', dir });
+  for (const { w, engine } of workers) if (engine !== 'q8') for (const dir of dirs.values()) await w.call({ cmd: 'load', dir });
   if (measure) for (const t of threadList) peak.set(t, await measure({ threads: t, seconds: 0.3 }));
 
   type Cell = { best: number; tokens: number[]; nfe: number };
@@ -229,29 +233,32 @@ async function main(): Promise<void> {
     for (const strategy of STRATEGIES)
       for (let round = 0; round < rounds; round++)
         for (const { w, engine, threads } of workers) {
-          const out = await w.call({ cmd: 'run', dir: dirs.get(s.name), threads, prompt, strategy, gen: s.gen, block: s.block, steps: s.steps });
+          const out = await w.call({ cmd: 'run', dir: dirs.get(s.name), threads, prompt, strategy, gen: s.gen, block: s.block,
+            steps: s.steps, weights: engine === 'q8' ? 'q8' : 'file' });
           const key = `${s.name}|${strategy}|${threads}|${engine}`;
           const c = cells.get(key) ?? { best: Infinity, tokens: out.tokens as number[], nfe: out.nfe as number };
           c.best = Math.min(c.best, out.seconds as number);
           cells.set(key, c);
         }
   }
-  for (const { w } of workers) w.close();
+  for (const { w, engine } of workers) if (engine !== 'q8') w.close();
 
   const lines: string[] = [];
-  lines.push(`| size | params | strategy | thr | NFE | ours tok/s | torch tok/s | ours/torch | ours GFLOP/s | torch GFLOP/s | FMA peak GFLOP/s | same tokens |`);
-  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push(`| size | params | strategy | thr | NFE | ours tok/s | torch tok/s | ours/torch | ours GFLOP/s | torch GFLOP/s | FMA peak GFLOP/s | same tokens | ours q8 tok/s | q8/torch | q8 same tokens |`);
+  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|');
   for (const s of sizes)
     for (const strategy of STRATEGIES)
       for (const t of threadList) {
         const a = cells.get(`${s.name}|${strategy}|${t}|ours`)!;
         const b = cells.get(`${s.name}|${strategy}|${t}|torch`)!;
+        const q = cells.get(`${s.name}|${strategy}|${t}|q8`)!;
+        const qsame = q.tokens.filter((v, i) => v === a.tokens[i]).length;
         const flops = generationFlops(s, strategy);
         const same = a.tokens.filter((v, i) => v === b.tokens[i]).length;
         lines.push(`| ${s.name} (d ${s.d}) | ${(params(s) / 1e6).toFixed(1)} M | ${strategy} | ${t} | ${a.nfe}${a.nfe !== b.nfe ? `/${b.nfe}` : ''} | ` +
           `${(s.gen / a.best).toFixed(1)} | ${(s.gen / b.best).toFixed(1)} | ${(b.best / a.best).toFixed(2)} | ` +
           `${(flops / a.best / 1e9).toFixed(1)} | ${(flops / b.best / 1e9).toFixed(1)} | ${peak.has(t) ? peak.get(t)!.toFixed(0) : '-'} | ` +
-          `${same}/${s.gen} |`);
+          `${same}/${s.gen} | ${(s.gen / q.best).toFixed(1)} | ${(b.best / q.best).toFixed(2)} | ${qsame}/${s.gen} |`);
       }
   console.log(lines.join('\n'));
   console.log(`\nprompt ${sizes.map((s) => `${s.name}: ${s.prompt} ids, gen ${s.gen}, block ${s.block}, ${s.steps} steps`).join('; ')}; ` +
