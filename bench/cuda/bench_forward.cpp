@@ -438,6 +438,11 @@ Request make_request(const Shapes& sh, const Geometry& g, bool step0) {
 
 struct Cost {
   double weight_bytes = 0, kv_bytes = 0, flops = 0;
+  // docs/PERFORMANCE.md's per-step terms beyond the floor, 16-bit mode: the BF16 rounding
+  // of every GEMM input ((3 d + mlp) floats a row and layer, 4 B read + 2 B written) and
+  // the other activation traffic if every tensor went to HBM (64 d + 16 kvd + 20 mlp bytes
+  // a row and layer: norms, q|k|v and gate|up outputs, RoPE, residuals, SwiGLU).
+  double rounding_bytes = 0, activation_bytes = 0;
 };
 
 Cost cost(const Shapes& sh, const Request& r) {
@@ -449,6 +454,9 @@ Cost cost(const Shapes& sh, const Request& r) {
   const double slot = 2.0 * sh.kvd() * 4.0 * L;  // K and V, float32, all layers
   c.kv_bytes = slot * (static_cast<double>(r.f.cache_attend) + static_cast<double>(std::max<int64_t>(0, r.f.cache_write_rows)));
   c.flops = 2.0 * rows * L * sh.layer_params() + 4.0 * rows * keys * d * L + 2.0 * pred * sh.vocab * d;
+  const double kvd = static_cast<double>(sh.kvd()), mlp = static_cast<double>(sh.mlp);
+  c.rounding_bytes = rows * L * (3.0 * d + mlp) * 6.0;
+  c.activation_bytes = rows * L * (64.0 * d + 16.0 * kvd + 20.0 * mlp);
   return c;
 }
 
@@ -483,7 +491,18 @@ struct Bench {
   std::string launches() const {
     SdllmCudaStats st;
     if (!stats(&st)) return "?";
-    return std::to_string(st.last_forward_launches) + "/" + std::to_string(st.last_forward_gemms);
+    return std::to_string(st.last_forward_launches) + "/" + std::to_string(st.last_forward_gemms) +
+           (st.last_forward_replayed ? " graph" : "");
+  }
+  // The on-paper estimate of docs/PERFORMANCE.md for this call: floor + rounding +
+  // activations (upper bound) + launch gaps (~1 us a node when the layers were a graph
+  // replay, ~2.5 us a launch otherwise). 16-bit mode only (the exact mode is not a target).
+  double estimate(const Cost& c, double floor) const {
+    SdllmCudaStats st;
+    if (!stats(&st)) return 0;
+    const double gaps = st.last_forward_replayed ? 1e-6 * (st.last_forward_launches + 16.0 * sh.layers)
+                                                 : 2.5e-6 * st.last_forward_launches;
+    return floor + (c.rounding_bytes + c.activation_bytes) / lim.bandwidth + gaps;
   }
 
   // Runs f warmup + reps times; returns the timings (empty on failure).
@@ -514,9 +533,11 @@ struct Bench {
     const double floor = std::max(t_mem, t_flop);
     char per_seq[32] = "";
     if (per > 1) std::snprintf(per_seq, sizeof(per_seq), "%.4g", med * 1e3 / per);
-    std::printf("%-6s %-8s %6lld %9s %6lld %8.4g %8.4g %9.4g %-7s %10.4g %9.4g %8s %7.1fx %8.0f %8.1f %11s\n", mode,
+    char est[32] = "-";
+    if (half) std::snprintf(est, sizeof(est), "%.4g", estimate(c, floor) * 1e3);
+    std::printf("%-6s %-8s %6lld %9s %6lld %8.4g %8.4g %9.4g %-7s %8s %10.4g %9.4g %8s %7.1fx %8.0f %8.1f %11s\n", mode,
                 name.c_str(), static_cast<long long>(P), rows.c_str(), static_cast<long long>(keys), bytes / 1e9,
-                c.flops / 1e12, floor * 1e3, t_mem >= t_flop ? "(mem)" : "(flops)", med * 1e3, mn * 1e3, per_seq,
+                c.flops / 1e12, floor * 1e3, t_mem >= t_flop ? "(mem)" : "(flops)", est, med * 1e3, mn * 1e3, per_seq,
                 med / floor, bytes / med / 1e9, c.flops / med / 1e12, launches().c_str());
   }
 
@@ -740,9 +761,11 @@ int main(int argc, char** argv) {
               "x floor = median / floor; GB/s and TFLOP/s = the floor's bytes and FLOPs / median; launch/gemm = "
               "kernel launches and copies / cuBLAS calls of the last forward (model_stats)\n\n",
               o.reps, o.warmup);
-  std::printf("%-6s %-8s %6s %9s %6s %8s %8s %9s %-7s %10s %9s %8s %8s %8s %8s %11s\n", "mode", "case", "P", "rows",
-              "keys", "GB", "TFLOP", "floor ms", "bound", "median ms", "min ms", "per seq", "x floor", "GB/s", "TFLOP/s",
-              "launch/gemm");
+  std::printf("est ms: docs/PERFORMANCE.md's on-paper cost of the call (floor + BF16 rounding + activation traffic\n"
+              "  as an upper bound + launch gaps from the measured launch count), 16-bit mode\n");
+  std::printf("%-6s %-8s %6s %9s %6s %8s %8s %9s %-7s %8s %10s %9s %8s %8s %8s %8s %11s\n", "mode", "case", "P", "rows",
+              "keys", "GB", "TFLOP", "floor ms", "bound", "est ms", "median ms", "min ms", "per seq", "x floor", "GB/s",
+              "TFLOP/s", "launch/gemm");
 
   Bench b{api, o, sh, lim};
   if (o.exact) b.run_mode(false, desc, drv, mem, base_free);
