@@ -2,41 +2,16 @@
 // against the literal reference (test/helpers/reference/slowfast.ts, float64 logits), token
 // for token and in NFE, plain and over the prefix cache. Each case names the situations it
 // exists for, and the reference's trace must show that they occurred.
-import { loadModel } from '../lib';
 import { decodeBlocks } from '../lib/generate';
 import { native } from '../lib/native';
 import { resolveOptions } from '../lib/options';
-import type { DiffusionModel, GenerateOptions } from '../types';
+import type { GenerateOptions } from '../types';
 import type { NativeForwardRequest } from '../types/native';
-import { makeTempDir, removeDir } from './helpers/checkpoint';
-import { writeDecodingLlada } from './helpers/fixtures';
-import { RefLLaDA } from './helpers/reference/llada';
+import { LladaFixture, lladaFixturePool, PROMPT } from './helpers/decoding-fixtures';
 import { emptyTrace, literalSlowFast, SlowFastLiteralOptions, SlowFastLiteralResult, SlowFastTrace } from './helpers/reference/slowfast';
 
-interface Fixture {
-  dir: string;
-  model: DiffusionModel;
-  ref: RefLLaDA;
-}
-
-const fixtures: Fixture[] = [];
-
-async function fixture(opts: Parameters<typeof writeDecodingLlada>[1]): Promise<Fixture> {
-  const dir = makeTempDir();
-  writeDecodingLlada(dir, opts);
-  const f = { dir, model: await loadModel(dir, { threads: 2 }), ref: new RefLLaDA(dir) };
-  fixtures.push(f);
-  return f;
-}
-
-afterAll(() => {
-  for (const f of fixtures) {
-    f.model.dispose();
-    removeDir(f.dir);
-  }
-});
-
-const PROMPT = [3, 17, 5, 29, 8, 11, 40];
+type Fixture = LladaFixture;
+const fixture = lladaFixturePool();
 
 /** The literal reference's options for these generate options (defaults of decoding.md). */
 function literalOptions(o: GenerateOptions): SlowFastLiteralOptions {

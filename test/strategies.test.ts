@@ -1,37 +1,12 @@
 // The fast path (native forward + TypeScript block loop) against the slow literal
 // reference (float64 forward in TypeScript, the reference loops written out), token for
 // token, for every strategy, on tiny random LLaDA checkpoints written by the test helper.
-import { loadModel } from '../lib';
-import type { DiffusionModel, GenerateOptions } from '../types';
-import { makeTempDir, removeDir } from './helpers/checkpoint';
-import { writeDecodingLlada } from './helpers/fixtures';
-import { RefLLaDA } from './helpers/reference/llada';
+import type { GenerateOptions } from '../types';
+import { LladaFixture, lladaFixturePool, PROMPT } from './helpers/decoding-fixtures';
 import { literalGenerate, LiteralOptions } from './helpers/reference/literal';
 
-interface Fixture {
-  dir: string;
-  model: DiffusionModel;
-  ref: RefLLaDA;
-}
-
-const fixtures: Fixture[] = [];
-
-async function fixture(opts: Parameters<typeof writeDecodingLlada>[1]): Promise<Fixture> {
-  const dir = makeTempDir();
-  writeDecodingLlada(dir, opts);
-  const f = { dir, model: await loadModel(dir, { threads: 2 }), ref: new RefLLaDA(dir) };
-  fixtures.push(f);
-  return f;
-}
-
-afterAll(() => {
-  for (const f of fixtures) {
-    f.model.dispose();
-    removeDir(f.dir);
-  }
-});
-
-const PROMPT = [3, 17, 5, 29, 8, 11, 40];
+type Fixture = LladaFixture;
+const fixture = lladaFixturePool();
 
 function literalOptions(o: GenerateOptions): LiteralOptions {
   const strategy = o.strategy ?? 'streaming';
