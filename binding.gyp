@@ -9,7 +9,9 @@
         "cpp/ops/attention_avx2.cpp",
         "cpp/ops/elementwise_avx2.cpp",
         "cpp/ops/gemm_avx2.cpp",
+        "cpp/ops/gemm_avx512.cpp",
         "cpp/ops/gemm_q8_avx2.cpp",
+        "cpp/ops/gemm_q8_avx512.cpp",
         "cpp/ops/gemm_q8_vnni_avx2.cpp"
       ],
       "include_dirs": [

@@ -60,6 +60,9 @@ CpuFeatures detect() {
   if (max_leaf >= 7) {
     cpuid(7, 0, r);
     avx2 = (r[1] >> 5) & 1;
+    // F (ebx 16), DQ (17), BW (30), VL (31); XCR0 bits 5-7: opmask, upper zmm0-15, zmm16-31.
+    const uint32_t need = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+    f.avx512 = avx2 && (r[1] & need) == need && (xgetbv0() & 0xE0) == 0xE0;
   }
   f.avx2 = avx2;
   f.fma = fma;
@@ -70,6 +73,8 @@ CpuFeatures detect() {
 
 // -1: not decided yet; 0/1: forced by set_force_scalar or decided from the env.
 std::atomic<int> g_force_scalar{-1};
+// Same for SDLLM_NO_AVX512 / set_avx512 (1 = AVX-512 allowed).
+std::atomic<int> g_avx512_allowed{-1};
 
 }  // namespace
 
@@ -97,5 +102,28 @@ bool use_avx2_fma() {
   return force == 0 && f.avx2 && f.fma && f.f16c;
 #endif
 }
+
+bool use_avx512() {
+#if defined(SDLLM_NO_AVX2_SOURCES)
+  return false;
+#else
+  int allowed = g_avx512_allowed.load(std::memory_order_relaxed);
+  if (allowed < 0) {
+    const char* env = std::getenv("SDLLM_NO_AVX512");
+    allowed = (env && std::strcmp(env, "0") != 0 && env[0] != '\0') ? 0 : 1;
+    int expected = -1;
+    g_avx512_allowed.compare_exchange_strong(expected, allowed);
+    allowed = g_avx512_allowed.load();
+  }
+  return allowed == 1 && cpu_features().avx512 && use_avx2_fma();
+#endif
+}
+
+bool set_avx512(bool on) {
+  g_avx512_allowed.store(on ? 1 : 0);
+  return use_avx512();
+}
+
+const char* cpu_kernels_name() { return use_avx512() ? "avx512" : use_avx2_fma() ? "avx2-fma" : "scalar"; }
 
 }  // namespace sdllm

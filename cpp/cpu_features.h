@@ -8,6 +8,8 @@ struct CpuFeatures {
   bool avx2 = false;
   bool fma = false;
   bool f16c = false;
+  // AVX-512 F+VL+BW+DQ with the OS saving opmask and zmm state (Skylake-X, Zen 4 and later).
+  bool avx512 = false;
 };
 
 const CpuFeatures& cpu_features();
@@ -15,5 +17,13 @@ const CpuFeatures& cpu_features();
 bool use_avx2_fma();
 // Test hook: overrides SDLLM_FORCE_SCALAR at run time (true = scalar kernels only).
 void set_force_scalar(bool force);
+// True when the AVX-512 GEMM is in use: use_avx2_fma(), AVX-512 detected, and not disabled
+// by SDLLM_NO_AVX512=1. It gives the AVX2 GEMM's results bit for bit (gemm_avx512.cpp), so
+// this only changes speed. The other kernels stay AVX2.
+bool use_avx512();
+// Test/bench hook: overrides SDLLM_NO_AVX512 at run time; returns use_avx512() after it.
+bool set_avx512(bool on);
+// The kernel family in use: "avx512", "avx2-fma" or "scalar".
+const char* cpu_kernels_name();
 
 }  // namespace sdllm

@@ -1,5 +1,6 @@
-// The machine's measured FMA peak: a register-only AVX2 FMA loop on every pool thread at
-// once, no memory traffic. Benchmarks print GFLOP/s beside it (bench/batch.ts through the
+// The machine's measured FMA peak: a register-only FMA loop on every pool thread at once,
+// no memory traffic, in the widest vectors the GEMM uses (AVX-512 when use_avx512(),
+// else AVX2), so "% of peak" is against what the engine could reach. Benchmarks print GFLOP/s beside it (bench/batch.ts through the
 // addon's measureFmaPeak, bench/native). 0 where the CPU has no AVX2+FMA.
 #pragma once
 #include <cstdint>

@@ -38,13 +38,19 @@ function cudaLibBuild(c: CudaStatus): string {
   return ` (built with CUDA ${cudaVersionString(c.build.cudaRuntime)}${need ? `, needs NVIDIA driver >= ${need.release}` : ''})`;
 }
 
+const KERNEL_NAMES: Record<string, string> = {
+  avx512: 'AVX-512 GEMM, AVX2/FMA elsewhere',
+  'avx2-fma': 'AVX2/FMA kernels',
+  scalar: 'scalar kernels',
+};
+
 export function formatInspect(r: InspectReport): string {
   const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
   const p = r.cuda.probe;
   const lines = [
     `streaming-dllm ${r.version} on ${r.platform}, Node ${r.node}`,
     `addon:    ${r.addon.kind} (${r.addon.path})`,
-    `cpu:      ${r.cpu.kernels === 'avx2-fma' ? 'AVX2/FMA kernels' : 'scalar kernels'} (avx2 ${r.cpu.avx2}, fma ${r.cpu.fma}), ${r.cpu.threads} threads`,
+    `cpu:      ${KERNEL_NAMES[r.cpu.kernels] ?? r.cpu.kernels} (avx2 ${r.cpu.avx2}, fma ${r.cpu.fma}, avx512 ${r.cpu.avx512}), ${r.cpu.threads} threads`,
     p?.driverFound
       ? `cuda:     driver ${p.driverRelease ? `${p.driverRelease}, ` : ''}supports CUDA ${cudaVersionString(p.driverVersion)} (${p.driverLibrary}), ${p.devices.length} device(s)`
       : `cuda:     no CUDA driver found${p?.driverError ? ` (${p.driverError})` : r.cuda.probeError ? ` (${r.cuda.probeError})` : ''}`,

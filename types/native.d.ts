@@ -90,7 +90,9 @@ export interface NativeBatchItem {
 export interface NativeRuntimeInfo {
   avx2: boolean;
   fma: boolean;
-  kernels: 'avx2-fma' | 'scalar';
+  /** AVX-512 F/VL/BW/DQ usable; the GEMM then runs 16 lanes (same results as AVX2). */
+  avx512: boolean;
+  kernels: 'avx512' | 'avx2-fma' | 'scalar';
   threads: number;
 }
 

@@ -452,7 +452,8 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("avx2", f.avx2);
   o.Set("fma", f.fma);
-  o.Set("kernels", use_avx2_fma() ? "avx2-fma" : "scalar");
+  o.Set("avx512", f.avx512);
+  o.Set("kernels", cpu_kernels_name());
   o.Set("threads", pool().size());
   return o;
 }

@@ -13,7 +13,7 @@ namespace sdllm {
 
 namespace {
 
-constexpr int64_t kPanel = 48;   // weight rows per work item (a multiple of the AVX2 tile's 3)
+constexpr int64_t kPanel = 48;   // weight rows per work item (a multiple of the AVX2 tile's 3 and the AVX-512 one's 8)
 constexpr int64_t kDepth = 512;  // K block of the scalar path: a widened panel stays in L2
 
 // Scalar path: widen a panel of weight rows once, then reuse it for every x row.
@@ -52,14 +52,15 @@ void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const We
   if (w.dtype == DType::Q8_0) return op_gemm_q8(x, m, k, w, bias, y, pool);
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
-  const bool avx2 = use_avx2_fma();
+  const bool avx2 = use_avx2_fma(), avx512 = use_avx512();
+  const int64_t tile_rows = avx512 ? 8 : 3;  // weight rows per tile of the kernel in use
   // Narrow weights (n of a few hundred) in 48-row panels give 2 threads 2-3 uneven items:
   // aim at 4 panels per thread, down to 12 rows (the widened panel is still reused by
   // every x row). Panels only partition the outputs; each output's arithmetic is the same.
   int64_t panel = kPanel;
   if (pool.size() > 1) {
     const int64_t want = (n + 4 * pool.size() - 1) / (4 * pool.size());
-    panel = std::max<int64_t>(12, std::min<int64_t>(kPanel, (want + 2) / 3 * 3));
+    panel = std::max<int64_t>(12, std::min<int64_t>(kPanel, (want + tile_rows - 1) / tile_rows * tile_rows));
   }
   const int64_t panels = (n + panel - 1) / panel;
   // Tiny products (the small test models) are not worth waking a thread for.
@@ -70,7 +71,9 @@ void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const We
     // One panel at a time, so the scalar path's buffer holds at most kPanel rows.
     for (int64_t p = n0; p < n1; p += panel) {
       const int64_t q = std::min(n1, p + panel);
-      if (avx2)
+      if (avx512)
+        kernels::avx512_gemm_rows(x, m, k, w, p, q, y);
+      else if (avx2)
         kernels::avx2_gemm_rows(x, m, k, w, p, q, y);
       else
         scalar_gemm_rows(x, m, k, w, p, q, y);

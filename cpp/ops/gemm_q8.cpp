@@ -94,10 +94,16 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
     kernels::q8_quantize_rows(x, m, k, xq, xs, pool);
     const bool avx2 = use_avx2_fma();
     const bool vnni = avx2 && kernels::q8_use_vnni();
+    const bool vnni512 = vnni && use_avx512() && kernels::q8_vnni512_available();
     thread_local std::vector<float> xsp_buf;
     thread_local std::vector<int8_t> xp_buf;
     const int64_t tiles = (m + 3) / 4;
-    if (vnni) {
+    if (vnni512) {
+      const int64_t tiles8 = (m + 7) / 8;
+      if (xsp_buf.size() < static_cast<size_t>(tiles8 * groups * 16)) xsp_buf.resize(static_cast<size_t>(tiles8 * groups * 16));
+      if (xp_buf.size() < static_cast<size_t>(tiles8 * groups * 256)) xp_buf.resize(static_cast<size_t>(tiles8 * groups * 256));
+      kernels::vnni512_q8_pack_x(xq, xs, m, k, kp, xp_buf.data(), xsp_buf.data());
+    } else if (vnni) {
       if (xsp_buf.size() < static_cast<size_t>(tiles * groups * 8)) xsp_buf.resize(static_cast<size_t>(tiles * groups * 8));
       if (xp_buf.size() < static_cast<size_t>(tiles * groups * 128)) xp_buf.resize(static_cast<size_t>(tiles * groups * 128));
       kernels::vnni_q8_pack_x(xq, xs, m, k, kp, xp_buf.data(), xsp_buf.data());
@@ -122,7 +128,9 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
       const int64_t n0 = b * panel, n1 = std::min(n, e * panel);
       for (int64_t p = n0; p < n1; p += panel) {
         const int64_t q = std::min(n1, p + panel);
-        if (vnni)
+        if (vnni512)
+          kernels::vnni512_q8_gemm_rows(xp, xsp, m, k, w, p, q, y);
+        else if (vnni)
           kernels::vnni_q8_gemm_rows(xp, xsp, m, k, w, p, q, y);
         else if (avx2)
           kernels::avx2_q8_gemm_rows(xq, xsp, m, k, kp, w, p, q, y);

@@ -116,14 +116,11 @@ void tile4x4(const int8_t* xp, const float* xsp, const int8_t* const* w, const f
 
 }  // namespace
 
-void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                       int64_t n1, float* y) {
-  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group;
+Q8PanelPrep vnni_q8_panel_prep(const WeightView& w, int64_t n0, int64_t n1, int64_t k) {
+  const int64_t groups = q8_groups(k), full = k / kQ8Group;
   const bool tail = full < groups;
   const int8_t* wq = static_cast<const int8_t*>(w.data);
   const int64_t rows = n1 - n0;
-  // Per weight row of the panel: the starting sums {-128 * sum of each group, 0} and the
-  // zero-padded tail group.
   thread_local std::vector<int64_t> init_buf;
   thread_local std::vector<int8_t> tail_buf;
   if (init_buf.size() < static_cast<size_t>(rows * groups)) init_buf.resize(static_cast<size_t>(rows * groups));
@@ -139,6 +136,15 @@ void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k,
       in[full] = static_cast<int64_t>(static_cast<uint32_t>(-offset_of_group(tb)));
     }
   }
+  return Q8PanelPrep{init_buf.data(), tail ? tail_buf.data() : nullptr};
+}
+
+void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
+                       int64_t n1, float* y) {
+  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group;
+  const bool tail = full < groups;
+  const int8_t* wq = static_cast<const int8_t*>(w.data);
+  const Q8PanelPrep prep = vnni_q8_panel_prep(w, n0, n1, k);
   for (int64_t i0 = 0, t = 0; i0 < m; i0 += 4, ++t) {
     const int nr = static_cast<int>(std::min<int64_t>(4, m - i0));
     for (int64_t j0 = n0; j0 < n1; j0 += 4) {
@@ -152,8 +158,8 @@ void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k,
         const int64_t r = std::min(n1 - 1, j0 + jj) - n0;  // a partial tile repeats its last row
         wr[jj] = wq + (n0 + r) * k;
         wsr[jj] = w.scales + (n0 + r) * groups;
-        ir[jj] = init_buf.data() + r * groups;
-        if (tail) std::memcpy(tails[jj], tail_buf.data() + r * 32, 32);
+        ir[jj] = prep.init + r * groups;
+        if (tail) std::memcpy(tails[jj], prep.tails + r * 32, 32);
       }
       if (tail) wt = tails;
       tile4x4(xp + t * groups * 128, xsp + t * groups * 8, wr, wsr, ir, full, tail, wt, y + i0 * n + j0, n, nr, nc);
@@ -166,6 +172,7 @@ void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k,
 bool q8_vnni_available() { return false; }
 void vnni_q8_pack_x(const int8_t*, const float*, int64_t, int64_t, int64_t, int8_t*, float*) {}
 void vnni_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*) {}
+Q8PanelPrep vnni_q8_panel_prep(const WeightView&, int64_t, int64_t, int64_t) { return {}; }
 
 #endif
 

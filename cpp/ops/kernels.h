@@ -13,6 +13,9 @@ namespace kernels {
 // y[m, n] = x[m, k] * w^T for the weight rows [n0, n1), without bias.
 void avx2_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
                     float* y);
+// The same outputs, bit for bit, with AVX-512 (gemm_avx512.cpp); only when use_avx512().
+void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
+                      float* y);
 // Converts `count` contiguous weight elements starting at element `offset` to float32.
 void avx2_widen(const WeightView& w, int64_t offset, int64_t count, float* out);
 
@@ -46,6 +49,20 @@ bool q8_vnni_available();
 void vnni_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp);
 void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
                        int64_t n1, float* y);
+// Per weight row of a panel [n0, n1): the VNNI tiles' starting sums {-128 * sum of each
+// group, 0} (init, groups per row) and the zero-padded tail group (tails, 32 bytes per row;
+// null when k is a whole number of groups). Thread-local storage, valid until the next call.
+struct Q8PanelPrep {
+  const int64_t* init = nullptr;
+  const int8_t* tails = nullptr;
+};
+Q8PanelPrep vnni_q8_panel_prep(const WeightView& w, int64_t n0, int64_t n1, int64_t k);
+// The same GEMM with 512-bit VNNI (gemm_q8_avx512.cpp), 8 rows per tile: xp holds
+// ceil(m/8) * groups * 256 bytes, xsp ceil(m/8) * groups * 16 floats. Identical results.
+bool q8_vnni512_available();
+void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp);
+void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
+                          int64_t n1, float* y);
 // The activation scales xs [m, groups] laid out for the AVX2 tile: per tile of 4 rows and
 // group, 16 floats [s0 x4, s1 x4, s2 x4, s3 x4] (a partial tile repeats its last row).
 // xsp holds ceil(m / 4) * groups * 16 floats.

@@ -122,6 +122,26 @@ std::vector<bool> paths() {
 
 const DType kTypes[3] = {DType::F32, DType::BF16, DType::F16};
 
+// The GEMM's kernels: scalar, AVX2 and, where the CPU has it, AVX-512.
+enum class GemmPath { Scalar, Avx2, Avx512 };
+std::vector<GemmPath> gemm_paths() {
+  std::vector<GemmPath> p = {GemmPath::Scalar};
+  set_force_scalar(false);
+  if (use_avx2_fma()) p.push_back(GemmPath::Avx2);
+  if (set_avx512(true)) p.push_back(GemmPath::Avx512);
+  else std::printf("note: AVX-512 not available, the AVX-512 GEMM is not tested\n");
+  return p;
+}
+void use_gemm_path(GemmPath p) {
+  set_force_scalar(p == GemmPath::Scalar);
+  set_avx512(p == GemmPath::Avx512);
+}
+void reset_gemm_path() {
+  set_force_scalar(false);
+  set_avx512(true);
+}
+const char* gemm_path_name() { return use_avx512() ? "avx512" : path_name(); }
+
 void test_embedding() {
   for (bool scalar : paths()) {
     set_force_scalar(scalar);
@@ -186,8 +206,8 @@ void test_gemm(ThreadPool& pool) {
   const C cases[] = {{1, 1, 1},     {1, 7, 7},       {3, 67, 129},   {17, 259, 7},    {33, 100, 129},
                      {160, 67, 97}, {5, 2500, 50},   {4, 4096, 48},  {160, 1031, 130}, {2, 13, 200},
                      {6, 0, 5}};
-  for (bool scalar : paths()) {
-    set_force_scalar(scalar);
+  for (GemmPath path : gemm_paths()) {
+    use_gemm_path(path);
     for (const C& c : cases)
       for (DType t : kTypes)
         for (int bias_kind = 0; bias_kind < 2; ++bias_kind) {
@@ -201,11 +221,37 @@ void test_gemm(ThreadPool& pool) {
           naive_gemm(x.data(), c.m, c.k, w.view, bias_kind ? &b.view : nullptr, want.data());
           char name[96];
           std::snprintf(name, sizeof name, "gemm %s m=%lld k=%lld n=%lld%s %s", dtype_name(t), (long long)c.m,
-                        (long long)c.k, (long long)c.n, bias_kind ? " +bias" : "", path_name());
+                        (long long)c.k, (long long)c.n, bias_kind ? " +bias" : "", gemm_path_name());
           compare(name, got, want, 1e-10);
         }
   }
-  set_force_scalar(false);
+  reset_gemm_path();
+}
+
+// The AVX-512 GEMM promises the AVX2 GEMM's floats exactly (gemm_avx512.cpp): every
+// remainder of the 6x8 tile, K tails, several K blocks, odd n, all weight dtypes.
+void test_gemm_avx512_equals_avx2(ThreadPool& pool) {
+  if (!set_avx512(true)) return reset_gemm_path();
+  struct C { int64_t m, k, n; };
+  const C cases[] = {{1, 1, 1},    {7, 9, 3},      {6, 64, 8},     {13, 67, 129},  {37, 259, 17},
+                     {5, 1024, 48}, {12, 1031, 130}, {3, 2500, 50}, {129, 256, 768}, {2, 4097, 9}};
+  for (const C& c : cases)
+    for (DType t : kTypes) {
+      Weights w(t, c.n, c.k, 0.5f);
+      Weights b(DType::BF16, 1, c.n);
+      std::vector<float> x = randn(c.m * c.k, 2.f);
+      std::vector<float> a2(static_cast<size_t>(c.m * c.n)), a5(a2.size());
+      use_gemm_path(GemmPath::Avx2);
+      op_gemm(x.data(), c.m, c.k, w.view, &b.view, a2.data(), pool);
+      use_gemm_path(GemmPath::Avx512);
+      op_gemm(x.data(), c.m, c.k, w.view, &b.view, a5.data(), pool);
+      const bool same = std::memcmp(a2.data(), a5.data(), sizeof(float) * a2.size()) == 0;
+      char name[112];
+      std::snprintf(name, sizeof name, "gemm avx512 == avx2 %s m=%lld k=%lld n=%lld threads=%d", dtype_name(t),
+                    (long long)c.m, (long long)c.k, (long long)c.n, pool.size());
+      report(name, same, same ? "bit-identical" : "AVX-512 floats differ from AVX2");
+    }
+  reset_gemm_path();
 }
 
 // Q8_0 weights: rows quantized with q8_quantize_row (dtype.h), the layout of DType::Q8_0.
@@ -308,18 +354,26 @@ void test_gemm_q8_vnni(ThreadPool& pool) {
     return;
   }
   for (int64_t k : {32, 100, 4096})
-    for (int64_t m : {1, 6, 33}) {
+    for (int64_t m : {1, 6, 9, 33}) {
       Q8Weights w(37, k, 0.5f);
       std::vector<float> x = randn(m * k);
-      std::vector<float> a(static_cast<size_t>(m * 37)), b(a.size());
+      std::vector<float> a(static_cast<size_t>(m * 37)), b(a.size()), c(a.size());
       kernels::set_q8_vnni(true);
+      set_avx512(false);
       op_gemm(x.data(), m, k, w.view, nullptr, a.data(), pool);
       kernels::set_q8_vnni(false);
       op_gemm(x.data(), m, k, w.view, nullptr, b.data(), pool);
       report("gemm Q8_0 vnni == maddubs m=" + std::to_string(m) + " k=" + std::to_string(k),
              std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
+      kernels::set_q8_vnni(true);
+      if (set_avx512(true) && kernels::q8_vnni512_available()) {
+        op_gemm(x.data(), m, k, w.view, nullptr, c.data(), pool);
+        report("gemm Q8_0 vnni512 == vnni m=" + std::to_string(m) + " k=" + std::to_string(k),
+               std::memcmp(a.data(), c.data(), a.size() * 4) == 0, "");
+      }
     }
   kernels::set_q8_vnni(true);
+  reset_gemm_path();
 }
 
 // A GEMM of m rows must equal, bit for bit, the GEMMs of each row alone (batched forwards
@@ -327,8 +381,8 @@ void test_gemm_q8_vnni(ThreadPool& pool) {
 void test_gemm_row_independence(ThreadPool& pool) {
   struct C { int64_t k, n; };
   const C shapes[] = {{67, 129}, {256, 768}, {4096, 50}, {1031, 7}, {32, 3}};
-  for (bool scalar : paths()) {
-    set_force_scalar(scalar);
+  for (GemmPath path : gemm_paths()) {
+    use_gemm_path(path);
     for (const C& c : shapes)
       for (int t = 0; t < 4; ++t) {
         const DType dt = t < 3 ? kTypes[t] : DType::Q8_0;
@@ -347,12 +401,12 @@ void test_gemm_row_independence(ThreadPool& pool) {
           }
           char name[112];
           std::snprintf(name, sizeof name, "gemm rows independent %s m=%lld k=%lld n=%lld threads=%d %s",
-                        dtype_name(dt), (long long)m, (long long)c.k, (long long)c.n, pool.size(), path_name());
+                        dtype_name(dt), (long long)m, (long long)c.k, (long long)c.n, pool.size(), gemm_path_name());
           report(name, same, same ? "bit-identical" : "row results differ from m=1");
         }
       }
   }
-  set_force_scalar(false);
+  reset_gemm_path();
 }
 
 void test_elementwise() {
@@ -532,7 +586,7 @@ void test_confidence(ThreadPool& pool) {
 
 int main() {
   const CpuFeatures& f = cpu_features();
-  std::printf("cpu: avx2=%d fma=%d f16c=%d\n", f.avx2, f.fma, f.f16c);
+  std::printf("cpu: avx2=%d fma=%d f16c=%d avx512=%d\n", f.avx2, f.fma, f.f16c, f.avx512);
   ThreadPool pool1(1), pool3(3);
   test_embedding();
   test_rmsnorm();
@@ -540,6 +594,8 @@ int main() {
   test_elementwise();
   test_gemm(pool3);
   test_gemm(pool1);
+  test_gemm_avx512_equals_avx2(pool3);
+  test_gemm_avx512_equals_avx2(pool1);
   test_q8_quantize();
   test_gemm_q8(pool3);
   test_gemm_q8(pool1);
