@@ -6,7 +6,11 @@
 // that every sequence runs the same steps (lockstep); each batched answer is checked
 // against the sequential one (same tokens). GFLOP/s per forward are printed beside the
 // machine's FMA peak measured in the same run.
-//   npm run bench:batch [-- --threads N --repeat 2 --gen-length 128 --no-random --no-shipped]
+// --strategy dual-cache measures Fast-dLLM's dual cache instead (its later steps feed only
+// the 32 rows of the block: the short forwards where one sequence alone leaves the GEMM
+// short of rows); --strategy both runs the two one after the other.
+//   npm run bench:batch [-- --threads N --repeat 2 --gen-length 128 --strategy streaming|dual-cache|both
+//                          --no-random --no-shipped]
 import * as path from 'path';
 import { loadModel } from '../lib';
 import { defaultModelDir } from '../lib/model';
@@ -32,8 +36,10 @@ function forwardFlops(info: NativeModelInfo, rows: number, keys: number, pred: n
   return (info.nLayers - 1) * full + last + 2 * pred * d * info.vocabSize;
 }
 
+type FlopsOptions = Required<Pick<GenerateOptions, 'genLength' | 'blockLength' | 'steps' | 'window'>>;
+
 /** FLOPs of one generation with fixed-schedule streaming (no early exit): the forwards of lib/strategies/streaming.ts. */
-function generationFlops(info: NativeModelInfo, promptLength: number, o: Required<Pick<GenerateOptions, 'genLength' | 'blockLength' | 'steps' | 'window'>>): number {
+function streamingFlops(info: NativeModelInfo, promptLength: number, o: FlopsOptions): number {
   const n = promptLength + o.genLength, blocks = o.genLength / o.blockLength, k = o.steps / blocks;
   let flops = 0;
   for (let b = 0; b < blocks; b++) {
@@ -44,6 +50,18 @@ function generationFlops(info: NativeModelInfo, promptLength: number, o: Require
       flops += i === 0 ? forwardFlops(info, e + kept, e + kept, pred) : forwardFlops(info, o.blockLength + kept, s + o.blockLength + kept, pred);
     }
   }
+  return flops;
+}
+
+/** The same for the dual cache (lib/strategies/dual-cache.ts): step 0 of a block runs all n rows, later ones the block against n keys. */
+function dualCacheFlops(info: NativeModelInfo, promptLength: number, o: FlopsOptions): number {
+  const n = promptLength + o.genLength, blocks = o.genLength / o.blockLength, k = o.steps / blocks;
+  let flops = 0;
+  for (let b = 0; b < blocks; b++)
+    for (let i = 0; i < k; i++) {
+      const pred = o.blockLength - (i * o.blockLength) / k;
+      flops += i === 0 ? forwardFlops(info, n, n, pred) : forwardFlops(info, o.blockLength, n, pred);
+    }
   return flops;
 }
 
@@ -61,7 +79,12 @@ async function main(): Promise<void> {
   const genLength = arg('gen-length', 128);
   const sizes = [1, 2, 4, 8];
   const maxB = Math.max(...sizes);
-  const opts = { strategy: 'streaming', genLength, blockLength: 32, steps: genLength / 4, window: 96, threshold: null, earlyExit: false } as const;
+  const which = (() => {
+    const i = process.argv.indexOf('--strategy');
+    return i >= 0 ? process.argv[i + 1] : 'streaming';
+  })();
+  if (!['streaming', 'dual-cache', 'both'].includes(which)) throw new Error(`--strategy: streaming, dual-cache or both, not ${which}`);
+  const strategies = which === 'both' ? ['streaming', 'dual-cache'] as const : [which as 'streaming' | 'dual-cache'];
   const tmp = makeTempDir('sdllm-bench-batch-');
   const cases: Case[] = [];
   if (!flag('no-shipped')) {
@@ -80,36 +103,41 @@ async function main(): Promise<void> {
   }
   try {
     const peak = await native.measureFmaPeak({ threads: threads ?? 0, seconds: 0.3 });
-    console.log(`FMA peak (register-only AVX2 loop, ${threads ?? 'all'} threads): ${peak.toFixed(1)} GFLOP/s`);
-    console.log(`options: ${JSON.stringify(opts)}; best of ${repeat} interleaved runs per cell\n`);
-    console.log('| model | B | sequential tok/s | batched tok/s | batched / sequential | sequential GFLOP/s | batched GFLOP/s | % of peak (batched) | same tokens |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
-    for (const c of cases) {
-      const sequential = await loadModel(c.dir, { threads, maxBatch: 1 });
-      const batched = await loadModel(c.dir, { threads, maxBatch: maxB });
-      const info = batched.info;
-      const o = { ...opts, chat: c.chat };
-      for (const b of sizes) {
-        const prompts = c.prompts.slice(0, b);
-        let flops = 0;
-        for (const p of prompts) {
-          const len = typeof p === 'string' ? (await batched.encodePrompt(p, c.chat)).length : p.length;
-          flops += generationFlops(info, len, opts);
+    const isa = native.runtimeInfo().kernels === 'avx512' ? 'AVX-512' : 'AVX2';
+    console.log(`FMA peak (register-only ${isa} loop, the GEMM's vector width, ${threads ?? 'all'} threads): ${peak.toFixed(1)} GFLOP/s`);
+    for (const strategy of strategies) {
+      const opts = { strategy, genLength, blockLength: 32, steps: genLength / 4, window: 96, threshold: null, earlyExit: false } as const;
+      const generationFlops = strategy === 'streaming' ? streamingFlops : dualCacheFlops;
+      console.log(`\noptions: ${JSON.stringify(opts)}; best of ${repeat} interleaved runs per cell\n`);
+      console.log('| model | strategy | B | sequential tok/s | batched tok/s | batched / sequential | sequential GFLOP/s | batched GFLOP/s | % of peak (batched) | same tokens |');
+      console.log('|---|---|---|---|---|---|---|---|---|---|');
+      for (const c of cases) {
+        const sequential = await loadModel(c.dir, { threads, maxBatch: 1 });
+        const batched = await loadModel(c.dir, { threads, maxBatch: maxB });
+        const info = batched.info;
+        const o = { ...opts, chat: c.chat };
+        for (const b of sizes) {
+          const prompts = c.prompts.slice(0, b);
+          let flops = 0;
+          for (const p of prompts) {
+            const len = typeof p === 'string' ? (await batched.encodePrompt(p, c.chat)).length : p.length;
+            flops += generationFlops(info, len, opts);
+          }
+          let bestSeq = Infinity, bestBat = Infinity, same = true;
+          for (let r = 0; r < repeat; r++) {
+            const a = await timeRun(sequential, prompts, o);
+            const z = await timeRun(batched, prompts, o);
+            bestSeq = Math.min(bestSeq, a.seconds);
+            bestBat = Math.min(bestBat, z.seconds);
+            same = same && a.tokens.every((t, i) => Buffer.from(t.buffer).equals(Buffer.from(z.tokens[i].buffer)));
+          }
+          const tokens = b * genLength;
+          const gs = flops / bestSeq / 1e9, gb = flops / bestBat / 1e9;
+          console.log(`| ${c.name} | ${strategy} | ${b} | ${(tokens / bestSeq).toFixed(1)} | ${(tokens / bestBat).toFixed(1)} | ${(bestSeq / bestBat).toFixed(2)}x | ${gs.toFixed(1)} | ${gb.toFixed(1)} | ${peak > 0 ? ((100 * gb) / peak).toFixed(0) + '%' : 'n/a'} | ${same ? 'yes' : 'NO'} |`);
         }
-        let bestSeq = Infinity, bestBat = Infinity, same = true;
-        for (let r = 0; r < repeat; r++) {
-          const a = await timeRun(sequential, prompts, o);
-          const z = await timeRun(batched, prompts, o);
-          bestSeq = Math.min(bestSeq, a.seconds);
-          bestBat = Math.min(bestBat, z.seconds);
-          same = same && a.tokens.every((t, i) => Buffer.from(t.buffer).equals(Buffer.from(z.tokens[i].buffer)));
-        }
-        const tokens = b * genLength;
-        const gs = flops / bestSeq / 1e9, gb = flops / bestBat / 1e9;
-        console.log(`| ${c.name} | ${b} | ${(tokens / bestSeq).toFixed(1)} | ${(tokens / bestBat).toFixed(1)} | ${(bestSeq / bestBat).toFixed(2)}x | ${gs.toFixed(1)} | ${gb.toFixed(1)} | ${peak > 0 ? ((100 * gb) / peak).toFixed(0) + '%' : 'n/a'} | ${same ? 'yes' : 'NO'} |`);
+        sequential.dispose();
+        batched.dispose();
       }
-      sequential.dispose();
-      batched.dispose();
     }
   } finally {
     removeDir(tmp);

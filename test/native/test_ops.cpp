@@ -10,6 +10,10 @@
 #include <random>
 #include <string>
 #include <vector>
+#include <stdexcept>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "cpu_features.h"
 #include "naive.h"
@@ -582,12 +586,53 @@ void test_confidence(ThreadPool& pool) {
     }
 }
 
+// The pool's spin-then-sleep hand-off: back-to-back jobs (workers still spinning), jobs
+// after a pause (workers asleep), two submitting threads, and an exception in a worker.
+void test_threadpool() {
+  ThreadPool pool(3);
+  bool ok = true;
+  std::vector<int64_t> hits(1000);
+  for (int job = 0; job < 20000 && ok; ++job) {
+    const int64_t n = 1 + job % 997;
+    pool.parallel_for(n, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)] += 1;
+    });
+    if (job % 5000 == 4999) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let workers sleep
+  }
+  int64_t total = 0, want = 0;
+  for (int64_t v : hits) total += v;
+  for (int job = 0; job < 20000; ++job) want += 1 + job % 997;
+  ok = total == want;
+  report("threadpool: 20000 back-to-back and delayed jobs cover every item once", ok, "");
+  std::atomic<int64_t> sum{0};
+  auto submit = [&] {
+    for (int j = 0; j < 2000; ++j)
+      pool.parallel_for(64, 1, [&](int64_t b, int64_t e, int) { sum.fetch_add(e - b); });
+  };
+  std::thread a(submit), b(submit);
+  a.join();
+  b.join();
+  report("threadpool: two submitting threads", sum.load() == 2 * 2000 * 64, "");
+  bool thrown = false;
+  try {
+    pool.parallel_for(3, 1, [&](int64_t b, int64_t, int) {
+      if (b == 2) throw std::runtime_error("worker failure");
+    });
+  } catch (const std::runtime_error&) {
+    thrown = true;
+  }
+  std::atomic<int64_t> after{0};
+  pool.parallel_for(30, 1, [&](int64_t b, int64_t e, int) { after.fetch_add(e - b); });
+  report("threadpool: a worker's exception reaches the caller, the pool still runs", thrown && after.load() == 30, "");
+}
+
 }  // namespace
 
 int main() {
   const CpuFeatures& f = cpu_features();
   std::printf("cpu: avx2=%d fma=%d f16c=%d avx512=%d\n", f.avx2, f.fma, f.f16c, f.avx512);
   ThreadPool pool1(1), pool3(3);
+  test_threadpool();
   test_embedding();
   test_rmsnorm();
   test_rope();
