@@ -201,15 +201,17 @@ void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w,
     const int64_t tiles = ((m + kRows - 1) / kRows) * ((pairs + kPairs - 1) / kPairs);
     const int64_t per_tile = (lines + tiles - 1) / tiles;
     int64_t pf_row = 0, pf_line = 0;  // the next line to prefetch, without divisions
-    for (int64_t i0 = 0; i0 < m; i0 += kRows) {
-      const int64_t mr = min64(kRows, m - i0);
-      for (int64_t q0 = 0; q0 < pairs; q0 += kPairs) {
+    // Weight tiles outside, x tiles inside: a weight tile (8 rows of the block) stays in L1
+    // while the x rows stream past it from L2, once per weight tile.
+    for (int64_t q0 = 0; q0 < pairs; q0 += kPairs) {
+      const int64_t np = min64(kPairs, pairs - q0);
+      const int64_t j0 = n0 + 2 * q0;
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        const int64_t mr = min64(kRows, m - i0);
         for (int64_t t = 0; t < per_tile && pf_row < next_rows; ++t) {
           _mm_prefetch(next + pf_row * k * es + pf_line * 64, _MM_HINT_T1);
           if (++pf_line == row_lines) pf_line = 0, ++pf_row;
         }
-        const int64_t np = min64(kPairs, pairs - q0);
-        const int64_t j0 = n0 + 2 * q0;
         kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * n + j0, n, n1 - j0,
                                k0 > 0);
       }
