@@ -2,7 +2,8 @@
 //   npx tsc -p tsconfig.build.json && node dist/bench/accuracy.js --model models/dllm-mini-arith \
 //       --task arithmetic --samples 200 --strategy vanilla --gen-length 256 --block-length 32 --steps 256
 // Optional: --threshold T (or 'none'), --window W, --alpha A, --early-exit true|false,
-//   --threads N, --show K (print K generations), --json FILE (per-item results).
+//   --threads N, --show K (print K generations), --json FILE (per-item results),
+//   --weights file|q8 (loadModel's weights option: q8 quantizes the linear weights at load).
 import * as fs from 'fs';
 import { loadModel } from '../lib';
 import { makeHeldOut, scoreAnswer, extractAnswer, TaskName, TASKS } from '../lib/tasks';
@@ -14,6 +15,7 @@ interface Args {
   task: TaskName;
   samples: number;
   threads?: number;
+  weights?: 'file' | 'q8';
   show: number;
   json?: string;
   options: GenerateOptions;
@@ -32,6 +34,7 @@ function parseArgs(argv: string[]): Args {
         a.task = v as TaskName; break;
       case '--samples': a.samples = Number(v); break;
       case '--threads': a.threads = Number(v); break;
+      case '--weights': a.weights = v as 'file' | 'q8'; break;
       case '--show': a.show = Number(v); break;
       case '--json': a.json = v; break;
       case '--strategy': o.strategy = v as StrategyName; break;
@@ -52,7 +55,7 @@ function parseArgs(argv: string[]): Args {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const items = makeHeldOut(args.task, args.samples);
-  const model = await loadModel(args.model, { threads: args.threads });
+  const model = await loadModel(args.model, { threads: args.threads, weights: args.weights });
   let correct = 0, nfe = 0, seconds = 0, genTokens = 0, tokensToEos = 0;
   const rows: object[] = [];
   try {
