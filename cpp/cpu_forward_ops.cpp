@@ -36,9 +36,14 @@ struct Arena {
   Reused<float> f32[static_cast<int>(ForwardOps::Scratch::Count)];
   Reused<int32_t> i32[static_cast<int>(ForwardOps::Index::Count)];
   Reused<uint64_t> keys;
-  Reused<float> project;
+  // The last RoPE table and what it was computed for (positions, head_dim, theta).
+  Reused<float> rope_cs, rope_sn;
+  Reused<int32_t> rope_pos;
+  int64_t rope_n = -1;
+  int rope_head_dim = 0;
+  float rope_theta = 0;
   size_t bytes() const {
-    size_t b = keys.bytes() + project.bytes();
+    size_t b = keys.bytes() + rope_cs.bytes() + rope_sn.bytes() + rope_pos.bytes();
     for (const auto& a : f32) b += a.bytes();
     for (const auto& a : i32) b += a.bytes();
     return b;
@@ -47,7 +52,10 @@ struct Arena {
     for (auto& a : f32) a.release();
     for (auto& a : i32) a.release();
     keys.release();
-    project.release();
+    rope_cs.release();
+    rope_sn.release();
+    rope_pos.release();
+    rope_n = -1;
   }
 };
 // An arena grown beyond this by a one-off large forward is freed after it.
@@ -82,21 +90,36 @@ class CpuForwardOps final : public ForwardOps {
   void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
     op_gemm(x, m, k, w, bias, y, pool_);
   }
-  // One op_gemm per weight into a contiguous block, then its columns into y: the same
-  // arithmetic per element as a GEMM straight into y.
+  // One op_gemm per weight, each writing its own columns of y (op_gemm with y's stride).
   void project(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
                int count, float* y, int64_t ldy) override {
     int64_t col = 0;
     for (int j = 0; j < count; j++) {
-      const int64_t n = w[j]->rows;
-      float* block = arena_.project.get(static_cast<size_t>(m * n));
-      op_gemm(x, m, k, *w[j], bias ? bias[j] : nullptr, block, pool_);
-      copy_rows(y + col, ldy, block, n, m, n);
-      col += n;
+      op_gemm(x, m, k, *w[j], bias ? bias[j] : nullptr, y + col, ldy, pool_);
+      col += w[j]->rows;
     }
   }
+  // q and k of every layer rotate by the same positions: the cos/sin table is computed on
+  // the first call and reused while the positions, head_dim and theta stay the same.
   void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
-    op_rope(x, n, stride, heads, head_dim, pos, theta);
+    Arena& a = arena_;
+    const size_t half = static_cast<size_t>(head_dim / 2), cells = static_cast<size_t>(n) * half;
+    const bool same = a.rope_n == n && a.rope_head_dim == head_dim && a.rope_theta == theta &&
+                      (n == 0 || std::memcmp(a.rope_pos.data.get(), pos, sizeof(int32_t) * static_cast<size_t>(n)) == 0);
+    if (!same) {
+      std::memcpy(a.rope_pos.get(static_cast<size_t>(n) + 1), pos, sizeof(int32_t) * static_cast<size_t>(n));
+      op_rope_angles(pos, n, head_dim, theta, a.rope_cs.get(cells + 1), a.rope_sn.get(cells + 1));
+      a.rope_n = n;
+      a.rope_head_dim = head_dim;
+      a.rope_theta = theta;
+    }
+    const float* cs = a.rope_cs.data.get();
+    const float* sn = a.rope_sn.data.get();
+    const int64_t grain = n * heads * head_dim < (1 << 15) ? n : 1;
+    pool_.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
+      op_rope_apply(x + b * stride, e - b, stride, heads, head_dim, cs + b * static_cast<int64_t>(half),
+                    sn + b * static_cast<int64_t>(half));
+    });
   }
   void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
                    float* dst) override {

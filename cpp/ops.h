@@ -21,12 +21,21 @@ void op_rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float
 // (a, b) = (x[j], x[j + head_dim/2]) -> (a cos - b sin, b cos + a sin).
 void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
              float theta);
+// op_rope in two parts, so that a forward computes each row's cos/sin once for q and k of
+// every layer: the tables cs, sn [n][head_dim / 2], then the rotation (same floats).
+void op_rope_angles(const int32_t* pos, int64_t n, int head_dim, float theta, float* cs, float* sn);
+void op_rope_apply(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const float* cs,
+                   const float* sn);
 
 // y[m, w.rows] = x[m, k] * w^T (+ bias), w = [w.rows, k]. Threads split the output.
 // Q8_0 weights quantize x per row and group of 32 first (cpp/ops/gemm_q8.cpp). For every
 // dtype, row i of y does not depend on m or on the other rows, bit for bit.
 void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
              ThreadPool& pool);
+// The same with y's rows ldy >= w.rows floats apart: the columns past w.rows are not touched,
+// so several GEMMs can write their outputs side by side (fused q|k|v, gate|up).
+void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+             int64_t ldy, ThreadPool& pool);
 
 // out[i] = silu(gate[i]) * up[i]
 void op_swiglu(const float* gate, const float* up, int64_t n, float* out);

@@ -19,8 +19,8 @@ constexpr int64_t kDepth = 512;  // K block of the scalar path: a widened panel 
 // Scalar path: widen a panel of weight rows once, then reuse it for every x row.
 // Eight partial sums give the compiler independent chains to vectorise with SSE2.
 void scalar_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
-                      float* y) {
-  const int64_t n = w.rows;
+                      float* y, int64_t ldy) {
+  const int64_t n = ldy;  // y's row stride
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(kPanel * kDepth));
   for (int64_t i = 0; i < m; ++i) std::fill(y + i * n + n0, y + i * n + n1, 0.f);
@@ -49,7 +49,12 @@ void scalar_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w,
 
 void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
              ThreadPool& pool) {
-  if (w.dtype == DType::Q8_0) return op_gemm_q8(x, m, k, w, bias, y, pool);
+  op_gemm(x, m, k, w, bias, y, w.rows, pool);
+}
+
+void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
+             int64_t ldy, ThreadPool& pool) {
+  if (w.dtype == DType::Q8_0) return op_gemm_q8(x, m, k, w, bias, y, ldy, pool);
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
   const bool avx2 = use_avx2_fma(), avx512 = use_avx512();
@@ -72,15 +77,15 @@ void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const We
     for (int64_t p = n0; p < n1; p += panel) {
       const int64_t q = std::min(n1, p + panel);
       if (avx512)
-        kernels::avx512_gemm_rows(x, m, k, w, p, q, y);
+        kernels::avx512_gemm_rows(x, m, k, w, p, q, y, ldy);
       else if (avx2)
-        kernels::avx2_gemm_rows(x, m, k, w, p, q, y);
+        kernels::avx2_gemm_rows(x, m, k, w, p, q, y, ldy);
       else
-        scalar_gemm_rows(x, m, k, w, p, q, y);
+        scalar_gemm_rows(x, m, k, w, p, q, y, ldy);
     }
     if (bias && !bias->empty())
       for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = n0; j < n1; ++j) y[i * n + j] += bias->at(0, j);
+        for (int64_t j = n0; j < n1; ++j) y[i * ldy + j] += bias->at(0, j);
   });
 }
 

@@ -100,8 +100,8 @@ void avx2_widen(const WeightView& w, int64_t offset, int64_t count, float* out) 
 }
 
 void avx2_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
-                    float* y) {
-  const int64_t n = w.rows;
+                    float* y, int64_t ldy) {
+  const int64_t n = ldy;  // y's row stride
   const bool widen = w.dtype != DType::F32;
   thread_local std::vector<float> buf;
   if (widen) buf.resize(static_cast<size_t>((n1 - n0) * (kDepth + kPad)));

@@ -166,11 +166,11 @@ const TileFn kTiles[kRows][kPairs] = {
 }  // namespace
 
 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
-                      float* y) {
+                      float* y, int64_t ldy) {
   const int64_t n = w.rows;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = n0; j < n1; ++j) y[i * n + j] = 0.f;
+      for (int64_t j = n0; j < n1; ++j) y[i * ldy + j] = 0.f;
     return;
   }
   const int64_t pairs = (n1 - n0 + 1) / 2;
@@ -212,7 +212,7 @@ void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w,
           _mm_prefetch(next + pf_row * k * es + pf_line * 64, _MM_HINT_T1);
           if (++pf_line == row_lines) pf_line = 0, ++pf_row;
         }
-        kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * n + j0, n, n1 - j0,
+        kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * ldy + j0, ldy, n1 - j0,
                                k0 > 0);
       }
     }

@@ -22,8 +22,8 @@ namespace {
 
 // Scalar path: the quantized activation rows have stride kp (groups * 32, zero padded).
 void scalar_q8_rows(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, const WeightView& w,
-                    int64_t n0, int64_t n1, float* y) {
-  const int64_t n = w.rows, groups = q8_groups(k);
+                    int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  const int64_t n = ldy, groups = q8_groups(k);  // n: y's row stride
   const int8_t* wq = static_cast<const int8_t*>(w.data);
   for (int64_t j = n0; j < n1; ++j) {
     const int8_t* wj = wq + j * k;
@@ -76,11 +76,11 @@ void q8_quantize_rows(const float* x, int64_t m, int64_t k, int8_t* xq, float* x
 }  // namespace kernels
 
 void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
-                ThreadPool& pool) {
+                int64_t ldy, ThreadPool& pool) {
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
   if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) std::fill(y + i * n, y + (i + 1) * n, 0.f);
+    for (int64_t i = 0; i < m; ++i) std::fill(y + i * ldy, y + i * ldy + n, 0.f);
   } else {
     const int64_t groups = q8_groups(k), kp = groups * kQ8Group;
     // Scratch of the calling thread, reused across calls (never zero-filled: every byte
@@ -129,19 +129,19 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
       for (int64_t p = n0; p < n1; p += panel) {
         const int64_t q = std::min(n1, p + panel);
         if (vnni512)
-          kernels::vnni512_q8_gemm_rows(xp, xsp, m, k, w, p, q, y);
+          kernels::vnni512_q8_gemm_rows(xp, xsp, m, k, w, p, q, y, ldy);
         else if (vnni)
-          kernels::vnni_q8_gemm_rows(xp, xsp, m, k, w, p, q, y);
+          kernels::vnni_q8_gemm_rows(xp, xsp, m, k, w, p, q, y, ldy);
         else if (avx2)
-          kernels::avx2_q8_gemm_rows(xq, xsp, m, k, kp, w, p, q, y);
+          kernels::avx2_q8_gemm_rows(xq, xsp, m, k, kp, w, p, q, y, ldy);
         else
-          scalar_q8_rows(xq, xs, m, k, kp, w, p, q, y);
+          scalar_q8_rows(xq, xs, m, k, kp, w, p, q, y, ldy);
       }
     });
   }
   if (bias && !bias->empty())
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) y[i * n + j] += bias->at(0, j);
+      for (int64_t j = 0; j < n; ++j) y[i * ldy + j] += bias->at(0, j);
 }
 
 }  // namespace sdllm

@@ -120,9 +120,9 @@ void avx2_q8_scale_pattern(const float* xs, int64_t m, int64_t groups, float* xs
 }
 
 void avx2_q8_gemm_rows(const int8_t* xq, const float* xsp, int64_t m, int64_t k, int64_t kp, const WeightView& w,
-                       int64_t n0, int64_t n1, float* y) {
+                       int64_t n0, int64_t n1, float* y, int64_t ldy) {
   const TileKernel kernel = pick_tile();
-  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group;
+  const int64_t n = ldy, groups = q8_groups(k), full = k / kQ8Group;  // n: y's row stride
   const bool tail = full < groups;
   const int8_t* wq = static_cast<const int8_t*>(w.data);
   // Per tile of 4 weight rows of the panel: the scales transposed, [tile][group][4], the

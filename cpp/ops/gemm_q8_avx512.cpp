@@ -110,8 +110,8 @@ void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, 
 }
 
 void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                          int64_t n1, float* y) {
-  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group;
+                          int64_t n1, float* y, int64_t ldy) {
+  const int64_t n = ldy, groups = q8_groups(k), full = k / kQ8Group;
   const bool tail = full < groups;
   const int8_t* wq = static_cast<const int8_t*>(w.data);
   const Q8PanelPrep prep = vnni_q8_panel_prep(w, n0, n1, k);
@@ -144,7 +144,7 @@ void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t
 
 bool q8_vnni512_available() { return false; }
 void vnni512_q8_pack_x(const int8_t*, const float*, int64_t, int64_t, int64_t, int8_t*, float*) {}
-void vnni512_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*) {}
+void vnni512_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*, int64_t) {}
 
 #endif
 

@@ -140,8 +140,8 @@ Q8PanelPrep vnni_q8_panel_prep(const WeightView& w, int64_t n0, int64_t n1, int6
 }
 
 void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                       int64_t n1, float* y) {
-  const int64_t n = w.rows, groups = q8_groups(k), full = k / kQ8Group;
+                       int64_t n1, float* y, int64_t ldy) {
+  const int64_t n = ldy, groups = q8_groups(k), full = k / kQ8Group;
   const bool tail = full < groups;
   const int8_t* wq = static_cast<const int8_t*>(w.data);
   const Q8PanelPrep prep = vnni_q8_panel_prep(w, n0, n1, k);
@@ -171,7 +171,7 @@ void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k,
 
 bool q8_vnni_available() { return false; }
 void vnni_q8_pack_x(const int8_t*, const float*, int64_t, int64_t, int64_t, int8_t*, float*) {}
-void vnni_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*) {}
+void vnni_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*, int64_t) {}
 Q8PanelPrep vnni_q8_panel_prep(const WeightView&, int64_t, int64_t, int64_t) { return {}; }
 
 #endif

@@ -11,11 +11,12 @@ namespace sdllm {
 namespace kernels {
 
 // y[m, n] = x[m, k] * w^T for the weight rows [n0, n1), without bias.
+// y's rows are ldy floats apart (ldy >= w.rows: a GEMM can write beside others' outputs).
 void avx2_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
-                    float* y);
+                    float* y, int64_t ldy);
 // The same outputs, bit for bit, with AVX-512 (gemm_avx512.cpp); only when use_avx512().
 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
-                      float* y);
+                      float* y, int64_t ldy);
 // Converts `count` contiguous weight elements starting at element `offset` to float32.
 void avx2_widen(const WeightView& w, int64_t offset, int64_t count, float* out);
 
@@ -48,7 +49,7 @@ bool q8_use_vnni();
 bool q8_vnni_available();
 void vnni_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp);
 void vnni_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                       int64_t n1, float* y);
+                       int64_t n1, float* y, int64_t ldy);
 // Per weight row of a panel [n0, n1): the VNNI tiles' starting sums {-128 * sum of each
 // group, 0} (init, groups per row) and the zero-padded tail group (tails, 32 bytes per row;
 // null when k is a whole number of groups). Thread-local storage, valid until the next call.
@@ -62,7 +63,7 @@ Q8PanelPrep vnni_q8_panel_prep(const WeightView& w, int64_t n0, int64_t n1, int6
 bool q8_vnni512_available();
 void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp);
 void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                          int64_t n1, float* y);
+                          int64_t n1, float* y, int64_t ldy);
 // The activation scales xs [m, groups] laid out for the AVX2 tile: per tile of 4 rows and
 // group, 16 floats [s0 x4, s1 x4, s2 x4, s3 x4] (a partial tile repeats its last row).
 // xsp holds ceil(m / 4) * groups * 16 floats.
@@ -70,12 +71,12 @@ void avx2_q8_scale_pattern(const float* xs, int64_t m, int64_t groups, float* xs
 // y[m, n0:n1) from quantized activations (stride kp, scales as avx2_q8_scale_pattern lays
 // them out) and Q8_0 weight rows [n0, n1).
 void avx2_q8_gemm_rows(const int8_t* xq, const float* xsp, int64_t m, int64_t k, int64_t kp, const WeightView& w,
-                       int64_t n0, int64_t n1, float* y);
+                       int64_t n0, int64_t n1, float* y, int64_t ldy);
 
 }  // namespace kernels
 
 // op_gemm for w.dtype == Q8_0 (gemm_q8.cpp); op_gemm dispatches to it.
 void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
-                ThreadPool& pool);
+                int64_t ldy, ThreadPool& pool);
 
 }  // namespace sdllm

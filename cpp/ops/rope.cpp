@@ -7,10 +7,9 @@
 
 namespace sdllm {
 
-void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
-             float theta) {
+void op_rope_angles(const int32_t* pos, int64_t n, int head_dim, float theta, float* cs, float* sn) {
   const int half = head_dim / 2;
-  std::vector<float> inv_freq(half), cs(half), sn(half);
+  std::vector<float> inv_freq(half);
   for (int j = 0; j < half; ++j) {
     // torch: 1.0 / (base ** (arange(0, d, 2).float() / d)), all in float32.
     const float e = static_cast<float>(2 * j) / static_cast<float>(head_dim);
@@ -20,19 +19,36 @@ void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim,
     const float p = static_cast<float>(pos[i]);
     for (int j = 0; j < half; ++j) {
       const float a = p * inv_freq[j];
-      cs[j] = std::cos(a);
-      sn[j] = std::sin(a);
+      cs[i * half + j] = std::cos(a);
+      sn[i * half + j] = std::sin(a);
     }
+  }
+}
+
+void op_rope_apply(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const float* cs,
+                   const float* sn) {
+  const int half = head_dim / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* c = cs + i * half;
+    const float* s = sn + i * half;
     float* row = x + i * row_stride;
     for (int h = 0; h < n_heads; ++h) {
       float* v = row + static_cast<int64_t>(h) * head_dim;
       for (int j = 0; j < half; ++j) {
         const float a = v[j], b = v[j + half];
-        v[j] = a * cs[j] - b * sn[j];
-        v[j + half] = b * cs[j] + a * sn[j];
+        v[j] = a * c[j] - b * s[j];
+        v[j + half] = b * c[j] + a * s[j];
       }
     }
   }
+}
+
+void op_rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
+             float theta) {
+  const int64_t half = head_dim / 2;
+  std::vector<float> cs(static_cast<size_t>(n * half)), sn(cs.size());
+  op_rope_angles(pos, n, head_dim, theta, cs.data(), sn.data());
+  op_rope_apply(x, n, row_stride, n_heads, head_dim, cs.data(), sn.data());
 }
 
 }  // namespace sdllm

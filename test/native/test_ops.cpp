@@ -380,6 +380,40 @@ void test_gemm_q8_vnni(ThreadPool& pool) {
   reset_gemm_path();
 }
 
+// op_gemm with an output stride: the same floats as the packed output, nothing written
+// outside the w.rows columns of each row (sentinels), every path and weight dtype.
+void test_gemm_strided(ThreadPool& pool) {
+  struct C { int64_t m, k, n, pad; };
+  const C cases[] = {{1, 7, 5, 3}, {13, 67, 129, 64}, {37, 259, 17, 1}, {8, 1031, 48, 16}};
+  for (GemmPath path : gemm_paths()) {
+    use_gemm_path(path);
+    for (const C& c : cases)
+      for (int t = 0; t < 4; ++t) {
+        const DType dt = t < 3 ? kTypes[t] : DType::Q8_0;
+        Weights wf(dt == DType::Q8_0 ? DType::F32 : dt, c.n, c.k, 0.5f);
+        Q8Weights wq(dt == DType::Q8_0 ? c.n : 1, dt == DType::Q8_0 ? c.k : 1, 0.5f);
+        const WeightView& w = dt == DType::Q8_0 ? wq.view : wf.view;
+        Weights b(DType::BF16, 1, c.n);
+        const std::vector<float> x = randn(c.m * c.k);
+        std::vector<float> packed(static_cast<size_t>(c.m * c.n));
+        const int64_t ldy = c.n + c.pad;
+        std::vector<float> strided(static_cast<size_t>(c.m * ldy), 12345.f);
+        op_gemm(x.data(), c.m, c.k, w, &b.view, packed.data(), pool);
+        op_gemm(x.data(), c.m, c.k, w, &b.view, strided.data(), ldy, pool);
+        bool same = true, untouched = true;
+        for (int64_t i = 0; i < c.m; ++i) {
+          same = same && std::memcmp(packed.data() + i * c.n, strided.data() + i * ldy, sizeof(float) * c.n) == 0;
+          for (int64_t j = c.n; j < ldy; ++j) untouched = untouched && strided[static_cast<size_t>(i * ldy + j)] == 12345.f;
+        }
+        char name[112];
+        std::snprintf(name, sizeof name, "gemm strided %s m=%lld k=%lld n=%lld ldy=%lld %s", dtype_name(dt),
+                      (long long)c.m, (long long)c.k, (long long)c.n, (long long)ldy, gemm_path_name());
+        report(name, same && untouched, same ? (untouched ? "bit-identical" : "wrote past w.rows") : "differs");
+      }
+  }
+  reset_gemm_path();
+}
+
 // A GEMM of m rows must equal, bit for bit, the GEMMs of each row alone (batched forwards
 // rely on it): the reduction order of an output may not depend on m or on the tiling.
 void test_gemm_row_independence(ThreadPool& pool) {
@@ -641,6 +675,7 @@ int main() {
   test_gemm(pool1);
   test_gemm_avx512_equals_avx2(pool3);
   test_gemm_avx512_equals_avx2(pool1);
+  test_gemm_strided(pool3);
   test_q8_quantize();
   test_gemm_q8(pool3);
   test_gemm_q8(pool1);
