@@ -73,8 +73,8 @@ CpuFeatures detect() {
 
 // -1: not decided yet; 0/1: forced by set_force_scalar or decided from the env.
 std::atomic<int> g_force_scalar{-1};
-// Same for SDLLM_NO_AVX512 / set_avx512 (1 = AVX-512 allowed).
-std::atomic<int> g_avx512_allowed{-1};
+// Same for SDLLM_NO_AVX512 / set_avx512 (1 = AVX-512 turned off).
+std::atomic<int> g_avx512_off{-1};
 
 }  // namespace
 
@@ -85,21 +85,26 @@ const CpuFeatures& cpu_features() {
 
 void set_force_scalar(bool force) { g_force_scalar.store(force ? 1 : 0); }
 
+// The value of an on/off switch: its run-time override, else its environment variable
+// (set, non-empty and not "0" = on), decided once.
+bool switch_on(std::atomic<int>& state, const char* env_name) {
+  int v = state.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* env = std::getenv(env_name);
+    int expected = -1;
+    state.compare_exchange_strong(expected, (env && std::strcmp(env, "0") != 0 && env[0] != '\0') ? 1 : 0);
+    v = state.load();
+  }
+  return v == 1;
+}
+
 bool use_avx2_fma() {
 #if defined(SDLLM_NO_AVX2_SOURCES)
   return false;
 #else
-  int force = g_force_scalar.load(std::memory_order_relaxed);
-  if (force < 0) {
-    const char* env = std::getenv("SDLLM_FORCE_SCALAR");
-    force = (env && std::strcmp(env, "0") != 0 && env[0] != '\0') ? 1 : 0;
-    int expected = -1;
-    g_force_scalar.compare_exchange_strong(expected, force);
-    force = g_force_scalar.load();
-  }
   // The AVX2 files are compiled with -mf16c too, so F16C is part of the contract.
   const CpuFeatures& f = cpu_features();
-  return force == 0 && f.avx2 && f.fma && f.f16c;
+  return !switch_on(g_force_scalar, "SDLLM_FORCE_SCALAR") && f.avx2 && f.fma && f.f16c;
 #endif
 }
 
@@ -107,20 +112,12 @@ bool use_avx512() {
 #if defined(SDLLM_NO_AVX2_SOURCES)
   return false;
 #else
-  int allowed = g_avx512_allowed.load(std::memory_order_relaxed);
-  if (allowed < 0) {
-    const char* env = std::getenv("SDLLM_NO_AVX512");
-    allowed = (env && std::strcmp(env, "0") != 0 && env[0] != '\0') ? 0 : 1;
-    int expected = -1;
-    g_avx512_allowed.compare_exchange_strong(expected, allowed);
-    allowed = g_avx512_allowed.load();
-  }
-  return allowed == 1 && cpu_features().avx512 && use_avx2_fma();
+  return !switch_on(g_avx512_off, "SDLLM_NO_AVX512") && cpu_features().avx512 && use_avx2_fma();
 #endif
 }
 
 bool set_avx512(bool on) {
-  g_avx512_allowed.store(on ? 1 : 0);
+  g_avx512_off.store(on ? 0 : 1);
   return use_avx512();
 }
 

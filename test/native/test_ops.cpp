@@ -277,6 +277,18 @@ struct Q8Weights {
   }
 };
 
+// Random weights of any dtype the GEMM takes, Q8_0 included (scale 0.5).
+struct AnyWeights {
+  Weights f;
+  Q8Weights q;
+  bool q8;
+  AnyWeights(DType t, int64_t rows, int64_t cols)
+      : f(t == DType::Q8_0 ? DType::F32 : t, t == DType::Q8_0 ? 1 : rows, t == DType::Q8_0 ? 1 : cols, 0.5f),
+        q(t == DType::Q8_0 ? rows : 1, t == DType::Q8_0 ? cols : 1, 0.5f),
+        q8(t == DType::Q8_0) {}
+  const WeightView& view() const { return q8 ? q.view : f.view; }
+};
+
 // The activation rows as the Q8 GEMM sees them: quantized per row and group, dequantized.
 std::vector<float> q8_roundtrip(const std::vector<float>& x, int64_t m, int64_t k) {
   std::vector<float> out(x.size());
@@ -390,9 +402,8 @@ void test_gemm_strided(ThreadPool& pool) {
     for (const C& c : cases)
       for (int t = 0; t < 4; ++t) {
         const DType dt = t < 3 ? kTypes[t] : DType::Q8_0;
-        Weights wf(dt == DType::Q8_0 ? DType::F32 : dt, c.n, c.k, 0.5f);
-        Q8Weights wq(dt == DType::Q8_0 ? c.n : 1, dt == DType::Q8_0 ? c.k : 1, 0.5f);
-        const WeightView& w = dt == DType::Q8_0 ? wq.view : wf.view;
+        const AnyWeights aw(dt, c.n, c.k);
+        const WeightView& w = aw.view();
         Weights b(DType::BF16, 1, c.n);
         const std::vector<float> x = randn(c.m * c.k);
         std::vector<float> packed(static_cast<size_t>(c.m * c.n));
@@ -424,9 +435,8 @@ void test_gemm_row_independence(ThreadPool& pool) {
     for (const C& c : shapes)
       for (int t = 0; t < 4; ++t) {
         const DType dt = t < 3 ? kTypes[t] : DType::Q8_0;
-        Weights wf(dt == DType::Q8_0 ? DType::F32 : dt, c.n, c.k, 0.5f);
-        Q8Weights wq(dt == DType::Q8_0 ? c.n : 1, dt == DType::Q8_0 ? c.k : 1, 0.5f);
-        const WeightView& w = dt == DType::Q8_0 ? wq.view : wf.view;
+        const AnyWeights aw(dt, c.n, c.k);
+        const WeightView& w = aw.view();
         Weights b(DType::BF16, 1, c.n);
         for (int64_t m : {1, 3, 5, 13, 37}) {
           std::vector<float> x = randn(m * c.k);
