@@ -41,29 +41,34 @@ float* panel_buffer(int64_t floats) {
 
 }  // namespace
 
-// Only the kernel below is compiled for AVX-512; it calls no library templates.
+// Only the functions marked SDLLM_AVX512 are compiled for AVX-512 (a function attribute,
+// which GCC and Clang both honour; Clang ignores `#pragma GCC target`), and they call no
+// library templates.
 #if defined(__GNUC__) || defined(__clang__)
-#pragma GCC push_options
+#define SDLLM_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
+#else
+#define SDLLM_AVX512
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 warns inside its own AVX-512 headers (their _mm512_undefined_* placeholders).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq")
 #endif
 
 namespace {
 
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+SDLLM_AVX512 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int64_t kDepth = 1024;  // must equal gemm_avx2.cpp's K block: it fixes the sums' order
 constexpr int kRows = 6;          // x rows per tile
 constexpr int kPairs = 4;         // weight-row pairs per tile
 
-inline __mmask16 lanes(int64_t rem) { return static_cast<__mmask16>((1u << rem) - 1); }  // 0 < rem <= 8
+SDLLM_AVX512 inline __mmask16 lanes(int64_t rem) { return static_cast<__mmask16>((1u << rem) - 1); }  // 0 < rem <= 8
 
 // 8 weight elements of one row as floats; `rem` (1..8) of them valid, 8 = an unmasked load.
 template <DType T>
-inline __m256 load_row8(const void* base, int64_t at, int64_t rem) {
+SDLLM_AVX512 inline __m256 load_row8(const void* base, int64_t at, int64_t rem) {
   const __mmask8 m = static_cast<__mmask8>(lanes(rem));
   if (T == DType::F32) {
     const float* p = static_cast<const float*>(base) + at;
@@ -77,7 +82,7 @@ inline __m256 load_row8(const void* base, int64_t at, int64_t rem) {
 
 // Writes weight rows [j0, j1) x [k0, k0 + kb) as pairs into `out` (pair stride `chunks` * 16).
 template <DType T>
-void pack_pairs_t(const WeightView& w, int64_t j0, int64_t j1, int64_t k0, int64_t kb, int64_t chunks, float* out) {
+SDLLM_AVX512 void pack_pairs_t(const WeightView& w, int64_t j0, int64_t j1, int64_t k0, int64_t kb, int64_t chunks, float* out) {
   const int64_t k = w.cols, full = kb / 8;
   for (int64_t j = j0, q = 0; j < j1; j += 2, ++q) {
     float* dst = out + q * chunks * 16;
@@ -98,14 +103,14 @@ void pack_pairs_t(const WeightView& w, int64_t j0, int64_t j1, int64_t k0, int64
   }
 }
 
-void pack_pairs(const WeightView& w, int64_t j0, int64_t j1, int64_t k0, int64_t kb, int64_t chunks, float* out) {
+SDLLM_AVX512 void pack_pairs(const WeightView& w, int64_t j0, int64_t j1, int64_t k0, int64_t kb, int64_t chunks, float* out) {
   if (w.dtype == DType::BF16) return pack_pairs_t<DType::BF16>(w, j0, j1, k0, kb, chunks, out);
   if (w.dtype == DType::F16) return pack_pairs_t<DType::F16>(w, j0, j1, k0, kb, chunks, out);
   return pack_pairs_t<DType::F32>(w, j0, j1, k0, kb, chunks, out);
 }
 
 // The AVX2 hsum tree in both halves at once: lane 0 gets half 0's sum, lane 8 half 1's.
-inline __m512 hsum_halves(__m512 v) {
+SDLLM_AVX512 inline __m512 hsum_halves(__m512 v) {
   __m512 t = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));  // v_l + v_{l+4}
   t = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(1, 0, 3, 2)));              // t_l + t_{l+2}
   return _mm512_add_ps(t, _mm512_movehdup_ps(t));                                     // t_0 + t_1
@@ -113,7 +118,7 @@ inline __m512 hsum_halves(__m512 v) {
 
 // y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
 template <int MR, int NP>
-void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp, int64_t kb, float* y, int64_t ldy,
+SDLLM_AVX512 void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp, int64_t kb, float* y, int64_t ldy,
           int64_t cols, bool accumulate) {
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
@@ -165,7 +170,7 @@ const TileFn kTiles[kRows][kPairs] = {
 
 }  // namespace
 
-void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
+SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
                       float* y, int64_t ldy) {
   const int64_t n = w.rows;
   if (k == 0) {
@@ -219,9 +224,8 @@ void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w,
   }
 }
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
 #endif
 
 }  // namespace kernels

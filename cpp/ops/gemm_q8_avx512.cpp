@@ -27,54 +27,60 @@ bool q8_vnni512_available() {
   return cpu_features().avx512 && q8_vnni_available() && __builtin_cpu_supports("avx512vnni");
 }
 
-// Only the code below is built for AVX-512; it instantiates no library templates (their
-// copies could be kept by the linker for the whole program).
-#pragma GCC push_options
+// Only the functions marked SDLLM_AVX512_VNNI are built for AVX-512 (a function
+// attribute: Clang ignores `#pragma GCC target`); they instantiate no library templates
+// (their copies could be kept by the linker for the whole program).
+#define SDLLM_AVX512_VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
+#if !defined(__clang__)
 // GCC 12 warns inside its own AVX-512 headers (their _mm512_undefined_* placeholders).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")
+#endif
 
 namespace {
 
 constexpr int kRows = 8, kCols = 4;
 
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+SDLLM_AVX512_VNNI inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-inline __m512i broadcast8(const int8_t* p) {
+SDLLM_AVX512_VNNI inline __m512i broadcast8(const int8_t* p) {
   int64_t v;
   std::memcpy(&v, p, 8);
   return _mm512_set1_epi64(v);
 }
 
-// 8 packed x rows (xp: [group][256 bytes], xsp: [group][16 floats]) against 4 weight rows;
-// the arguments otherwise as gemm_q8_vnni_avx2.cpp's tile4x4.
-void tile8x4(const int8_t* xp, const float* xsp, const int8_t* const* w, const float* const* ws,
-             const int64_t* const* init, int64_t full, bool tail, const int8_t (*wtail)[32], float* y, int64_t ldy,
-             int nr, int nc) {
+// One group of 32 for 8 packed x rows (xp: [group][256 bytes], xsp: [group][16 floats])
+// against 4 weight rows whose group g starts at src[j]: acc[j] += float(sum) * (xs * ws).
+SDLLM_AVX512_VNNI inline void group_step(__m512 (&acc)[kCols], const int8_t* xp, const float* xsp, int64_t g,
+                                         const int8_t* const* src, const float* const* ws, const int64_t* const* init) {
+  __m512i xv[4];
+  for (int v = 0; v < 4; ++v) xv[v] = _mm512_loadu_si512(xp + g * 256 + 64 * v);
+  const __m512 xs = _mm512_loadu_ps(xsp + g * 16);
+  for (int j = 0; j < kCols; ++j) {
+    __m512i s = _mm512_set1_epi64(init[j][g]);
+    for (int v = 0; v < 4; ++v) s = _mm512_dpbusd_epi32(s, xv[v], broadcast8(src[j] + 8 * v));
+    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));  // whole sums in both lanes of a pair
+    const __m512 d = _mm512_mul_ps(xs, _mm512_set1_ps(ws[j][g]));
+    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[j]);
+  }
+}
+
+// The tile: 8 x rows against 4 weight rows; the arguments otherwise as
+// gemm_q8_vnni_avx2.cpp's tile4x4.
+SDLLM_AVX512_VNNI void tile8x4(const int8_t* xp, const float* xsp, const int8_t* const* w, const float* const* ws,
+                               const int64_t* const* init, int64_t full, bool tail, const int8_t (*wtail)[32], float* y,
+                               int64_t ldy, int nr, int nc) {
   __m512 acc[kCols];
   for (int j = 0; j < kCols; ++j) acc[j] = _mm512_setzero_ps();
-  auto step = [&](int64_t g, const int8_t* const* src) {
-    __m512i xv[4];
-    for (int v = 0; v < 4; ++v) xv[v] = _mm512_loadu_si512(xp + g * 256 + 64 * v);
-    const __m512 xs = _mm512_loadu_ps(xsp + g * 16);
-    for (int j = 0; j < kCols; ++j) {
-      __m512i s = _mm512_set1_epi64(init[j][g]);
-      for (int v = 0; v < 4; ++v) s = _mm512_dpbusd_epi32(s, xv[v], broadcast8(src[j] + 8 * v));
-      s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));  // whole sums in both lanes of a pair
-      const __m512 d = _mm512_mul_ps(xs, _mm512_set1_ps(ws[j][g]));
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[j]);
-    }
-  };
   const int8_t* src[kCols];
   for (int64_t g = 0; g < full; ++g) {
     for (int j = 0; j < kCols; ++j) src[j] = w[j] + g * 32;
-    step(g, src);
+    group_step(acc, xp, xsp, g, src, ws, init);
   }
   if (tail) {
     for (int j = 0; j < kCols; ++j) src[j] = wtail[j];
-    step(full, src);
+    group_step(acc, xp, xsp, full, src, ws, init);
   }
   alignas(64) float out[kCols][16];
   for (int j = 0; j < kCols; ++j) _mm512_store_ps(out[j], acc[j]);
@@ -84,7 +90,7 @@ void tile8x4(const int8_t* xp, const float* xsp, const int8_t* const* w, const f
 
 }  // namespace
 
-void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp) {
+SDLLM_AVX512_VNNI void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp) {
   const int64_t groups = q8_groups(k);
   for (int64_t i0 = 0, t = 0; i0 < m; i0 += kRows, ++t) {
     const int8_t* rows[kRows];
@@ -109,7 +115,7 @@ void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, 
   }
 }
 
-void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
+SDLLM_AVX512_VNNI void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
                           int64_t n1, float* y, int64_t ldy) {
   const int64_t n = ldy, groups = q8_groups(k), full = k / kQ8Group;
   const bool tail = full < groups;
@@ -137,8 +143,9 @@ void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t
   }
 }
 
+#if !defined(__clang__)
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+#endif
 
 #else
 

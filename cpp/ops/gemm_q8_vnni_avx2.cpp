@@ -10,7 +10,8 @@
 // So each output gets the exact int32 group sum, then float(sum) * (x_scale * w_scale)
 // accumulated by an FMA, group after group: the arithmetic of the AVX2 tile
 // (gemm_q8_tile.h), so both give the same floats, and the same for any m or tiling.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 || defined(__clang__) && __clang_major__ >= 12
+// GCC only: Clang ignores `#pragma GCC target`, so a Clang build takes the maddubs tile.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #pragma GCC target("avxvnni")
 #define SDLLM_Q8_VNNI 1
 #endif
