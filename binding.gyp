@@ -92,6 +92,7 @@
             "type": "static_library",
             "sources": [
               "cpp/ops/attention_avx2.cpp",
+              "cpp/ops/attention_avx512.cpp",
               "cpp/ops/elementwise_avx2.cpp",
               "cpp/ops/gemm_avx2.cpp",
               "cpp/ops/gemm_avx512.cpp",

@@ -21,6 +21,7 @@
 #include <limits>
 #include <vector>
 
+#include "../cpu_features.h"
 #include "../ops.h"
 #include "kernels.h"
 #include "vexp_avx2.h"
@@ -163,6 +164,7 @@ struct Scratch {
 }  // namespace
 
 void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
+  const bool avx512 = use_avx512();
   const int group = std::max(1, p.n_heads / std::max(1, p.n_kv_heads));
   const int n_kv = std::max(1, p.n_heads / group);
   const int64_t hd = p.head_dim;
@@ -222,7 +224,9 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
           const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
           for (int64_t m0 = 0; m0 < nr; m0 += kMr) {
             const int mr = static_cast<int>(std::min<int64_t>(kMr, nr - m0));
-            kQk[mr - 1](t.q.data() + m0 * hd, hd, t.kt.data(), kb, nbp, t.s.data(), kb);
+            // AVX-512 takes the keys in 16s where it is in use, AVX2 the rest: same floats.
+            const int64_t kdone = avx512 ? avx512_qk_rows(mr, t.q.data() + m0 * hd, hd, t.kt.data(), kb, nbp, t.s.data(), kb) : 0;
+            if (kdone < nbp) kQk[mr - 1](t.q.data() + m0 * hd, hd, t.kt.data() + kdone, kb, nbp - kdone, t.s.data() + kdone, kb);
             for (int r = 0; r < mr; ++r) {
               float* s = t.s.data() + r * kb;
               // Mask the padded keys, then the block max.
@@ -258,7 +262,8 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
               }
               t.sum[row] += hsum(vs);
             }
-            kPv[mr - 1](t.s.data(), kb, vbase, hd, nb, hd, t.acc.data() + m0 * hdp, hdp);
+            const int64_t cdone = avx512 ? avx512_pv_rows(mr, t.s.data(), kb, vbase, hd, nb, hd, t.acc.data() + m0 * hdp, hdp) : 0;
+            if (cdone < hd) kPv[mr - 1](t.s.data(), kb, vbase + cdone, hd, nb, hd - cdone, t.acc.data() + m0 * hdp + cdone, hdp);
           }
         }
       }

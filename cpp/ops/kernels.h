@@ -28,6 +28,14 @@ void avx2_scale(float a, float* y, int64_t n);
 // op_attention's AVX2 path (attention_avx2.cpp): any head_dim, GQA, either segment empty.
 void avx2_attention(const AttentionParams& p, ThreadPool& pool);
 
+// The attention's score and value tiles in 16 lanes (attention_avx512.cpp; only when
+// use_avx512()): for mr (1-4) query rows, the first multiple of 16 keys (scores) or of 16
+// columns (values); they return how far they got, the AVX2 tiles do the rest. Same floats.
+int64_t avx512_qk_rows(int mr, const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t nbp, float* s,
+                       int64_t lds);
+int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, int64_t hd,
+                       float* acc, int64_t lda);
+
 // One RMSNorm row (elementwise_avx2.cpp); out may alias x.
 void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps, float* out);
 

@@ -574,9 +574,24 @@ void test_attention(ThreadPool& pool) {
       std::snprintf(name, sizeof name, "attention nq=%lld k0=%lld k1=%lld heads=%d:%d hd=%d %s", (long long)c.nq,
                     (long long)c.nk0, (long long)c.nk1, c.heads, c.kv, c.hd, path_name());
       compare(name, got, want, 1e-10);
+      // The AVX-512 score/value tiles promise the AVX2 attention's floats exactly.
+      if (!scalar && set_avx512(true)) {
+        Out wide(c.nq * os), narrow(c.nq * os);
+        p.out = wide.data();
+        op_attention(p, pool);
+        set_avx512(false);
+        p.out = narrow.data();
+        op_attention(p, pool);
+        set_avx512(true);
+        std::snprintf(name, sizeof name, "attention avx512 == avx2 nq=%lld k0=%lld k1=%lld heads=%d:%d hd=%d",
+                      (long long)c.nq, (long long)c.nk0, (long long)c.nk1, c.heads, c.kv, c.hd);
+        const bool same = std::memcmp(wide.data(), narrow.data(), sizeof(float) * wide.v.size()) == 0;
+        report(name, same, same ? "bit-identical" : "AVX-512 floats differ from AVX2");
+      }
     }
   }
   set_force_scalar(false);
+  set_avx512(true);
 }
 
 void test_confidence(ThreadPool& pool) {

@@ -1,0 +1,110 @@
+// The two inner tiles of the AVX2 attention (attention_avx2.cpp) in 16-lane registers,
+// used when use_avx512(). Both keep one output per lane with a sequential sum, so the
+// vector width does not change any float:
+//   scores: s[r][j] = sum over c of q[r][c] * kt[c][j], keys j in lanes, c in order;
+//   values: acc[r][c] += p[r][j] * v[j][c] for j in order, columns c in lanes.
+// A key count or head_dim that is not a multiple of 16 leaves a tail of 8 (or a masked
+// tail under 8) to the AVX2 tiles, which do the same per-lane arithmetic. test_ops checks
+// the AVX-512 attention against the AVX2 one bit for bit.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SDLLM_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
+#else
+#define SDLLM_AVX512
+#endif
+
+namespace sdllm {
+namespace kernels {
+
+namespace {
+
+// s[r][0 .. 16*NV) = sum_c q[r][c] * kt[c][0 .. 16*NV) for MR rows.
+template <int MR, int NV>
+SDLLM_AVX512 inline void qk_tile16(const float* q, int64_t hd, const float* kt, int64_t ldk, float* s, int64_t lds) {
+  __m512 acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < hd; ++c) {
+    __m512 k[NV];
+    for (int v = 0; v < NV; ++v) k[v] = _mm512_loadu_ps(kt + c * ldk + 16 * v);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 qb = _mm512_set1_ps(q[r * hd + c]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(qb, k[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(s + r * lds + 16 * v, acc[r][v]);
+}
+
+// acc[r][0 .. 16*NV) += sum_j p[r][j] * v[j][0 .. 16*NV) for MR rows.
+template <int MR, int NV>
+SDLLM_AVX512 inline void pv_tile16(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, float* acc,
+                                   int64_t lda) {
+  __m512 a[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int u = 0; u < NV; ++u) a[r][u] = _mm512_loadu_ps(acc + r * lda + 16 * u);
+  for (int64_t j = 0; j < nb; ++j) {
+    __m512 x[NV];
+    for (int u = 0; u < NV; ++u) x[u] = _mm512_loadu_ps(v + j * ldv + 16 * u);
+    for (int r = 0; r < MR; ++r) {
+      const __m512 pb = _mm512_set1_ps(p[r * ldp + j]);
+      for (int u = 0; u < NV; ++u) a[r][u] = _mm512_fmadd_ps(pb, x[u], a[r][u]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int u = 0; u < NV; ++u) _mm512_storeu_ps(acc + r * lda + 16 * u, a[r][u]);
+}
+
+template <int MR>
+SDLLM_AVX512 int64_t qk16(const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t nbp, float* s,
+                          int64_t lds) {
+  int64_t j = 0;
+  for (; j + 32 <= nbp; j += 32) qk_tile16<MR, 2>(q, hd, kt + j, ldk, s + j, lds);
+  if (j + 16 <= nbp) {
+    qk_tile16<MR, 1>(q, hd, kt + j, ldk, s + j, lds);
+    j += 16;
+  }
+  return j;
+}
+
+template <int MR>
+SDLLM_AVX512 int64_t pv16(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, int64_t hd,
+                          float* acc, int64_t lda) {
+  int64_t c = 0;
+  for (; c + 32 <= hd; c += 32) pv_tile16<MR, 2>(p, ldp, v + c, ldv, nb, acc + c, lda);
+  if (c + 16 <= hd) {
+    pv_tile16<MR, 1>(p, ldp, v + c, ldv, nb, acc + c, lda);
+    c += 16;
+  }
+  return c;
+}
+
+}  // namespace
+
+SDLLM_AVX512 int64_t avx512_qk_rows(int mr, const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t nbp, float* s,
+                       int64_t lds) {
+  switch (mr) {
+    case 1: return qk16<1>(q, hd, kt, ldk, nbp, s, lds);
+    case 2: return qk16<2>(q, hd, kt, ldk, nbp, s, lds);
+    case 3: return qk16<3>(q, hd, kt, ldk, nbp, s, lds);
+    default: return qk16<4>(q, hd, kt, ldk, nbp, s, lds);
+  }
+}
+
+SDLLM_AVX512 int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, int64_t hd,
+                       float* acc, int64_t lda) {
+  switch (mr) {
+    case 1: return pv16<1>(p, ldp, v, ldv, nb, hd, acc, lda);
+    case 2: return pv16<2>(p, ldp, v, ldv, nb, hd, acc, lda);
+    case 3: return pv16<3>(p, ldp, v, ldv, nb, hd, acc, lda);
+    default: return pv16<4>(p, ldp, v, ldv, nb, hd, acc, lda);
+  }
+}
+
+}  // namespace kernels
+}  // namespace sdllm
