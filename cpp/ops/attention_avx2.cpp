@@ -255,7 +255,13 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
               }
               const __m256 vm = _mm256_set1_ps(t.max[row]);
               __m256 vs = _mm256_setzero_ps();
-              for (int64_t j = 0; j < nbp; j += 8) {
+              int64_t j = 0;
+              if (avx512) {
+                alignas(32) float sum8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                j = avx512_softmax_exp(s, nbp, t.max[row], sum8);
+                vs = _mm256_load_ps(sum8);
+              }
+              for (; j < nbp; j += 8) {
                 const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
                 _mm256_storeu_ps(s + j, e);
                 vs = _mm256_add_ps(vs, e);

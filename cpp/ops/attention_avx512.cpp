@@ -3,6 +3,8 @@
 // vector width does not change any float:
 //   scores: s[r][j] = sum over c of q[r][c] * kt[c][j], keys j in lanes, c in order;
 //   values: acc[r][c] += p[r][j] * v[j][c] for j in order, columns c in lanes.
+//   softmax numerators: e = exp(s - max) with vexp_avx2.h's polynomial, op for op, and the
+//   row sum accumulated 8 lanes at a time in the AVX2 loop's order (chunk j, then j + 8).
 // A key count or head_dim that is not a multiple of 16 leaves a tail of 8 (or a masked
 // tail under 8) to the AVX2 tiles, which do the same per-lane arithmetic. test_ops checks
 // the AVX-512 attention against the AVX2 one bit for bit.
@@ -16,6 +18,12 @@
 #define SDLLM_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
 #else
 #define SDLLM_AVX512
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 warns inside its own AVX-512 headers (their _mm512_undefined_* placeholders).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace sdllm {
@@ -84,7 +92,40 @@ SDLLM_AVX512 int64_t pv16(const float* p, int64_t ldp, const float* v, int64_t l
   return c;
 }
 
+// exp_clamped / exp_nonpos of vexp_avx2.h in 16 lanes: the same operations per lane.
+SDLLM_AVX512 inline __m512 exp_nonpos16(__m512 x) {
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(y, _mm512_castsi512_ps(e)));
+}
+
 }  // namespace
+
+SDLLM_AVX512 int64_t avx512_softmax_exp(float* s, int64_t nbp, float max, float* sum8) {
+  const __m512 vm = _mm512_set1_ps(max);
+  __m256 vs = _mm256_loadu_ps(sum8);
+  int64_t j = 0;
+  for (; j + 16 <= nbp; j += 16) {
+    const __m512 e = exp_nonpos16(_mm512_sub_ps(_mm512_loadu_ps(s + j), vm));
+    _mm512_storeu_ps(s + j, e);
+    vs = _mm256_add_ps(vs, _mm512_castps512_ps256(e));
+    vs = _mm256_add_ps(vs, _mm512_extractf32x8_ps(e, 1));
+  }
+  _mm256_storeu_ps(sum8, vs);
+  return j;
+}
 
 SDLLM_AVX512 int64_t avx512_qk_rows(int mr, const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t nbp, float* s,
                        int64_t lds) {
@@ -108,3 +149,6 @@ SDLLM_AVX512 int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const f
 
 }  // namespace kernels
 }  // namespace sdllm
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

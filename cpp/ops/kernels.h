@@ -35,6 +35,9 @@ int64_t avx512_qk_rows(int mr, const float* q, int64_t hd, const float* kt, int6
                        int64_t lds);
 int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, int64_t hd,
                        float* acc, int64_t lda);
+// s[j] = exp(s[j] - max) for the first multiple of 16 of nbp scores, added to the 8-lane
+// row sum sum8 as the AVX2 loop adds them; returns how far it got.
+int64_t avx512_softmax_exp(float* s, int64_t nbp, float max, float* sum8);
 
 // One RMSNorm row (elementwise_avx2.cpp); out may alias x.
 void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps, float* out);
