@@ -14,17 +14,9 @@
 
 #include "kernels.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define SDLLM_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
-#else
-#define SDLLM_AVX512
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 warns inside its own AVX-512 headers (their _mm512_undefined_* placeholders).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "avx512_target.h"
+
+SDLLM_AVX512_WARNINGS_BEGIN
 
 namespace sdllm {
 namespace kernels {
@@ -149,6 +141,4 @@ SDLLM_AVX512 int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const f
 
 }  // namespace kernels
 }  // namespace sdllm
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+SDLLM_AVX512_WARNINGS_END

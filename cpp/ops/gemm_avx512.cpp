@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "avx512_target.h"
 #include "kernels.h"
 
 namespace sdllm {
@@ -41,20 +42,8 @@ float* panel_buffer(int64_t floats) {
 
 }  // namespace
 
-// Only the functions marked SDLLM_AVX512 are compiled for AVX-512 (a function attribute,
-// which GCC and Clang both honour; Clang ignores `#pragma GCC target`), and they call no
-// library templates.
-#if defined(__GNUC__) || defined(__clang__)
-#define SDLLM_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
-#else
-#define SDLLM_AVX512
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 warns inside its own AVX-512 headers (their _mm512_undefined_* placeholders).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// Only the functions marked SDLLM_AVX512 (avx512_target.h) are compiled for AVX-512.
+SDLLM_AVX512_WARNINGS_BEGIN
 
 namespace {
 
@@ -224,9 +213,7 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
   }
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+SDLLM_AVX512_WARNINGS_END
 
 }  // namespace kernels
 }  // namespace sdllm

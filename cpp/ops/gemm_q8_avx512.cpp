@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "../cpu_features.h"
+#include "avx512_target.h"
 #include "kernels.h"
 
 #if (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11) || (defined(__clang__) && __clang_major__ >= 12)
@@ -27,16 +28,8 @@ bool q8_vnni512_available() {
   return cpu_features().avx512 && q8_vnni_available() && __builtin_cpu_supports("avx512vnni");
 }
 
-// Only the functions marked SDLLM_AVX512_VNNI are built for AVX-512 (a function
-// attribute: Clang ignores `#pragma GCC target`); they instantiate no library templates
-// (their copies could be kept by the linker for the whole program).
-#define SDLLM_AVX512_VNNI __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")))
-#if !defined(__clang__)
-// GCC 12 warns inside its own AVX-512 headers (their _mm512_undefined_* placeholders).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// Only the functions marked SDLLM_AVX512_VNNI (avx512_target.h) are built for AVX-512.
+SDLLM_AVX512_WARNINGS_BEGIN
 
 namespace {
 
@@ -143,9 +136,7 @@ SDLLM_AVX512_VNNI void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, 
   }
 }
 
-#if !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+SDLLM_AVX512_WARNINGS_END
 
 #else
 
