@@ -164,7 +164,11 @@ class Model implements DiffusionModel {
     const gen = decodeBlocks(session, promptTokens, opts, maskTokenId, eosTokenId, (request) => sequence.forward(session, request));
     try {
       for (;;) {
+        sequence.back();
         const next = await withCallSite(gen.next(), site);
+        // Until the next gen.next() this generation is with its consumer (text decoding,
+        // the caller's loop body): the batches go on without waiting for it.
+        sequence.away();
         if (next.done) {
           // The slot is free before the consumer sees the result: a caller that awaits
           // one generation and starts the next never waits behind itself.

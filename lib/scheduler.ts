@@ -63,7 +63,31 @@ interface Waiter {
 /** A batch slot held by one generation from admission to release. */
 export class Sequence {
   private released = false;
+  private awayNow = false;
   constructor(private readonly scheduler: Scheduler) {}
+
+  /** Between away() and back(): outside the block loop, no step coming. */
+  get isAway(): boolean {
+    return this.awayNow;
+  }
+
+  /**
+   * This sequence will not submit a step until back(): its generation is handing a
+   * finished block to its consumer (decoding the text, a stream reader that is slow to
+   * pull). Batches then run without waiting for it.
+   */
+  away(): void {
+    if (this.released || this.awayNow) return;
+    this.awayNow = true;
+    this.scheduler.awayChanged(1);
+  }
+
+  /** The block loop resumes: the next batch waits for this sequence's step again. */
+  back(): void {
+    if (!this.awayNow) return;
+    this.awayNow = false;
+    this.scheduler.awayChanged(-1);
+  }
 
   /** Runs one step of this sequence in the next batch the scheduler issues. */
   forward(session: NativeSession, request: NativeForwardRequest): Promise<NativeForwardResult> {
@@ -74,6 +98,7 @@ export class Sequence {
   /** Leaves the batch (finished, exited early, aborted or failed); idempotent. */
   release(): void {
     if (this.released) return;
+    this.back();
     this.released = true;
     this.scheduler.leave(this);
   }
@@ -81,6 +106,8 @@ export class Sequence {
 
 export class Scheduler {
   private readonly active = new Set<Sequence>();
+  /** Active sequences that are away (Sequence.away): no step of theirs is coming. */
+  private awayCount = 0;
   private readonly waiting: Waiter[] = [];
   private pending: PendingStep[] = [];
   private inFlight = false;
@@ -149,6 +176,12 @@ export class Scheduler {
     });
   }
 
+  /** @internal Sequence.away / Sequence.back */
+  awayChanged(delta: number): void {
+    this.awayCount += delta;
+    if (delta > 0) this.kick();
+  }
+
   /** @internal Sequence.release */
   leave(sequence: Sequence): void {
     this.active.delete(sequence);
@@ -167,14 +200,14 @@ export class Scheduler {
   }
 
   /**
-   * Runs a batch when none is in flight and either every active sequence has a step
-   * waiting (lockstep sequences then share every forward) or one macrotask has passed
-   * since a step arrived (a sequence busy elsewhere, e.g. decoding a block's text or
-   * waiting on a slow stream consumer, joins the next batch instead of stalling this one).
+   * Runs a batch when none is in flight and either every active sequence that is not away
+   * has a step waiting (lockstep sequences then share every forward) or one macrotask has
+   * passed since a step arrived (a sequence still busy in its own code between steps joins
+   * the next batch instead of stalling this one).
    */
   private kick(): void {
     if (this.inFlight || this.pending.length === 0) return;
-    if (this.pending.length >= this.active.size) {
+    if (this.pending.length >= this.active.size - this.awayCount) {
       this.runBatch();
       return;
     }

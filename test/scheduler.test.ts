@@ -36,6 +36,9 @@ class FakeBatch {
   }
 }
 
+/** Lets the scheduler finish its bookkeeping of the batch just resolved (no batch in flight). */
+const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /** `steps` forwards in a row, each feeding the previous result: what a decode loop does. */
 async function runSteps(seq: Sequence, session: NativeSession, start: number, steps: number, rows = 1): Promise<number> {
   let t = start;
@@ -56,6 +59,42 @@ describe('scheduling rules', () => {
     expect(ends).toEqual([5, 15, 25]);
     expect(fake.sizes()).toEqual([3, 3, 3, 3, 3]);
     expect(s.stats()).toMatchObject({ batches: 5, sequenceForwards: 15, largestBatch: 3, active: 0, batchSizeCounts: [0, 0, 0, 5] });
+  });
+
+  test('a sequence away with its consumer does not hold up the batch; back, it joins the next', async () => {
+    const fake = new FakeBatch();
+    const s = new Scheduler(fake.forward, { maxBatch: 4, maxBatchRows: 100, maxQueue: 10 });
+    const [a, b] = await Promise.all([s.admit(), s.admit()]);
+    const sa = fakeSession('a'), sb = fakeSession('b');
+    b.away();
+    const alone = a.forward(sa, request([1]));
+    // Issued within submit(): the only other active sequence said no step is coming.
+    expect(fake.calls.length).toBe(1);
+    expect((await alone).tokenIds[0]).toBe(2);
+    await settled();
+    b.back();
+    const [ra, rb] = await Promise.all([a.forward(sa, request([2])), b.forward(sb, request([7]))]);
+    expect([ra.tokenIds[0], rb.tokenIds[0]]).toEqual([3, 8]);
+    expect(fake.sizes()).toEqual([1, 2]);
+    await settled();
+    // Without away() a step waits one macrotask for the others before it runs alone.
+    const waits = a.forward(sa, request([3]));
+    expect(fake.calls.length).toBe(2);
+    await waits;
+    expect(fake.sizes()).toEqual([1, 2, 1]);
+    // Leaving while away is allowed; the count of away sequences does not leak.
+    b.away();
+    b.release();
+    a.release();
+    expect(s.stats()).toMatchObject({ active: 0 });
+    await settled();
+    const [c, d] = await Promise.all([s.admit(), s.admit()]);
+    const cd = Promise.all([c.forward(sa, request([4])), d.forward(sb, request([9]))]);
+    expect(fake.calls.length).toBe(4);
+    await cd;
+    expect(fake.sizes()).toEqual([1, 2, 1, 2]);
+    c.release();
+    d.release();
   });
 
   test('beyond maxBatch calls wait in FIFO order; a full queue refuses at once', async () => {
