@@ -52,6 +52,10 @@ SDLLM_AVX512 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; 
 constexpr int64_t kDepth = 1024;  // must equal gemm_avx2.cpp's K block: it fixes the sums' order
 constexpr int kRows = 6;          // x rows per tile
 constexpr int kPairs = 4;         // weight-row pairs per tile
+// x rows of one K block kept in L2 while every weight tile of the panel passes over them
+// (L2 is 1 MB a core on Zen 4/5, 1-2 MB on Intel server cores; the panel needs up to
+// 48 rows x 1024 x 4 B = 192 KB beside it).
+constexpr int64_t kRowBlockBytes = 384 * 1024;
 
 SDLLM_AVX512 inline __mmask16 lanes(int64_t rem) { return static_cast<__mmask16>((1u << rem) - 1); }  // 0 < rem <= 8
 
@@ -196,18 +200,24 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
     const int64_t per_tile = (lines + tiles - 1) / tiles;
     int64_t pf_row = 0, pf_line = 0;  // the next line to prefetch, without divisions
     // Weight tiles outside, x tiles inside: a weight tile (8 rows of the block) stays in L1
-    // while the x rows stream past it from L2, once per weight tile.
-    for (int64_t q0 = 0; q0 < pairs; q0 += kPairs) {
-      const int64_t np = min64(kPairs, pairs - q0);
-      const int64_t j0 = n0 + 2 * q0;
-      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
-        const int64_t mr = min64(kRows, m - i0);
-        for (int64_t t = 0; t < per_tile && pf_row < next_rows; ++t) {
-          _mm_prefetch(next + pf_row * k * es + pf_line * 64, _MM_HINT_T1);
-          if (++pf_line == row_lines) pf_line = 0, ++pf_row;
+    // while the x rows stream past it from L2, once per weight tile. The rows go in blocks
+    // of at most kRowBlockBytes of x: a batch of sequences (or a long prefill) has more x
+    // than L2 holds, and every weight tile would then stream all of it from L3 again.
+    const int64_t fit = kRowBlockBytes / (kb * 4) / kRows * kRows, row_block = fit > kRows ? fit : kRows;
+    for (int64_t m0 = 0; m0 < m; m0 += row_block) {
+      const int64_t m1 = min64(m, m0 + row_block);
+      for (int64_t q0 = 0; q0 < pairs; q0 += kPairs) {
+        const int64_t np = min64(kPairs, pairs - q0);
+        const int64_t j0 = n0 + 2 * q0;
+        for (int64_t i0 = m0; i0 < m1; i0 += kRows) {
+          const int64_t mr = min64(kRows, m1 - i0);
+          for (int64_t t = 0; t < per_tile && pf_row < next_rows; ++t) {
+            _mm_prefetch(next + pf_row * k * es + pf_line * 64, _MM_HINT_T1);
+            if (++pf_line == row_lines) pf_line = 0, ++pf_row;
+          }
+          kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * ldy + j0, ldy, n1 - j0,
+                                 k0 > 0);
         }
-        kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * ldy + j0, ldy, n1 - j0,
-                               k0 > 0);
       }
     }
   }

@@ -238,7 +238,9 @@ void test_gemm_avx512_equals_avx2(ThreadPool& pool) {
   if (!set_avx512(true)) return reset_gemm_path();
   struct C { int64_t m, k, n; };
   const C cases[] = {{1, 1, 1},    {7, 9, 3},      {6, 64, 8},     {13, 67, 129},  {37, 259, 17},
-                     {5, 1024, 48}, {12, 1031, 130}, {3, 2500, 50}, {129, 256, 768}, {2, 4097, 9}};
+                     {5, 1024, 48}, {12, 1031, 130}, {3, 2500, 50}, {129, 256, 768}, {2, 4097, 9},
+                     // more x rows than one L2 row block holds (gemm_avx512.cpp kRowBlockBytes)
+                     {203, 1100, 21}, {401, 300, 40}};
   for (const C& c : cases)
     for (DType t : kTypes) {
       Weights w(t, c.n, c.k, 0.5f);
@@ -438,7 +440,7 @@ void test_gemm_row_independence(ThreadPool& pool) {
         const AnyWeights aw(dt, c.n, c.k);
         const WeightView& w = aw.view();
         Weights b(DType::BF16, 1, c.n);
-        for (int64_t m : {1, 3, 5, 13, 37}) {
+        for (int64_t m : {1, 3, 5, 13, 37, 200}) {  // 200: several of the AVX-512 GEMM's L2 row blocks
           std::vector<float> x = randn(m * c.k);
           std::vector<float> all(static_cast<size_t>(m * c.n)), one(static_cast<size_t>(c.n));
           op_gemm(x.data(), m, c.k, w, &b.view, all.data(), pool);
