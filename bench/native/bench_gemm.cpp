@@ -11,7 +11,8 @@
 //   ./build/bench/bench/native/bench_gemm [--threads N] [--quick] [--min-ms T]
 // --threads defaults to SDLLM_THREADS or the hardware concurrency; --quick runs only
 // m = 32 and 160 of the LLaDA shapes; --no-llada / --no-small skip a group; --mid adds the
-// d_model 512/1024 shapes. SDLLM_FORCE_SCALAR=1 measures the scalar path.
+// d_model 512/1024 shapes (m = 32, 160 and 1032, the rows of a batch of 8 streaming
+// steps). SDLLM_FORCE_SCALAR=1 measures the scalar path.
 //
 // Shapes: a LLaDA-8B forward pass for m = 32..160 rows, (k, n) = (4096, 4096) for the
 // attention projections, (4096, 12288) for gate/up and (12288, 4096) for down; and a
@@ -137,8 +138,8 @@ int main(int argc, char** argv) {
   if (llada)
     groups.push_back({quick ? std::vector<int64_t>{32, 160} : std::vector<int64_t>{32, 64, 96, 128, 160},
                       {{"LLaDA qkvo", 4096, 4096}, {"LLaDA gate/up", 4096, 12288}, {"LLaDA down", 12288, 4096}}});
-  if (mid)
-    groups.push_back({{32, 160},
+  if (mid)  // 1032 rows: a batch of 8 streaming steps of 129 rows (bench/batch.ts)
+    groups.push_back({{32, 160, 1032},
                       {{"d1024 qkvo", 1024, 1024}, {"d1024 mlp-in", 1024, 2816}, {"d1024 mlp-out", 2816, 1024},
                        {"d512 qkvo", 512, 512}, {"d512 mlp-in", 512, 1408}, {"d512 mlp-out", 1408, 512}}});
   if (small)
