@@ -3,7 +3,9 @@
 //       --task arithmetic --samples 200 --strategy vanilla --gen-length 256 --block-length 32 --steps 256
 // Optional: --threshold T (or 'none'), --window W, --alpha A, --early-exit true|false,
 //   --threads N, --show K (print K generations), --json FILE (per-item results),
-//   --weights file|q8 (loadModel's weights option: q8 quantizes the linear weights at load).
+//   --weights file|q8 (loadModel's weights option: q8 quantizes the linear weights at load),
+//   --offset K (problems K .. K + samples - 1 of the held-out split instead of the first ones:
+//   a tuning split disjoint from the 200 of the published table).
 import * as fs from 'fs';
 import { loadModel } from '../lib';
 import { makeHeldOut, scoreAnswer, extractAnswer, TaskName, TASKS } from '../lib/tasks';
@@ -14,6 +16,7 @@ interface Args {
   model?: string;
   task: TaskName;
   samples: number;
+  offset: number;
   threads?: number;
   weights?: 'file' | 'q8';
   show: number;
@@ -22,7 +25,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { task: 'arithmetic', samples: 200, show: 0, options: { strategy: 'vanilla', genLength: 256, blockLength: 32 } };
+  const a: Args = { task: 'arithmetic', samples: 200, offset: 0, show: 0, options: { strategy: 'vanilla', genLength: 256, blockLength: 32 } };
   const o = a.options;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -33,6 +36,7 @@ function parseArgs(argv: string[]): Args {
         if (!TASKS.includes(v as TaskName)) throw new Error(`--task must be one of ${TASKS.join(', ')}`);
         a.task = v as TaskName; break;
       case '--samples': a.samples = Number(v); break;
+      case '--offset': a.offset = Number(v); break;
       case '--threads': a.threads = Number(v); break;
       case '--weights': a.weights = v as 'file' | 'q8'; break;
       case '--show': a.show = Number(v); break;
@@ -54,7 +58,8 @@ function parseArgs(argv: string[]): Args {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const items = makeHeldOut(args.task, args.samples);
+  if (!(Number.isInteger(args.offset) && args.offset >= 0)) throw new Error(`Expected a non-negative integer for --offset but received ${args.offset}`);
+  const items = makeHeldOut(args.task, args.offset + args.samples).slice(args.offset);
   const model = await loadModel(args.model, { threads: args.threads, weights: args.weights });
   let correct = 0, nfe = 0, seconds = 0, genTokens = 0, tokensToEos = 0;
   const rows: object[] = [];

@@ -28,6 +28,12 @@ export const STRATEGY_ROWS: StrategyRow[] = [
     key: 'streaming', label: 'Streaming-dLLM (tau 0.9)',
     options: (t, g) => ({ strategy: 'streaming', threshold: 0.9, ...paperStreaming(t, g), earlyExit: true }),
   },
+  // What `generate(prompt, { strategy: 'streaming' })` runs: the package's shipped defaults
+  // (lib/family.ts), the same in every column, where the row above takes the paper's per-task settings.
+  {
+    key: 'streaming-defaults', label: 'Streaming-dLLM, package defaults',
+    options: () => ({ strategy: 'streaming' }),
+  },
   {
     key: 'pruning-only', label: '  suffix pruning only',
     options: (t, g) => ({ strategy: 'streaming', threshold: 0.9, window: paperStreaming(t, g).window, alpha: 0, earlyExit: false }),

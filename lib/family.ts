@@ -78,7 +78,10 @@ export const LLADA: FamilyRules = {
   temperedConfidence: false,
   prependBos: false,
   eosFromTokenizer: false,
-  streaming: { window: 96, alpha: 0.3 },
+  // Window 96 as the paper's LLaDA settings; alpha 0 (a fixed threshold) from measurement on
+  // the shipped model: alpha 0.3 lost about 2 points on 200 + 400 held-out problems against
+  // alpha 0 for ~4% fewer forwards (models/dllm-mini-arith/README.md, "Streaming defaults").
+  streaming: { window: 96, alpha: 0 },
 };
 
 export const DREAM: FamilyRules = {

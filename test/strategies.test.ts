@@ -1,6 +1,7 @@
 // The fast path (native forward + TypeScript block loop) against the slow literal
 // reference (float64 forward in TypeScript, the reference loops written out), token for
 // token, for every strategy, on tiny random LLaDA checkpoints written by the test helper.
+import { STREAMING_DEFAULTS } from '../lib';
 import type { GenerateOptions } from '../types';
 import { LladaFixture, lladaFixturePool, PROMPT } from './helpers/decoding-fixtures';
 import { literalGenerate, LiteralOptions } from './helpers/reference/literal';
@@ -18,7 +19,7 @@ function literalOptions(o: GenerateOptions): LiteralOptions {
     steps: o.steps ?? genLength,
     threshold: o.threshold === undefined ? (strategy === 'vanilla' ? null : 0.9) : o.threshold,
     window: o.window ?? 96,
-    alpha: o.alpha ?? 0.3,
+    alpha: o.alpha ?? STREAMING_DEFAULTS.alpha,
     earlyExit: o.earlyExit ?? strategy === 'streaming',
     confidence: (o.confidence ?? 'prob') as LiteralOptions['confidence'],
   };
