@@ -19,7 +19,7 @@ Options:
   --steps N              fixed-schedule steps (default gen-length)
   --threshold T|none     confidence threshold (default 0.9; none = fixed schedule)
   --window N             streaming suffix window (default 96)
-  --alpha A              streaming dynamic-threshold alpha (default 0.3)
+  --alpha A              streaming dynamic-threshold alpha (default: 0 for LLaDA, 0.3 for Dream)
   --early-exit / --no-early-exit
   --exploration-steps K  slowfast: exploration calls per sub-cycle (default 6)
   --cycle-threshold C    slowfast: confidence counted in the span estimate (default 0.3)

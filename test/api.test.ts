@@ -34,9 +34,11 @@ describe('options', () => {
     expect(() => resolveOptions(options as never)).toThrow(message);
   });
 
-  test('defaults are the papers\' settings', () => {
+  // The paper's LLaDA settings except alpha, which is 0 from measurement on the shipped model
+  // (lib/family.ts); Dream keeps the paper's 0.3 (test/dream.test.ts).
+  test('defaults: the paper\'s LLaDA settings with a fixed threshold', () => {
     const s = resolveOptions({});
-    expect(s).toMatchObject({ strategy: 'streaming', genLength: 256, blockLength: 32, steps: 256, threshold: 0.9, window: 96, alpha: 0.3, earlyExit: true });
+    expect(s).toMatchObject({ strategy: 'streaming', genLength: 256, blockLength: 32, steps: 256, threshold: 0.9, window: 96, alpha: 0, earlyExit: true });
     expect(resolveOptions({ strategy: 'vanilla' })).toMatchObject({ threshold: null, earlyExit: false });
     expect(resolveOptions({ strategy: 'dual-cache' })).toMatchObject({ threshold: 0.9, earlyExit: false });
   });

@@ -85,7 +85,7 @@ export interface GenerateOptions {
   factor?: number | null;
   /** Streaming: masked-suffix positions kept after the block (plus the trailing one). Default 96. */
   window?: number;
-  /** Streaming: dynamic threshold strength, tau_t = tau * (1 - alpha * (1 - maskRatio)). Default 0.3. */
+  /** Streaming: dynamic threshold strength, tau_t = tau * (1 - alpha * (1 - maskRatio)). Default 0 for LLaDA-layout models (a fixed threshold, chosen from measurement), 0.3 for Dream. */
   alpha?: number;
   /** Stop once a finished block holds EOS and fill the rest with EOS. Default true for streaming, false otherwise. */
   earlyExit?: boolean;
