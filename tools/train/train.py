@@ -79,6 +79,55 @@ def make_batch(items, R, eps, gen):
     return ids, noisy, w
 
 
+def make_block_batch(items, R, L, windows, eps, gen):
+    """Inputs as block decoding sees them (issue 20): response blocks before a
+    block b are clean, block b is masked with probability p = (1-eps) t + eps,
+    everything after it is masked; with a window w from `windows` (-1 = keep
+    all) the masked suffix is pruned to its first w positions plus its last one
+    at its true position id, as Streaming-dLLM feeds it. Loss on the block's
+    masked positions only (weighted 1/p, divided by L): those are the ones a
+    strategy commits. Rows are right-padded; padding keys are masked out.
+    Returns ids, noisy, w, pos, key_pad."""
+    rows = []
+    t = (torch.arange(len(items), dtype=torch.float32) + torch.rand(len(items), generator=gen)) / len(items)
+    t = t[torch.randperm(len(items), generator=gen)]
+    for r, (_, p, a, *_) in enumerate(items):
+        Rr = max(R, (len(a) + L - 1) // L * L)
+        resp = torch.full((Rr,), EOS, dtype=torch.long)
+        resp[: len(a)] = torch.from_numpy(a)
+        # blocks holding the answer, and the first all-EOS block after it (early exit reads it)
+        nb = min(Rr // L, (len(a) + L - 1) // L + 1)
+        b = int(torch.randint(nb, (1,), generator=gen))
+        s, e = b * L, (b + 1) * L
+        pm = float((1 - eps) * t[r] + eps)
+        m = torch.rand(L, generator=gen) < pm
+        if not m.any():
+            m[int(torch.randint(L, (1,), generator=gen))] = True
+        w = windows[int(torch.randint(len(windows), (1,), generator=gen))]
+        Ls = Rr - e
+        kept = list(range(e, Rr)) if (w < 0 or Ls <= w) else list(range(e, e + w)) + [Rr - 1]
+        P = len(p)
+        ids = torch.cat([torch.from_numpy(p), resp[:e], resp[kept]])
+        noisy = ids.clone()
+        noisy[P + s : P + e][m] = MASK
+        noisy[P + e :] = MASK
+        pos = torch.cat([torch.arange(P + e), P + torch.tensor(kept, dtype=torch.long)])
+        wt = torch.zeros(len(ids))
+        wt[P + s : P + e] = m.float() / pm / L
+        rows.append((ids, noisy, wt, pos))
+    N = max(len(x[0]) for x in rows)
+    B = len(rows)
+    ids = torch.full((B, N), EOS, dtype=torch.long)
+    noisy = torch.full((B, N), MASK, dtype=torch.long)
+    w = torch.zeros(B, N)
+    pos = torch.zeros(B, N, dtype=torch.long)
+    pad = torch.ones(B, N, dtype=torch.bool)
+    for r, (i, n, wt, ps) in enumerate(rows):
+        T = len(i)
+        ids[r, :T], noisy[r, :T], w[r, :T], pos[r, :T], pad[r, :T] = i, n, wt, ps, False
+    return ids, noisy, w, pos, pad
+
+
 def evaluate(model, heldout, n, gen_length, block_length, steps):
     import re
     rows = heldout[:n]
@@ -154,6 +203,13 @@ def main():
                     help="probability that a short batch is made of arithmetic drills (drills.py) instead of task items")
     ap.add_argument("--drill-kind", choices=["chains", "facts"], default="chains",
                     help="chains: expression prompt + the task's chain; facts: independent lines, all results masked")
+    ap.add_argument("--block-prob", type=float, default=0.0,
+                    help="probability of a block-structured batch (make_block_batch): the inputs block decoding feeds")
+    ap.add_argument("--block-len", type=int, default=32, help="block length of block-structured batches")
+    ap.add_argument("--block-resp", type=int, default=256, help="response length of block-structured batches")
+    ap.add_argument("--block-batch", type=int, default=32, help="examples per block-structured batch")
+    ap.add_argument("--block-windows", default="96,-1",
+                    help="comma list of suffix windows drawn uniformly per example (-1 = no pruning)")
     ap.add_argument("--stop-at", type=int, default=0,
                     help="checkpoint and exit at this step; rerunning with another --steps resumes from it on a new schedule")
     ap.add_argument("--init-from", default=None, help="export dir whose weights initialise a fresh run (warm start)")
@@ -234,19 +290,26 @@ def main():
         else:
             p_short = a.short_prob * max(0.0, 1 - frac / a.short_until) if a.short_until > 0 else 0.0
         long_lens = [int(x) for x in a.long_lens.split(",")] if a.long_lens else [a.resp_len]
-        R = a.short_len if random.random() < p_short else random.choice(long_lens)
-        if R != a.short_len and a.long_batch:
-            batch = batch[: a.long_batch]
-        if R == a.short_len and a.drill_prob > 0 and random.random() < a.drill_prob:
-            # the task item batch is dropped (not requeued): the data pointer only moves forward
-            make = make_fact_drills if a.drill_kind == "facts" else make_drills
-            batch = make(len(batch), a.seed * 1_000_003 + step, items, VOCAB, EOT)
-        ids, noisy, w = make_batch(batch, R, a.eps, gen)
+        pos = key_pad = None
+        if a.block_prob > 0 and random.random() < a.block_prob:
+            R = -a.block_resp  # logged negative: a block-structured batch
+            windows = [int(x) for x in a.block_windows.split(",")]
+            ids, noisy, w, pos, key_pad = make_block_batch(batch[: a.block_batch], a.block_resp, a.block_len,
+                                                            windows, a.eps, gen)
+        else:
+            R = a.short_len if random.random() < p_short else random.choice(long_lens)
+            if R != a.short_len and a.long_batch:
+                batch = batch[: a.long_batch]
+            if R == a.short_len and a.drill_prob > 0 and random.random() < a.drill_prob:
+                # the task item batch is dropped (not requeued): the data pointer only moves forward
+                make = make_fact_drills if a.drill_kind == "facts" else make_drills
+                batch = make(len(batch), a.seed * 1_000_003 + step, items, VOCAB, EOT)
+            ids, noisy, w = make_batch(batch, R, a.eps, gen)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         t0 = time.time()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
-            logits = model(noisy)
+            logits = model(noisy, pos, key_pad)
         logits = logits.float()
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), reduction="none")
         loss = (ce * w.reshape(-1)).sum() / ids.shape[0]
