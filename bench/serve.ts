@@ -5,7 +5,7 @@
 // against a batch-1 run of the same prompt: lost, truncated or mixed-up responses are
 // counted, and any makes the run fail.
 //   node dist/bench/serve.js [--model DIR] [--clients 1,2,4,8,16] [--seconds 8]
-//     [--strategy streaming] [--gen-length 64] [--block-length 32] [--prompts 16] [--threads N]
+//     [--strategy streaming] [--gen-length 64] [--block-length 32] [--prompts 16] [--threads N] [--max-batch N]
 import * as os from 'os';
 import { serve } from '../lib';
 import { makeHeldOut } from '../lib/tasks';
@@ -20,6 +20,7 @@ interface Args {
   blockLength: number;
   prompts: number;
   threads?: number;
+  maxBatch?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -37,6 +38,7 @@ function parseArgs(argv: string[]): Args {
       case '--block-length': a.blockLength = Number(v); break;
       case '--prompts': a.prompts = Number(v); break;
       case '--threads': a.threads = Number(v); break;
+      case '--max-batch': a.maxBatch = Number(v); break;
       default: throw new Error(`Unknown argument ${flag}`);
     }
   }
@@ -113,7 +115,7 @@ async function load(url: string, body: Record<string, unknown>, refs: Reference[
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const maxClients = Math.max(...args.clients);
-  const server = await serve({ port: 0, model: args.model, threads: args.threads, maxBatch: maxClients, maxQueue: maxClients });
+  const server = await serve({ port: 0, model: args.model, threads: args.threads, maxBatch: args.maxBatch ?? maxClients, maxQueue: maxClients });
   const model: DiffusionModel = await server.ready;
   const options: GenerateOptions = { strategy: args.strategy, genLength: args.genLength, blockLength: args.blockLength };
   const body = { strategy: args.strategy, gen_length: args.genLength, block_length: args.blockLength };
