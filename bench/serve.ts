@@ -50,6 +50,8 @@ interface Reference {
   prompt: string;
   text: string;
   completionTokens: number;
+  /** Forward passes it took alone: under early exit the prompts differ (the latency spread). */
+  nfe: number;
 }
 
 interface Outcome {
@@ -57,6 +59,8 @@ interface Outcome {
   completionTokens: number;
   /** '' when the answer matched its reference, else what went wrong. */
   problem: string;
+  stream: boolean;
+  nfe: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -93,7 +97,7 @@ async function request(url: string, body: Record<string, unknown>, ref: Referenc
   } catch (e) {
     problem = `lost: ${(e as Error).message}`;
   }
-  return { latency: Number(process.hrtime.bigint() - started) / 1e9, completionTokens, problem };
+  return { latency: Number(process.hrtime.bigint() - started) / 1e9, completionTokens, problem, stream, nfe: ref.nfe };
 }
 
 /** C clients in closed loops for `seconds`; requests started before the deadline are awaited. */
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
   const refs: Reference[] = [];
   for (const prompt of prompts) {
     const r = await model.generate(prompt, options);
-    refs.push({ prompt, text: r.text, completionTokens: r.stats.tokensUntilEos });
+    refs.push({ prompt, text: r.text, completionTokens: r.stats.tokensUntilEos, nfe: r.stats.nfe });
   }
   // Batch 1 without HTTP: the library called directly in a closed loop for the same time,
   // wall time per call (prompt encoding included, as the server's requests include it).
@@ -152,6 +156,7 @@ async function main(): Promise<void> {
   console.log(`| library, batch 1 | ${direct.length} | ${baseline.toFixed(0)} | 1.00x | ${ms(percentile(sortedDirect, 50))} | ${ms(percentile(sortedDirect, 99))} | 1.00 | 0 |`);
 
   let failures = 0;
+  const spread: string[] = [];
   for (const clients of args.clients) {
     const before = model.schedulerStats();
     const { outcomes, elapsed } = await load(server.url, body, refs, clients, args.seconds);
@@ -164,7 +169,17 @@ async function main(): Promise<void> {
     const meanBatch = (after.sequenceForwards - before.sequenceForwards) / Math.max(1, after.batches - before.batches);
     console.log(`| ${clients} | ${outcomes.length} | ${(tokens / elapsed).toFixed(0)} | ${(tokens / elapsed / baseline).toFixed(2)}x | ` +
       `${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 99))} | ${meanBatch.toFixed(2)} | ${bad.length} |`);
+    // Where the tail comes from: plain against streamed answers, and by the NFE a prompt takes alone.
+    const pick = (f: (o: Outcome) => boolean) => outcomes.filter(f).map((o) => o.latency).sort((a, b) => a - b);
+    const cell = (l: number[]) => (l.length ? `${ms(percentile(l, 50))} / ${ms(percentile(l, 99))} (${l.length})` : '-');
+    const nfes = [...new Set(refs.map((r) => r.nfe))].sort((a, b) => a - b);
+    spread.push(`| ${clients} | ${cell(pick((o) => !o.stream))} | ${cell(pick((o) => o.stream))} | ` +
+      nfes.map((n) => `NFE ${n}: ${cell(pick((o) => o.nfe === n))}`).join(' · ') + ' |');
   }
+  console.log('\nLatency p50 / p99 ms (requests), by kind and by the NFE of the prompt alone:\n');
+  console.log('| clients | plain | stream: true | by NFE |');
+  console.log('|---|---|---|---|');
+  for (const line of spread) console.log(line);
   await server.close();
   // Other work on the machine moves these figures; say how busy it was.
   console.log(`load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`);
