@@ -157,6 +157,7 @@ async function main(): Promise<void> {
 
   let failures = 0;
   const spread: string[] = [];
+  const nfes = [...new Set(refs.map((r) => r.nfe))].sort((a, b) => a - b);
   for (const clients of args.clients) {
     const before = model.schedulerStats();
     const { outcomes, elapsed } = await load(server.url, body, refs, clients, args.seconds);
@@ -172,7 +173,6 @@ async function main(): Promise<void> {
     // Where the tail comes from: plain against streamed answers, and by the NFE a prompt takes alone.
     const pick = (f: (o: Outcome) => boolean) => outcomes.filter(f).map((o) => o.latency).sort((a, b) => a - b);
     const cell = (l: number[]) => (l.length ? `${ms(percentile(l, 50))} / ${ms(percentile(l, 99))} (${l.length})` : '-');
-    const nfes = [...new Set(refs.map((r) => r.nfe))].sort((a, b) => a - b);
     spread.push(`| ${clients} | ${cell(pick((o) => !o.stream))} | ${cell(pick((o) => o.stream))} | ` +
       nfes.map((n) => `NFE ${n}: ${cell(pick((o) => o.nfe === n))}`).join(' · ') + ' |');
   }

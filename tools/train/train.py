@@ -273,6 +273,7 @@ def main():
         q = min(1.0, (s - a.warmup) / max(1, a.steps - a.warmup))
         return a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * q)))
 
+    block_windows = [int(x) for x in a.block_windows.split(",")]
     queue = []
     ema = None
     t_last = time.time()
@@ -293,9 +294,8 @@ def main():
         pos = key_pad = None
         if a.block_prob > 0 and random.random() < a.block_prob:
             R = -a.block_resp  # logged negative: a block-structured batch
-            windows = [int(x) for x in a.block_windows.split(",")]
             ids, noisy, w, pos, key_pad = make_block_batch(batch[: a.block_batch], a.block_resp, a.block_len,
-                                                            windows, a.eps, gen)
+                                                            block_windows, a.eps, gen)
         else:
             R = a.short_len if random.random() < p_short else random.choice(long_lens)
             if R != a.short_len and a.long_batch:
