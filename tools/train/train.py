@@ -128,6 +128,55 @@ def make_block_batch(items, R, L, windows, eps, gen):
     return ids, noisy, w, pos, pad
 
 
+def load_onpolicy(path):
+    """States written by onpolicy.ts: (task, flags, prompt, state, reference)."""
+    raw = open(path, "rb").read()
+    out, i = [], 0
+    while i < len(raw):
+        task, flags = raw[i], raw[i + 1]
+        P, G = raw[i + 2] | (raw[i + 3] << 8), raw[i + 4] | (raw[i + 5] << 8)
+        i += 6
+        a = np.frombuffer(raw, dtype="<u2", count=P + 2 * G, offset=i).astype(np.int64)
+        i += 2 * (P + 2 * G)
+        out.append((task, flags, a[:P], a[P : P + G], a[P + G :]))
+    return out
+
+
+def make_onpolicy_batch(states, L, windows, gen):
+    """Inputs decoding itself visited (onpolicy.ts): the block being decoded holds the
+    positions the model had committed by then (all equal to the reference), its other
+    positions and the whole suffix are masked, and the suffix is pruned to a window from
+    `windows` as in make_block_batch. Loss on the block's masked positions, each state
+    weighted 1 in total. Returns ids, noisy, w, pos, key_pad."""
+    rows = []
+    for _, _, p, st, ref in states:
+        G = len(st)
+        masked = np.nonzero(st == MASK)[0]
+        b = int(masked[0]) // L
+        s, e = b * L, min(G, (b + 1) * L)
+        w = windows[int(torch.randint(len(windows), (1,), generator=gen))]
+        kept = list(range(e, G)) if (w < 0 or G - e <= w) else list(range(e, e + w)) + [G - 1]
+        P = len(p)
+        ids = torch.from_numpy(np.concatenate([p, ref[:e], ref[kept]]))
+        noisy = torch.from_numpy(np.concatenate([p, st[:e], np.full(len(kept), MASK)]))
+        pos = torch.cat([torch.arange(P + e), P + torch.tensor(kept, dtype=torch.long)])
+        m = (noisy[P + s : P + e] == MASK).float()
+        wt = torch.zeros(len(ids))
+        wt[P + s : P + e] = m / m.sum().clamp(min=1)
+        rows.append((ids, noisy, wt, pos))
+    N = max(len(x[0]) for x in rows)
+    B = len(rows)
+    ids = torch.full((B, N), EOS, dtype=torch.long)
+    noisy = torch.full((B, N), MASK, dtype=torch.long)
+    w = torch.zeros(B, N)
+    pos = torch.zeros(B, N, dtype=torch.long)
+    pad = torch.ones(B, N, dtype=torch.bool)
+    for r, (i, n, wt, ps) in enumerate(rows):
+        T = len(i)
+        ids[r, :T], noisy[r, :T], w[r, :T], pos[r, :T], pad[r, :T] = i, n, wt, ps, False
+    return ids, noisy, w, pos, pad
+
+
 def evaluate(model, heldout, n, gen_length, block_length, steps):
     import re
     rows = heldout[:n]
@@ -210,6 +259,11 @@ def main():
     ap.add_argument("--block-batch", type=int, default=32, help="examples per block-structured batch")
     ap.add_argument("--block-windows", default="96,-1",
                     help="comma list of suffix windows drawn uniformly per example (-1 = no pruning)")
+    ap.add_argument("--onpolicy", default=None, help="states file written by onpolicy.ts (decoding's own inputs)")
+    ap.add_argument("--onpolicy-prob", type=float, default=0.0, help="probability of a batch of on-policy states")
+    ap.add_argument("--onpolicy-batch", type=int, default=32, help="states per on-policy batch")
+    ap.add_argument("--onpolicy-wrong-weight", type=float, default=1.0,
+                    help="sampling weight of a state whose next commit went wrong, relative to 1 for the others")
     ap.add_argument("--stop-at", type=int, default=0,
                     help="checkpoint and exit at this step; rerunning with another --steps resumes from it on a new schedule")
     ap.add_argument("--init-from", default=None, help="export dir whose weights initialise a fresh run (warm start)")
@@ -274,6 +328,11 @@ def main():
         return a.lr * (a.min_lr_frac + (1 - a.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * q)))
 
     block_windows = [int(x) for x in a.block_windows.split(",")]
+    onpolicy, onpolicy_w = None, None
+    if a.onpolicy and a.onpolicy_prob > 0:
+        onpolicy = load_onpolicy(a.onpolicy)
+        onpolicy_w = torch.tensor([a.onpolicy_wrong_weight if f & 1 else 1.0 for _, f, *_ in onpolicy])
+        print(f"{len(onpolicy)} on-policy states ({int(sum(f & 1 for _, f, *_ in onpolicy))} before a wrong commit)", flush=True)
     queue = []
     ema = None
     t_last = time.time()
@@ -292,7 +351,12 @@ def main():
             p_short = a.short_prob * max(0.0, 1 - frac / a.short_until) if a.short_until > 0 else 0.0
         long_lens = [int(x) for x in a.long_lens.split(",")] if a.long_lens else [a.resp_len]
         pos = key_pad = None
-        if a.block_prob > 0 and random.random() < a.block_prob:
+        if onpolicy is not None and random.random() < a.onpolicy_prob:
+            R = -1  # logged as -1: a batch of on-policy states
+            pick = torch.multinomial(onpolicy_w, a.onpolicy_batch, replacement=True, generator=gen)
+            ids, noisy, w, pos, key_pad = make_onpolicy_batch([onpolicy[int(k)] for k in pick], a.block_len,
+                                                               block_windows, gen)
+        elif a.block_prob > 0 and random.random() < a.block_prob:
             R = -a.block_resp  # logged negative: a block-structured batch
             ids, noisy, w, pos, key_pad = make_block_batch(batch[: a.block_batch], a.block_resp, a.block_len,
                                                             block_windows, a.eps, gen)
