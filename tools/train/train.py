@@ -79,6 +79,22 @@ def make_batch(items, R, eps, gen):
     return ids, noisy, w
 
 
+def collate_rows(rows):
+    """Right-pads rows of (ids, noisy, weight, position ids) into a batch; padding keys are
+    masked out. Returns ids, noisy, w, pos, key_pad."""
+    N = max(len(x[0]) for x in rows)
+    B = len(rows)
+    ids = torch.full((B, N), EOS, dtype=torch.long)
+    noisy = torch.full((B, N), MASK, dtype=torch.long)
+    w = torch.zeros(B, N)
+    pos = torch.zeros(B, N, dtype=torch.long)
+    pad = torch.ones(B, N, dtype=torch.bool)
+    for r, (i, n, wt, ps) in enumerate(rows):
+        T = len(i)
+        ids[r, :T], noisy[r, :T], w[r, :T], pos[r, :T], pad[r, :T] = i, n, wt, ps, False
+    return ids, noisy, w, pos, pad
+
+
 def make_block_batch(items, R, L, windows, eps, gen):
     """Inputs as block decoding sees them (issue 20): response blocks before a
     block b are clean, block b is masked with probability p = (1-eps) t + eps,
@@ -115,17 +131,7 @@ def make_block_batch(items, R, L, windows, eps, gen):
         wt = torch.zeros(len(ids))
         wt[P + s : P + e] = m.float() / pm / L
         rows.append((ids, noisy, wt, pos))
-    N = max(len(x[0]) for x in rows)
-    B = len(rows)
-    ids = torch.full((B, N), EOS, dtype=torch.long)
-    noisy = torch.full((B, N), MASK, dtype=torch.long)
-    w = torch.zeros(B, N)
-    pos = torch.zeros(B, N, dtype=torch.long)
-    pad = torch.ones(B, N, dtype=torch.bool)
-    for r, (i, n, wt, ps) in enumerate(rows):
-        T = len(i)
-        ids[r, :T], noisy[r, :T], w[r, :T], pos[r, :T], pad[r, :T] = i, n, wt, ps, False
-    return ids, noisy, w, pos, pad
+    return collate_rows(rows)
 
 
 def load_onpolicy(path):
@@ -164,17 +170,7 @@ def make_onpolicy_batch(states, L, windows, gen):
         wt = torch.zeros(len(ids))
         wt[P + s : P + e] = m / m.sum().clamp(min=1)
         rows.append((ids, noisy, wt, pos))
-    N = max(len(x[0]) for x in rows)
-    B = len(rows)
-    ids = torch.full((B, N), EOS, dtype=torch.long)
-    noisy = torch.full((B, N), MASK, dtype=torch.long)
-    w = torch.zeros(B, N)
-    pos = torch.zeros(B, N, dtype=torch.long)
-    pad = torch.ones(B, N, dtype=torch.bool)
-    for r, (i, n, wt, ps) in enumerate(rows):
-        T = len(i)
-        ids[r, :T], noisy[r, :T], w[r, :T], pos[r, :T], pad[r, :T] = i, n, wt, ps, False
-    return ids, noisy, w, pos, pad
+    return collate_rows(rows)
 
 
 def evaluate(model, heldout, n, gen_length, block_length, steps):
