@@ -6,7 +6,7 @@
 // docs/BENCHMARKS.md and docs/benchmarks.svg; vanilla's answers are cached in bench/cache/.
 //   node dist/bench/run.js [--quick] [--model DIR] [--samples N] [--tasks arithmetic,list]
 //     [--lengths 256,512] [--strategies vanilla,streaming,...] [--threads N]
-//     [--sweep window|alpha] [--no-write] [--no-cache] [--cache-dir DIR] [--vanilla-timing N]
+//     [--sweep window|alpha|threshold] [--no-write] [--no-cache] [--cache-dir DIR] [--vanilla-timing N]
 // --quick: 5 problems per cell at gen 256 (unless --samples/--lengths say otherwise), prints
 //   the table marked "not a figure of record" and writes no docs and no results file.
 // --vanilla-timing N: when vanilla's answers come from the cache, re-run N of them (default 5,
@@ -31,7 +31,7 @@ interface Args {
   lengths: number[];
   strategies: string[];
   threads?: number;
-  sweep?: 'window' | 'alpha';
+  sweep?: 'window' | 'alpha' | 'threshold';
   write: boolean;
   quick: boolean;
   cache: boolean;
@@ -80,7 +80,7 @@ function parseArgs(argv: string[]): Args {
     if (!STRATEGY_ROWS.some((r) => r.key === s)) throw new Error(`Expected one of ${STRATEGY_ROWS.map((r) => r.key).join(', ')} for --strategies but received ${s}`);
   }
   if (!(a.samples >= 1 && a.samples <= 1000)) throw new Error(`Expected 1..1000 for --samples but received ${a.samples}`);
-  if (a.sweep && a.sweep !== 'window' && a.sweep !== 'alpha') throw new Error(`Expected window or alpha for --sweep but received ${a.sweep}`);
+  if (a.sweep && !['window', 'alpha', 'threshold'].includes(a.sweep)) throw new Error(`Expected window, alpha or threshold for --sweep but received ${a.sweep}`);
   return a;
 }
 
@@ -236,10 +236,13 @@ async function main(): Promise<void> {
       if (args.sweep) {
         // Vanilla first (from the cache once computed), so that every sweep point is tested against it.
         plan.push({ key: vanillaRow.key, label: vanillaRow.label, task, genLength, options: vanillaRow.options(task, genLength) });
-        const base = paperStreaming(task, genLength);
-        const values = args.sweep === 'window' ? [0, 16, 32, 64, 96, 128, 192, genLength] : [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8];
+        // Window and alpha sweep around the paper's settings at tau 0.9; the threshold sweep
+        // around the package's defaults (window and alpha as shipped).
+        const base: GenerateOptions = args.sweep === 'threshold' ? {} : { threshold: 0.9, ...paperStreaming(task, genLength) };
+        const values = args.sweep === 'window' ? [0, 16, 32, 64, 96, 128, 192, genLength]
+          : args.sweep === 'alpha' ? [0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8] : [0.8, 0.85, 0.9, 0.95, 0.97, 0.99];
         for (const v of values) {
-          const o: GenerateOptions = { strategy: 'streaming', threshold: 0.9, ...base, earlyExit: true, [args.sweep]: v };
+          const o: GenerateOptions = { strategy: 'streaming', ...base, earlyExit: true, [args.sweep]: v };
           plan.push({ key: `${args.sweep}=${v}`, label: `streaming ${args.sweep} ${v}`, task, genLength, options: o });
         }
       } else {

@@ -17,7 +17,7 @@ Options:
   --gen-length N         positions to generate (default 256)
   --block-length N       block length (default 32)
   --steps N              fixed-schedule steps (default gen-length)
-  --threshold T|none     confidence threshold (default 0.9; none = fixed schedule)
+  --threshold T|none     confidence threshold (default 0.9; streaming 0.95 on LLaDA; none = fixed schedule)
   --window N             streaming suffix window (default 96)
   --alpha A              streaming dynamic-threshold alpha (default: 0 for LLaDA, 0.3 for Dream)
   --early-exit / --no-early-exit

@@ -33,8 +33,8 @@ export interface ResolvedOptions {
   family: FamilyRules;
 }
 
-/** Streaming-dLLM's most common paper settings for LLaDA-1.5 (block 32, tau 0.9); Dream's are in lib/family.ts. */
-export const STREAMING_DEFAULTS = { window: LLADA.streaming.window, alpha: LLADA.streaming.alpha, threshold: 0.9 } as const;
+/** Streaming's defaults for LLaDA-layout models (lib/family.ts, measured on the shipped model); Dream's are there too. */
+export const STREAMING_DEFAULTS = { window: LLADA.streaming.window, alpha: LLADA.streaming.alpha, threshold: LLADA.streaming.threshold } as const;
 /** SlowFast's parameters (decoding.md, strategy `slowfast`): K, c, W, S, h, Cmax. */
 export interface SlowFastOptions {
   explorationSteps: number;
@@ -78,7 +78,7 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
   const steps = integer('steps', options.steps ?? genLength, 1);
   if (steps % blocks !== 0) fail(`a multiple of the number of blocks (${blocks})`, 'steps', steps);
 
-  const defaultThreshold = strategy === 'vanilla' || strategy === 'slowfast' ? null : strategy === 'streaming' ? STREAMING_DEFAULTS.threshold : FAST_DLLM_THRESHOLD;
+  const defaultThreshold = strategy === 'vanilla' || strategy === 'slowfast' ? null : strategy === 'streaming' ? family.streaming.threshold : FAST_DLLM_THRESHOLD;
   const threshold = options.threshold === undefined ? defaultThreshold : options.threshold === null ? null : real('threshold', options.threshold, 0, 1);
   const factor = options.factor == null ? null : real('factor', options.factor, Number.MIN_VALUE, 1e6);
   if (factor !== null && options.threshold != null) fail('either threshold or factor, not both', 'factor', factor);

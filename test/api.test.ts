@@ -34,11 +34,13 @@ describe('options', () => {
     expect(() => resolveOptions(options as never)).toThrow(message);
   });
 
-  // The paper's LLaDA settings except alpha, which is 0 from measurement on the shipped model
-  // (lib/family.ts); Dream keeps the paper's 0.3 (test/dream.test.ts).
+  // The paper's LLaDA settings except alpha (0) and tau (0.95), both from measurement on the
+  // shipped model (lib/family.ts); Dream keeps the paper's 0.3 and 0.9 (test/dream.test.ts);
+  // the Fast-dLLM strategies keep Fast-dLLM's 0.9.
   test('defaults: the paper\'s LLaDA settings with a fixed threshold', () => {
     const s = resolveOptions({});
-    expect(s).toMatchObject({ strategy: 'streaming', genLength: 256, blockLength: 32, steps: 256, threshold: 0.9, window: 96, alpha: 0, earlyExit: true });
+    expect(s).toMatchObject({ strategy: 'streaming', genLength: 256, blockLength: 32, steps: 256, threshold: 0.95, window: 96, alpha: 0, earlyExit: true });
+    expect(resolveOptions({ strategy: 'prefix-cache' })).toMatchObject({ threshold: 0.9, earlyExit: false });
     expect(resolveOptions({ strategy: 'vanilla' })).toMatchObject({ threshold: null, earlyExit: false });
     expect(resolveOptions({ strategy: 'dual-cache' })).toMatchObject({ threshold: 0.9, earlyExit: false });
   });

@@ -78,7 +78,8 @@ export interface GenerateOptions {
   steps?: number;
   /**
    * Confidence threshold (Fast-dLLM parallel decoding). null selects the fixed schedule.
-   * Default: 0.9 for prefix-cache, dual-cache and streaming; null for vanilla.
+   * Default: 0.9 for prefix-cache and dual-cache (Fast-dLLM's); for streaming 0.95 on LLaDA-layout
+   * models (chosen from measurement) and 0.9 on Dream; null for vanilla and slowfast.
    */
   threshold?: number | null;
   /** Fast-dLLM factor rule instead of a threshold (optional). */
