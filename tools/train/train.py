@@ -95,6 +95,13 @@ def collate_rows(rows):
     return ids, noisy, w, pos, pad
 
 
+def kept_suffix(e, G, windows, gen):
+    """Suffix positions [e, G) a forward feeds after the block: a window w drawn from
+    `windows` (-1 = keep all) keeps the first w plus the last one, as Streaming-dLLM prunes."""
+    w = windows[int(torch.randint(len(windows), (1,), generator=gen))]
+    return list(range(e, G)) if (w < 0 or G - e <= w) else list(range(e, e + w)) + [G - 1]
+
+
 def make_block_batch(items, R, L, windows, eps, gen):
     """Inputs as block decoding sees them (issue 20): response blocks before a
     block b are clean, block b is masked with probability p = (1-eps) t + eps,
@@ -119,9 +126,7 @@ def make_block_batch(items, R, L, windows, eps, gen):
         m = torch.rand(L, generator=gen) < pm
         if not m.any():
             m[int(torch.randint(L, (1,), generator=gen))] = True
-        w = windows[int(torch.randint(len(windows), (1,), generator=gen))]
-        Ls = Rr - e
-        kept = list(range(e, Rr)) if (w < 0 or Ls <= w) else list(range(e, e + w)) + [Rr - 1]
+        kept = kept_suffix(e, Rr, windows, gen)
         P = len(p)
         ids = torch.cat([torch.from_numpy(p), resp[:e], resp[kept]])
         noisy = ids.clone()
@@ -160,8 +165,7 @@ def make_onpolicy_batch(states, L, windows, gen):
         masked = np.nonzero(st == MASK)[0]
         b = int(masked[0]) // L
         s, e = b * L, min(G, (b + 1) * L)
-        w = windows[int(torch.randint(len(windows), (1,), generator=gen))]
-        kept = list(range(e, G)) if (w < 0 or G - e <= w) else list(range(e, e + w)) + [G - 1]
+        kept = kept_suffix(e, G, windows, gen)
         P = len(p)
         ids = torch.from_numpy(np.concatenate([p, ref[:e], ref[kept]]))
         noisy = torch.from_numpy(np.concatenate([p, st[:e], np.full(len(kept), MASK)]))
