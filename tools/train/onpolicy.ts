@@ -7,6 +7,7 @@
  *   node tools/train/runs/js/tools/train/onpolicy.js --model models/dllm-mini-arith \
  *     --data tools/train/runs/digits/data9 --out tools/train/runs/digits/data9/onpolicy.bin \
  *     --items 3000 --strategies prefix-cache,streaming --threads 2
+ *   (optional: --gen-length 256 --block-length 32 --threshold 0.9 --show-wrong K)
  *
  * A state is kept only while it is consistent with the reference: every committed
  * position equals the reference's token (the response, then EOS). A generation that goes
@@ -52,6 +53,10 @@ async function main(): Promise<void> {
   const items = readItems(`${arg('data', 'tools/train/runs/digits/data9')}/train.bin`, Number(arg('items', '3000')));
   const names = arg('strategies', 'prefix-cache,streaming').split(',') as StrategyName[];
   const genLength = Number(arg('gen-length', '256'));
+  const blockLength = Number(arg('block-length', '32'));
+  // 0.9 for every strategy, as dig6's and dig7's states were recorded (the package's
+  // streaming default has since become 0.95).
+  const threshold = Number(arg('threshold', '0.9'));
   const outFile = arg('out', 'onpolicy.bin');
   const showWrong = Number(arg('show-wrong', '0'));
   const model = await native.loadModel(modelDir, { threads: Number(arg('threads', '2')) });
@@ -64,14 +69,16 @@ async function main(): Promise<void> {
     const reference = new Int32Array(genLength).fill(eos);
     reference.set(item.response);
     for (const name of names) {
-      const opts = resolveOptions({ strategy: name, genLength, blockLength: 32 }, model.info.family);
+      const opts = resolveOptions({ strategy: name, genLength, blockLength, threshold }, model.info.family);
       const session = model.createSession(cacheSlotsFor(item.prompt.length, opts));
       const states: Int32Array[] = [];
       const ctx: DecodeContext = new DecodeContext(session, item.prompt, opts, mask, eos, (request) => {
         states.push(ctx.x.slice(ctx.promptLength));
         return session.forward(request);
       });
-      for (let b = 0; b < genLength / 32; b++) {
+      // The block loop of lib/generate.ts's decodeBlocks, written out here because the
+      // recorder needs the context's whole working sequence before each forward.
+      for (let b = 0; b < opts.genLength / opts.blockLength; b++) {
         await strategies[name].decodeBlock(ctx, b);
         if (opts.earlyExit && ctx.exitIfEos(b)) break;
       }
