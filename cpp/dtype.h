@@ -70,6 +70,11 @@ struct WeightView {
   int64_t rows = 0;
   int64_t cols = 0;
   const float* scales = nullptr;  // Q8_0 only: [rows, q8_groups(cols)]
+  // F32/BF16/F16 weights repacked at load for the AVX-512 GEMM (cpp/repack.cpp): the
+  // whole weight in the layout that GEMM otherwise builds per call (pairs of rows per K
+  // block, float32), or null. packed_rows: the rows packed (first_rows keeps the layout).
+  const float* packed = nullptr;
+  int64_t packed_rows = 0;
 
   bool empty() const { return data == nullptr; }
   float at(int64_t r, int64_t c) const {

@@ -60,6 +60,9 @@ struct Model {
   // in owned_buffers (the int8 values and their scales).
   bool has_q8 = false;
   std::vector<std::shared_ptr<const void>> owned_buffers;
+  // Bytes of the float32 copies repacked for the AVX-512 GEMM at load (cpp/repack.cpp);
+  // 0 when not repacked (another CPU, the CUDA backend, or over the budget).
+  int64_t repacked_bytes = 0;
 };
 
 class ThreadPool;
@@ -70,6 +73,9 @@ struct LoadOptions {
   // the norms stay in their file dtype. Tensors already Q8_0 in the file are kept.
   bool quantize_q8 = false;
   ThreadPool* pool = nullptr;  // runs the quantization; null = the calling thread only
+  // Repack the float linear weights for the AVX-512 GEMM (repack_weights) within this many
+  // bytes; -1 = the default budget, 0 = never (the CUDA backend: its weights live on the GPU).
+  int64_t repack_budget_bytes = -1;
 };
 
 // Loads a Hugging Face model directory (config.json + model.safetensors or an indexed
@@ -79,5 +85,10 @@ struct LoadOptions {
 // config.json says "sdllm_quantization": {"format": "q8_0", "group_size": 32}.
 std::shared_ptr<Model> load_model(const std::string& dir);
 std::shared_ptr<Model> load_model(const std::string& dir, const LoadOptions& options);
+
+// Copies every float linear weight (and an untied LM head) into the AVX-512 GEMM's layout
+// when this CPU runs that GEMM and the copies fit in budget_bytes (-1: an eighth of the
+// physical memory, at most 4 GiB); sets WeightView::packed. Returns the bytes repacked.
+int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes);
 
 }  // namespace sdllm

@@ -28,6 +28,8 @@ export interface NativeModelInfo {
   dtype: NativeDType;
   files: string[];
   weightBytes: number;
+  /** Bytes of float32 weight copies made at load for the AVX-512 GEMM (cpp/repack.cpp); 0 if none. */
+  repackedBytes: number;
 }
 
 /** 0 = prob, 1 = margin, 2 = entropy, 3 = random (cpp/ops.h ConfidenceKind). */

@@ -61,6 +61,7 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
   for (size_t i = 0; i < m.file_names.size(); i++) files.Set(static_cast<uint32_t>(i), m.file_names[i]);
   o.Set("files", files);
   o.Set("weightBytes", static_cast<double>(m.weight_bytes));
+  o.Set("repackedBytes", static_cast<double>(m.repacked_bytes));
   return o;
 }
 
@@ -307,6 +308,7 @@ class LoadWorker : public Napi::AsyncWorker {
     try {
       LoadOptions lo;
       lo.quantize_q8 = quantize_q8_;
+      if (cuda_options_) lo.repack_budget_bytes = 0;  // the GPU holds the weights the GEMMs read
       lo.pool = &pool();  // starts the workers here, not on the JS thread
       model_ = load_model(dir_, lo);
       if (cuda_options_ && model_->has_q8)  // Q8_0 kernels exist on the CPU only

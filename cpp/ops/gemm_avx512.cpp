@@ -102,11 +102,28 @@ SDLLM_AVX512 void pack_pairs(const WeightView& w, int64_t j0, int64_t j1, int64_
   return pack_pairs_t<DType::F32>(w, j0, j1, k0, kb, chunks, out);
 }
 
-// The AVX2 hsum tree in both halves at once: lane 0 gets half 0's sum, lane 8 half 1's.
-SDLLM_AVX512 inline __m512 hsum_halves(__m512 v) {
-  __m512 t = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));  // v_l + v_{l+4}
-  t = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(1, 0, 3, 2)));              // t_l + t_{l+2}
-  return _mm512_add_ps(t, _mm512_movehdup_ps(t));                                     // t_0 + t_1
+// The AVX2 hsum tree ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)) of every 8-lane half, computed
+// for many accumulators at once: each level adds the same lane pairs as the one-register
+// tree, with shuffles that gather two accumulators' halves into one register, so each
+// output is the same float as before, for an eighth of the instructions (at K = 128 the
+// per-accumulator tree was a quarter of the tile's work).
+// Level 1, accumulators a and b: quarters [a.h0, a.h1, b.h0, b.h1], lane l = v_l + v_{l+4}.
+SDLLM_AVX512 inline __m512 fold_quads(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// Level 2, per quarter: [p.t0 + p.t2, p.t1 + p.t3, q.t0 + q.t2, q.t1 + q.t3].
+SDLLM_AVX512 inline __m512 fold_pairs(__m512 p, __m512 q) {
+  return _mm512_add_ps(_mm512_shuffle_ps(p, q, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(p, q, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+// Level 3, per quarter: [r.u0 + r.u1, r.u2 + r.u3, s.u0 + s.u1, s.u2 + s.u3].
+SDLLM_AVX512 inline __m512 fold_last(__m512 r, __m512 s) {
+  return _mm512_add_ps(_mm512_shuffle_ps(r, s, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(r, s, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// 8 outputs of one x row into y: y = v, or y + v (the K blocks' sums added in order).
+SDLLM_AVX512 inline void put_row(float* y, __m256 v, __mmask8 keep, bool accumulate) {
+  if (accumulate) v = _mm256_add_ps(_mm256_maskz_loadu_ps(keep, y), v);
+  _mm256_mask_storeu_ps(y, keep, v);
 }
 
 // y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
@@ -134,15 +151,29 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NP; ++j) {
-      const __m512 s = hsum_halves(c[i][j]);
-      const float half[2] = {_mm512_cvtss_f32(s), _mm_cvtss_f32(_mm512_extractf32x4_ps(s, 2))};
-      for (int h = 0; h < 2 && 2 * j + h < cols; ++h) {
-        float& out = y[i * ldy + 2 * j + h];
-        out = accumulate ? out + half[h] : half[h];
+  // Two x rows at a time: rows i and i + 1, pairs 0-3 (absent ones zero, never mixed into
+  // a present output's lanes). After the three levels lane 4q + r holds, for r = 0/1 row i's
+  // pair q/2 resp. 2 + q/2 (half q % 2), r = 2/3 the same of row i + 1; the permutation puts
+  // row i's 8 outputs in order in the low half and row i + 1's in the high half.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t present = cols < 2 * NP ? cols : 2 * NP;  // the tile's outputs in y (a missing odd row at the end)
+  const __mmask8 keep = static_cast<__mmask8>((1u << present) - 1);
+  for (int i = 0; i < MR; i += 2) {
+    __m512 row[2];
+    for (int r = 0; r < 2; ++r) {
+      if (i + r >= MR) {
+        row[r] = zero;
+        continue;
       }
+      const __m512* a = c[i + r];
+      row[r] = fold_pairs(fold_quads(a[0], NP > 1 ? a[1 % NP] : zero),
+                          NP > 2 ? fold_quads(a[2 % NP], NP > 3 ? a[3 % NP] : zero) : zero);
     }
+    const __m512 out = _mm512_permutexvar_ps(order, fold_last(row[0], row[1]));
+    put_row(y + i * ldy, _mm512_castps512_ps256(out), keep, accumulate);
+    if (i + 1 < MR) put_row(y + (i + 1) * ldy, _mm512_extractf32x8_ps(out, 1), keep, accumulate);
+  }
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t, int64_t, bool);
@@ -163,6 +194,23 @@ const TileFn kTiles[kRows][kPairs] = {
 
 }  // namespace
 
+// The whole-weight layout: K block by K block (kDepth columns each), and in each all the
+// weight's row pairs, pair p at p * chunks * 16 floats; a block starts at
+// pairs * k0 * 2 floats (every block before the last has kDepth / 8 chunks).
+int64_t avx512_packed_floats(int64_t rows, int64_t cols) {
+  int64_t chunks = 0;
+  for (int64_t k0 = 0; k0 < cols; k0 += kDepth) chunks += (min64(kDepth, cols - k0) + 7) / 8;
+  return (rows + 1) / 2 * chunks * 16;
+}
+
+SDLLM_AVX512 void avx512_pack_weight(const WeightView& w, int64_t pair0, int64_t pair1, float* out) {
+  const int64_t pairs = (w.rows + 1) / 2;
+  for (int64_t k0 = 0; k0 < w.cols; k0 += kDepth) {
+    const int64_t kb = min64(kDepth, w.cols - k0), chunks = (kb + 7) / 8;
+    pack_pairs(w, 2 * pair0, min64(2 * pair1, w.rows), k0, kb, chunks, out + pairs * k0 * 2 + pair0 * chunks * 16);
+  }
+}
+
 SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
                       float* y, int64_t ldy) {
   const int64_t n = w.rows;
@@ -172,12 +220,19 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
     return;
   }
   const int64_t pairs = (n1 - n0 + 1) / 2;
+  // Repacked at load: the panel is a slice of the whole-weight layout (panels start at even
+  // rows, op_gemm's panel sizes being multiples of 8), read as it lies.
+  const bool prepacked = w.packed != nullptr && n0 % 2 == 0;
   const int64_t max_chunks = (min64(kDepth, k) + 7) / 8;
-  float* panel = panel_buffer(pairs * max_chunks * 16);
+  float* buffer = prepacked ? nullptr : panel_buffer(pairs * max_chunks * 16);
   for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
     const int64_t kb = min64(kDepth, k - k0);
     const int64_t chunks = (kb + 7) / 8, ldp = chunks * 16;
-    pack_pairs(w, n0, n1, k0, kb, chunks, panel);
+    const float* panel = buffer;
+    if (prepacked)
+      panel = w.packed + (w.packed_rows + 1) / 2 * k0 * 2 + n0 / 2 * ldp;
+    else
+      pack_pairs(w, n0, n1, k0, kb, chunks, buffer);
     // While this block computes, pull the weights packed next into L2: the next K block of
     // these rows, or the first block of the rows after them (this thread's next panel, as
     // op_gemm hands each thread consecutive panels). Without it the packing waits on DRAM
@@ -194,7 +249,7 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
       next_rows = min64(n1 - n0, n - n1);
       next_bytes = min64(kDepth, k) * es;
     }
-    const int64_t row_lines = (next_bytes + 63) / 64, lines = next_rows * row_lines;
+    const int64_t row_lines = (next_bytes + 63) / 64, lines = prepacked ? 0 : next_rows * row_lines;
     // Spread over the tiles, a few lines each: bursts would fill the miss buffers and stall.
     const int64_t tiles = ((m + kRows - 1) / kRows) * ((pairs + kPairs - 1) / kPairs);
     const int64_t per_tile = (lines + tiles - 1) / tiles;
@@ -209,12 +264,21 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
       for (int64_t q0 = 0; q0 < pairs; q0 += kPairs) {
         const int64_t np = min64(kPairs, pairs - q0);
         const int64_t j0 = n0 + 2 * q0;
+        // Repacked weights: the next weight tile lies right after this one in the layout
+        // (at a panel's end, the next panel's first tile); pull it into L2 across this
+        // tile's x tiles, on the first pass over the rows (later passes find it in L2).
+        const char* ahead = reinterpret_cast<const char*>(panel + (q0 + kPairs) * ldp);
+        const int64_t ahead_lines = prepacked && m0 == 0 ? kPairs * ldp * 4 / 64 : 0;
+        const int64_t ahead_per_tile = (ahead_lines + (m1 - m0 + kRows - 1) / kRows - 1) / ((m1 - m0 + kRows - 1) / kRows);
+        int64_t ahead_at = 0;
         for (int64_t i0 = m0; i0 < m1; i0 += kRows) {
           const int64_t mr = min64(kRows, m1 - i0);
           for (int64_t t = 0; t < per_tile && pf_row < next_rows; ++t) {
             _mm_prefetch(next + pf_row * k * es + pf_line * 64, _MM_HINT_T1);
             if (++pf_line == row_lines) pf_line = 0, ++pf_row;
           }
+          for (int64_t t = 0; t < ahead_per_tile && ahead_at < ahead_lines; ++t, ++ahead_at)
+            _mm_prefetch(ahead + ahead_at * 64, _MM_HINT_T1);
           kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * ldy + j0, ldy, n1 - j0,
                                  k0 > 0);
         }

@@ -17,6 +17,12 @@ void avx2_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, i
 // The same outputs, bit for bit, with AVX-512 (gemm_avx512.cpp); only when use_avx512().
 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
                       float* y, int64_t ldy);
+// The AVX-512 GEMM's weight layout for a whole weight (the loader's repack): how many
+// floats it takes, and packing the row pairs [pair0, pair1) of it into `out` (the whole
+// layout's base). avx512_gemm_rows reads w.packed instead of packing when it is set;
+// the floats are the ones it would have packed, so the outputs do not change.
+int64_t avx512_packed_floats(int64_t rows, int64_t cols);
+void avx512_pack_weight(const WeightView& w, int64_t pair0, int64_t pair1, float* out);
 // Converts `count` contiguous weight elements starting at element `offset` to float32.
 void avx2_widen(const WeightView& w, int64_t offset, int64_t count, float* out);
 

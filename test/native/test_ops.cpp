@@ -260,6 +260,39 @@ void test_gemm_avx512_equals_avx2(ThreadPool& pool) {
   reset_gemm_path();
 }
 
+// Weights repacked at load (cpp/repack.cpp) give the floats of the per-call packing: the
+// same cases, threads splitting the panels differently, a repacked LM head cut to its
+// first (odd) rows, every dtype; the layout is filled in two pieces as the pool does.
+void test_gemm_repacked_equals_packed(ThreadPool& pool) {
+  if (!set_avx512(true)) return reset_gemm_path();
+  struct C { int64_t m, k, n, used; };
+  const C cases[] = {{1, 1, 1, 1},      {7, 9, 3, 3},        {6, 64, 8, 8},      {13, 67, 129, 129},
+                     {37, 259, 17, 17},  {5, 1024, 48, 48},   {12, 1031, 130, 127}, {3, 2500, 50, 50},
+                     {129, 256, 768, 761}, {2, 4097, 9, 9},   {203, 1100, 21, 21}, {401, 300, 40, 33}};
+  for (const C& c : cases)
+    for (DType t : kTypes) {
+      Weights w(t, c.n, c.k, 0.5f);
+      const std::vector<float> x = randn(c.m * c.k, 2.f);
+      std::vector<float> layout(static_cast<size_t>(kernels::avx512_packed_floats(c.n, c.k)) + 16, -1.f);
+      float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(layout.data()) + 63) & ~uintptr_t{63});
+      const int64_t pairs = (c.n + 1) / 2, half = pairs / 2;
+      kernels::avx512_pack_weight(w.view, 0, half, base);
+      kernels::avx512_pack_weight(w.view, half, pairs, base);
+      WeightView packed = w.view;
+      packed.packed = base;
+      packed.packed_rows = c.n;
+      std::vector<float> a(static_cast<size_t>(c.m * c.used)), b(a.size());
+      op_gemm(x.data(), c.m, c.k, w.view.first_rows(c.used), nullptr, a.data(), pool);
+      op_gemm(x.data(), c.m, c.k, packed.first_rows(c.used), nullptr, b.data(), pool);
+      const bool same = std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+      char name[128];
+      std::snprintf(name, sizeof name, "gemm repacked == packed per call %s m=%lld k=%lld n=%lld of %lld threads=%d",
+                    dtype_name(t), (long long)c.m, (long long)c.k, (long long)c.used, (long long)c.n, pool.size());
+      report(name, same, same ? "bit-identical" : "repacked floats differ");
+    }
+  reset_gemm_path();
+}
+
 // Q8_0 weights: rows quantized with q8_quantize_row (dtype.h), the layout of DType::Q8_0.
 struct Q8Weights {
   std::vector<int8_t> q;
@@ -702,6 +735,8 @@ int main() {
   test_gemm(pool1);
   test_gemm_avx512_equals_avx2(pool3);
   test_gemm_avx512_equals_avx2(pool1);
+  test_gemm_repacked_equals_packed(pool3);
+  test_gemm_repacked_equals_packed(pool1);
   test_gemm_strided(pool3);
   test_q8_quantize();
   test_gemm_q8(pool3);
