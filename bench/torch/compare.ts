@@ -220,7 +220,16 @@ async function main(): Promise<void> {
   for (const t of threadList) {
     const ours = new Worker(`ours t${t}`, spawn(process.execPath, [__filename, '--worker', '--threads', String(t)]));
     workers.push({ w: ours, engine: 'ours', threads: t }, { w: ours, engine: 'q8', threads: t });
-    workers.push({ w: new Worker(`torch t${t}`, spawn(python, [path.join(__dirname, '..', '..', '..', 'bench', 'torch', 'llada_torch.py')])), engine: 'torch', threads: t });
+    // Debian's OpenBLAS (pthread build) keeps its own pool, as many threads as cores,
+    // spinning between calls, beside torch's OpenMP threads. Left alone, a "1-thread" torch
+    // run did its matmuls on both cores (and its spinning slowed whichever run came next,
+    // ours included), and a 2-thread one put 4 busy threads on 2 cores (its 2-thread rows were
+    // 2-20x slower than its 1-thread rows). So each torch worker gets its thread count for
+    // both pools, and OpenMP threads that sleep when idle: measured, torch's best 2-thread
+    // figures of the settings tried (BLAS on 1 thread; BLAS and OpenMP on 2, spinning).
+    const env = { ...process.env, OPENBLAS_NUM_THREADS: String(t), OMP_NUM_THREADS: String(t), OMP_WAIT_POLICY: 'PASSIVE' };
+    const script = path.join(__dirname, '..', '..', '..', 'bench', 'torch', 'llada_torch.py');
+    workers.push({ w: new Worker(`torch t${t}`, spawn(python, [script], { env })), engine: 'torch', threads: t });
   }
   for (const { w, engine } of workers) if (engine !== 'q8') for (const dir of dirs.values()) await w.call({ cmd: 'load', dir });
   if (measure) for (const t of threadList) peak.set(t, await measure({ threads: t, seconds: 0.3 }));

@@ -58,22 +58,20 @@ void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const We
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
   const bool avx2 = use_avx2_fma(), avx512 = use_avx512();
-  const int64_t tile_rows = avx512 ? 8 : 3;  // weight rows per tile of the kernel in use
-  // Narrow weights (n of a few hundred) in 48-row panels give 2 threads 2-3 uneven items:
-  // aim at 4 panels per thread, down to 12 rows (the widened panel is still reused by
-  // every x row). Panels only partition the outputs; each output's arithmetic is the same.
-  int64_t panel = kPanel;
-  if (pool.size() > 1) {
-    const int64_t want = (n + 4 * pool.size() - 1) / (4 * pool.size());
-    panel = std::max<int64_t>(12, std::min<int64_t>(kPanel, (want + tile_rows - 1) / tile_rows * tile_rows));
-  }
-  const int64_t panels = (n + panel - 1) / panel;
+  // Threads get equal contiguous ranges of weight rows, in units of the kernel's tile
+  // (8 rows for AVX-512, 3 for AVX2): a split in whole 48-row panels left one of 2 threads
+  // a panel more than the other at n = 512 (11 panels), 9% of a forward idle. Each range is
+  // then cut into equal panels of at most kPanel rows. Panels and ranges only partition the
+  // outputs; each output's arithmetic is the same.
+  const int64_t unit = avx512 ? 8 : 3;
+  const int64_t units = (n + unit - 1) / unit;
   // Tiny products (the small test models) are not worth waking a thread for.
   const int64_t work = m * k * n;
-  const int64_t grain = work < (1 << 18) ? panels : 1;
-  pool.parallel_for(panels, grain, [&](int64_t b, int64_t e, int) {
-    const int64_t n0 = b * panel, n1 = std::min(n, e * panel);
-    // One panel at a time, so the scalar path's buffer holds at most kPanel rows.
+  const int64_t grain = work < (1 << 18) ? units : 1;
+  pool.parallel_for(units, grain, [&](int64_t b, int64_t e, int) {
+    const int64_t n0 = b * unit, n1 = std::min(n, e * unit);
+    const int64_t count = (n1 - n0 + kPanel - 1) / kPanel;
+    const int64_t panel = ((n1 - n0 + count - 1) / count + unit - 1) / unit * unit;
     for (int64_t p = n0; p < n1; p += panel) {
       const int64_t q = std::min(n1, p + panel);
       if (avx512)
