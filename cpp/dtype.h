@@ -70,10 +70,12 @@ struct WeightView {
   int64_t rows = 0;
   int64_t cols = 0;
   const float* scales = nullptr;  // Q8_0 only: [rows, q8_groups(cols)]
-  // F32/BF16/F16 weights repacked at load for the AVX-512 GEMM (cpp/repack.cpp): the
-  // whole weight in the layout that GEMM otherwise builds per call (pairs of rows per K
-  // block, float32), or null. packed_rows: the rows packed (first_rows keeps the layout).
+  // Weights repacked at load for the AVX-512 GEMM (cpp/repack.cpp), or null: F32/F16 ones
+  // in the layout that GEMM otherwise builds per call (float32 pairs of rows per K block),
+  // BF16 ones in that layout's 16-bit twin (packed_bf16). packed_rows: the rows packed
+  // (first_rows keeps the layout).
   const float* packed = nullptr;
+  const uint16_t* packed_bf16 = nullptr;
   int64_t packed_rows = 0;
 
   bool empty() const { return data == nullptr; }

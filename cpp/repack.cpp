@@ -4,14 +4,18 @@
 // (gemm_avx512.cpp) and reuses it for every activation row. At the row counts of a
 // diffusion step (32-160) that packing is 10% of a forward at d_model 512 and more at a
 // cached step's 32 rows, and it reads the weights as short pieces of rows, waiting on
-// memory. Packing every weight once at load makes a forward read one sequential float32
-// stream per panel. The floats are the ones the GEMM would have packed itself, so the
+// memory. Packing every weight once at load makes a forward read one sequential stream
+// per panel. The floats are the ones the GEMM would have packed itself, so the
 // outputs are bit for bit the same (test_ops checks it).
 //
-// Cost: 4 bytes per weight beside the checkpoint's own (mapped) tensors, which stay the
-// source for the embedding lookups, the other GEMM paths and the CUDA upload. So it is
-// done only within a budget: the default is an eighth of physical memory, at most 4 GiB
-// (a 170 M-parameter model takes 0.7 GB; an 8B one would take 32 GB and is left as it is).
+// BF16 weights stay 16-bit (a twin layout the tile widens with a mask or a shift); F32
+// and F16 ones become float32 pairs.
+//
+// Cost: 2 bytes per BF16 weight (4 for F32/F16) beside the checkpoint's own (mapped)
+// tensors, which stay the source for the embedding lookups, the other GEMM paths and the
+// CUDA upload. So it is done only within a budget: the default is an eighth of physical
+// memory, at most 4 GiB (a 170 M-parameter BF16 model takes 0.34 GB; an 8B one would take
+// 16 GB and is left as it is).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,7 +38,15 @@ int64_t default_budget() {
   return std::min<int64_t>(int64_t{4} << 30, ram / 8);
 }
 
-bool repackable(const WeightView& w) { return !w.empty() && w.dtype != DType::Q8_0 && w.packed == nullptr; }
+bool repackable(const WeightView& w) {
+  return !w.empty() && w.dtype != DType::Q8_0 && w.packed == nullptr && w.packed_bf16 == nullptr;
+}
+
+// BF16 weights keep 16 bits (the layout's BF16 twin); F32 and F16 ones become float32.
+int64_t packed_bytes(const WeightView& w) {
+  return w.dtype == DType::BF16 ? kernels::avx512_packed_bf16_halves(w.rows, w.cols) * 2
+                                : kernels::avx512_packed_floats(w.rows, w.cols) * 4;
+}
 
 }  // namespace
 
@@ -48,29 +60,38 @@ int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes) {
       if (repackable(*w)) weights.push_back(w);
   if (repackable(model.lm_head)) weights.push_back(&model.lm_head);
   int64_t bytes = 0;
-  for (const WeightView* w : weights) bytes += kernels::avx512_packed_floats(w->rows, w->cols) * 4;
+  for (const WeightView* w : weights) bytes += packed_bytes(*w);
   if (budget_bytes < 0) budget_bytes = default_budget();
   if (weights.empty() || bytes > budget_bytes) return 0;  // all or nothing: one speed per model
 
   for (WeightView* w : weights) {
-    const int64_t floats = kernels::avx512_packed_floats(w->rows, w->cols);
+    const int64_t used = packed_bytes(*w);
     // 2 MB aligned and advised as huge pages: a forward streams all of it, and with 4 KB
     // pages every 4 KB of a panel is a TLB miss the prefetchers do not run past.
     constexpr size_t kHuge = size_t{2} << 20;
-    const size_t size = (static_cast<size_t>(floats) * 4 + kHuge - 1) / kHuge * kHuge;
-    std::shared_ptr<float> buf(static_cast<float*>(std::aligned_alloc(kHuge, size)), [](float* p) { std::free(p); });
-    if (!buf) return 0;  // leave the rest as they are: the GEMM packs per call
+    const size_t size = (static_cast<size_t>(used) + kHuge - 1) / kHuge * kHuge;
+    std::shared_ptr<void> buf(std::aligned_alloc(kHuge, size), [](void* p) { std::free(p); });
+    if (!buf) return model.repacked_bytes;  // leave the rest as they are: the GEMM packs per call
     madvise(buf.get(), size, MADV_HUGEPAGE);  // advice only: without it the layout still works
-    const int64_t pairs = (w->rows + 1) / 2;
-    auto run = [&](int64_t b, int64_t e, int) { kernels::avx512_pack_weight(*w, b, e, buf.get()); };
+    const bool bf16 = w->dtype == DType::BF16;
+    const int64_t groups = bf16 ? (w->rows + 3) / 4 : (w->rows + 1) / 2;  // quads or pairs
+    auto run = [&](int64_t b, int64_t e, int) {
+      if (bf16)
+        kernels::avx512_pack_weight_bf16(*w, b, e, static_cast<uint16_t*>(buf.get()));
+      else
+        kernels::avx512_pack_weight(*w, b, e, static_cast<float*>(buf.get()));
+    };
     if (pool)
-      pool->parallel_for(pairs, 64, run);
+      pool->parallel_for(groups, 32, run);
     else
-      run(0, pairs, 0);
-    w->packed = buf.get();
+      run(0, groups, 0);
+    if (bf16)
+      w->packed_bf16 = static_cast<const uint16_t*>(buf.get());
+    else
+      w->packed = static_cast<const float*>(buf.get());
     w->packed_rows = w->rows;
     model.owned_buffers.push_back(std::shared_ptr<const void>(buf, buf.get()));
-    model.repacked_bytes += floats * 4;
+    model.repacked_bytes += used;
   }
   return model.repacked_bytes;
 }

@@ -127,8 +127,29 @@ SDLLM_AVX512 inline void put_row(float* y, __m256 v, __mmask8 keep, bool accumul
 }
 
 // y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
-template <int MR, int NP>
-SDLLM_AVX512 void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp, int64_t kb, float* y, int64_t ldy,
+// The tile's NP weight vectors of chunk ch. Float32 pairs: one load each. BF16 quads
+// (weights repacked at load from BF16): one load gives two pairs, the first in the high
+// 16 bits of each 32-bit word and the second in the low 16 (a BF16 value is the top half
+// of its float32), so a mask and a shift widen them exactly.
+template <int NP, bool kQuads>
+SDLLM_AVX512 inline void load_weights(const void* wp, int64_t ldp, int64_t ch, __m512* b) {
+  if (!kQuads) {
+    const float* f = static_cast<const float*>(wp);
+    for (int j = 0; j < NP; ++j) b[j] = _mm512_loadu_ps(f + j * ldp + ch * 16);
+    return;
+  }
+  const uint16_t* h = static_cast<const uint16_t*>(wp);
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int j = 0; j < NP; j += 2) {
+    const __m512i v = _mm512_loadu_si512(h + j / 2 * ldp + ch * 32);
+    b[j] = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+    if (j + 1 < NP) b[j + 1] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  }
+}
+
+// ldp: the stride of a pair (float32 layout, in floats) or of a quad (BF16, in uint16s).
+template <int MR, int NP, bool kQuads>
+SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp, int64_t kb, float* y, int64_t ldy,
           int64_t cols, bool accumulate) {
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
@@ -136,7 +157,7 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp
   const int64_t full = kb / 8;
   for (int64_t ch = 0; ch < full; ++ch) {
     __m512 b[NP];
-    for (int j = 0; j < NP; ++j) b[j] = _mm512_loadu_ps(wp + j * ldp + ch * 16);
+    load_weights<NP, kQuads>(wp, ldp, ch, b);
     for (int i = 0; i < MR; ++i) {
       const __m512 a = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + i * ldx + ch * 8));
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
@@ -145,7 +166,7 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp
   if (full * 8 < kb) {  // the AVX2 tile's masked tail: absent lanes are 0 * 0
     const __mmask8 m = static_cast<__mmask8>(lanes(kb - full * 8));
     __m512 b[NP];
-    for (int j = 0; j < NP; ++j) b[j] = _mm512_loadu_ps(wp + j * ldp + full * 16);
+    load_weights<NP, kQuads>(wp, ldp, full, b);
     for (int i = 0; i < MR; ++i) {
       const __m512 a = _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(m, x + i * ldx + full * 8));
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
@@ -176,20 +197,23 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const float* wp, int64_t ldp
   }
 }
 
-using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t, int64_t, bool);
+using TileFn = void (*)(const float*, int64_t, const void*, int64_t, int64_t, float*, int64_t, int64_t, bool);
 
-template <int MR>
+template <int MR, bool kQuads>
 constexpr TileFn row_of(int np) {
-  return np == 1 ? tile<MR, 1> : np == 2 ? tile<MR, 2> : np == 3 ? tile<MR, 3> : tile<MR, 4>;
+  return np == 1 ? tile<MR, 1, kQuads> : np == 2 ? tile<MR, 2, kQuads> : np == 3 ? tile<MR, 3, kQuads> : tile<MR, 4, kQuads>;
 }
 
-const TileFn kTiles[kRows][kPairs] = {
-    {row_of<1>(1), row_of<1>(2), row_of<1>(3), row_of<1>(4)},
-    {row_of<2>(1), row_of<2>(2), row_of<2>(3), row_of<2>(4)},
-    {row_of<3>(1), row_of<3>(2), row_of<3>(3), row_of<3>(4)},
-    {row_of<4>(1), row_of<4>(2), row_of<4>(3), row_of<4>(4)},
-    {row_of<5>(1), row_of<5>(2), row_of<5>(3), row_of<5>(4)},
-    {row_of<6>(1), row_of<6>(2), row_of<6>(3), row_of<6>(4)},
+template <bool kQuads>
+struct Tiles {
+  static constexpr TileFn at[kRows][kPairs] = {
+      {row_of<1, kQuads>(1), row_of<1, kQuads>(2), row_of<1, kQuads>(3), row_of<1, kQuads>(4)},
+      {row_of<2, kQuads>(1), row_of<2, kQuads>(2), row_of<2, kQuads>(3), row_of<2, kQuads>(4)},
+      {row_of<3, kQuads>(1), row_of<3, kQuads>(2), row_of<3, kQuads>(3), row_of<3, kQuads>(4)},
+      {row_of<4, kQuads>(1), row_of<4, kQuads>(2), row_of<4, kQuads>(3), row_of<4, kQuads>(4)},
+      {row_of<5, kQuads>(1), row_of<5, kQuads>(2), row_of<5, kQuads>(3), row_of<5, kQuads>(4)},
+      {row_of<6, kQuads>(1), row_of<6, kQuads>(2), row_of<6, kQuads>(3), row_of<6, kQuads>(4)},
+  };
 };
 
 }  // namespace
@@ -211,6 +235,37 @@ SDLLM_AVX512 void avx512_pack_weight(const WeightView& w, int64_t pair0, int64_t
   }
 }
 
+// BF16 weights repacked at load: quads of rows (two pairs) per 64-byte chunk, the first
+// pair's BF16 bits in the high halves of the 32-bit words, the second's in the low halves
+// (load_weights). Per K block, quad g at g * chunks * 32 uint16s; a block starts at
+// quads * k0 * 4. Half the bytes of the float32 layout: a 32-row step streams its weights
+// from memory, and at float32 that stream (4 bytes per 64 multiply-adds) was the bound.
+int64_t avx512_packed_bf16_halves(int64_t rows, int64_t cols) {
+  int64_t chunks = 0;
+  for (int64_t k0 = 0; k0 < cols; k0 += kDepth) chunks += (min64(kDepth, cols - k0) + 7) / 8;
+  return (rows + 3) / 4 * chunks * 32;
+}
+
+SDLLM_AVX512 void avx512_pack_weight_bf16(const WeightView& w, int64_t quad0, int64_t quad1, uint16_t* out) {
+  const int64_t quads = (w.rows + 3) / 4;
+  float* pairs = panel_buffer(2 * (kDepth / 8) * 16);
+  for (int64_t k0 = 0; k0 < w.cols; k0 += kDepth) {
+    const int64_t kb = min64(kDepth, w.cols - k0), chunks = (kb + 7) / 8;
+    for (int64_t g = quad0; g < quad1; ++g) {
+      const int64_t r0 = 4 * g, r1 = min64(4 * g + 4, w.rows);
+      if (r1 - r0 <= 2)  // no second pair: zeros
+        for (int64_t c = 0; c < chunks; ++c) _mm512_storeu_ps(pairs + (chunks + c) * 16, _mm512_setzero_ps());
+      pack_pairs_t<DType::BF16>(w, r0, r1, k0, kb, chunks, pairs);
+      uint16_t* dst = out + quads * k0 * 4 + g * chunks * 32;
+      for (int64_t c = 0; c < chunks; ++c) {
+        const __m512i a = _mm512_castps_si512(_mm512_loadu_ps(pairs + c * 16));
+        const __m512i b = _mm512_castps_si512(_mm512_loadu_ps(pairs + (chunks + c) * 16));
+        _mm512_storeu_si512(dst + c * 32, _mm512_or_si512(a, _mm512_srli_epi32(b, 16)));
+      }
+    }
+  }
+}
+
 SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
                       float* y, int64_t ldy) {
   const int64_t n = w.rows;
@@ -220,17 +275,23 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
     return;
   }
   const int64_t pairs = (n1 - n0 + 1) / 2;
-  // Repacked at load: the panel is a slice of the whole-weight layout (panels start at even
-  // rows, op_gemm's panel sizes being multiples of 8), read as it lies.
-  const bool prepacked = w.packed != nullptr && n0 % 2 == 0;
+  // Repacked at load: the panel is a slice of the whole-weight layout (panels start at rows
+  // that are multiples of 8, op_gemm's units), read as it lies: float32 pairs, or BF16 quads.
+  const bool quads = w.packed_bf16 != nullptr && n0 % 4 == 0;
+  const bool prepacked = quads || (w.packed != nullptr && n0 % 2 == 0);
   const int64_t max_chunks = (min64(kDepth, k) + 7) / 8;
   float* buffer = prepacked ? nullptr : panel_buffer(pairs * max_chunks * 16);
+  const TileFn(&tiles_of)[kRows][kPairs] = quads ? Tiles<true>::at : Tiles<false>::at;
   for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
     const int64_t kb = min64(kDepth, k - k0);
-    const int64_t chunks = (kb + 7) / 8, ldp = chunks * 16;
-    const float* panel = buffer;
-    if (prepacked)
-      panel = w.packed + (w.packed_rows + 1) / 2 * k0 * 2 + n0 / 2 * ldp;
+    const int64_t chunks = (kb + 7) / 8;
+    // ldp: a pair's stride in floats, or a quad's in uint16s; pair_bytes: one pair's bytes.
+    const int64_t ldp = quads ? chunks * 32 : chunks * 16, pair_bytes = quads ? chunks * 32 : chunks * 64;
+    const char* panel = reinterpret_cast<const char*>(buffer);
+    if (quads)
+      panel = reinterpret_cast<const char*>(w.packed_bf16 + (w.packed_rows + 3) / 4 * k0 * 4 + n0 / 4 * ldp);
+    else if (prepacked)
+      panel = reinterpret_cast<const char*>(w.packed + (w.packed_rows + 1) / 2 * k0 * 2 + n0 / 2 * ldp);
     else
       pack_pairs(w, n0, n1, k0, kb, chunks, buffer);
     // While this block computes, pull the weights packed next into L2: the next K block of
@@ -267,8 +328,8 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
         // Repacked weights: the next weight tile lies right after this one in the layout
         // (at a panel's end, the next panel's first tile); pull it into L2 across this
         // tile's x tiles, on the first pass over the rows (later passes find it in L2).
-        const char* ahead = reinterpret_cast<const char*>(panel + (q0 + kPairs) * ldp);
-        const int64_t ahead_lines = prepacked && m0 == 0 ? kPairs * ldp * 4 / 64 : 0;
+        const char* ahead = panel + (q0 + kPairs) * pair_bytes;
+        const int64_t ahead_lines = prepacked && m0 == 0 ? kPairs * pair_bytes / 64 : 0;
         const int64_t ahead_per_tile = (ahead_lines + (m1 - m0 + kRows - 1) / kRows - 1) / ((m1 - m0 + kRows - 1) / kRows);
         int64_t ahead_at = 0;
         for (int64_t i0 = m0; i0 < m1; i0 += kRows) {
@@ -279,8 +340,8 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
           }
           for (int64_t t = 0; t < ahead_per_tile && ahead_at < ahead_lines; ++t, ++ahead_at)
             _mm_prefetch(ahead + ahead_at * 64, _MM_HINT_T1);
-          kTiles[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * ldp, ldp, kb, y + i0 * ldy + j0, ldy, n1 - j0,
-                                 k0 > 0);
+          tiles_of[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * pair_bytes, ldp, kb, y + i0 * ldy + j0, ldy,
+                                   n1 - j0, k0 > 0);
         }
       }
     }

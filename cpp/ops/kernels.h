@@ -23,6 +23,10 @@ void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w,
 // the floats are the ones it would have packed, so the outputs do not change.
 int64_t avx512_packed_floats(int64_t rows, int64_t cols);
 void avx512_pack_weight(const WeightView& w, int64_t pair0, int64_t pair1, float* out);
+// The same for BF16 weights, kept 16-bit (WeightView::packed_bf16): uint16s of the layout,
+// and packing the row quads [quad0, quad1).
+int64_t avx512_packed_bf16_halves(int64_t rows, int64_t cols);
+void avx512_pack_weight_bf16(const WeightView& w, int64_t quad0, int64_t quad1, uint16_t* out);
 // Converts `count` contiguous weight elements starting at element `offset` to float32.
 void avx2_widen(const WeightView& w, int64_t offset, int64_t count, float* out);
 

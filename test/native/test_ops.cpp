@@ -262,7 +262,8 @@ void test_gemm_avx512_equals_avx2(ThreadPool& pool) {
 
 // Weights repacked at load (cpp/repack.cpp) give the floats of the per-call packing: the
 // same cases, threads splitting the panels differently, a repacked LM head cut to its
-// first (odd) rows, every dtype; the layout is filled in two pieces as the pool does.
+// first (odd) rows, every dtype (BF16 in its 16-bit quads); the layout is filled in two
+// pieces as the pool does.
 void test_gemm_repacked_equals_packed(ThreadPool& pool) {
   if (!set_avx512(true)) return reset_gemm_path();
   struct C { int64_t m, k, n, used; };
@@ -273,13 +274,24 @@ void test_gemm_repacked_equals_packed(ThreadPool& pool) {
     for (DType t : kTypes) {
       Weights w(t, c.n, c.k, 0.5f);
       const std::vector<float> x = randn(c.m * c.k, 2.f);
+      // BF16: the 16-bit quads the loader makes of BF16 weights; F32/F16: float32 pairs.
+      const bool bf16 = t == DType::BF16;
       std::vector<float> layout(static_cast<size_t>(kernels::avx512_packed_floats(c.n, c.k)) + 16, -1.f);
       float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(layout.data()) + 63) & ~uintptr_t{63});
-      const int64_t pairs = (c.n + 1) / 2, half = pairs / 2;
-      kernels::avx512_pack_weight(w.view, 0, half, base);
-      kernels::avx512_pack_weight(w.view, half, pairs, base);
+      const int64_t groups = bf16 ? (c.n + 3) / 4 : (c.n + 1) / 2, half = groups / 2;
+      if (bf16) {
+        uint16_t* h = reinterpret_cast<uint16_t*>(base);
+        kernels::avx512_pack_weight_bf16(w.view, 0, half, h);
+        kernels::avx512_pack_weight_bf16(w.view, half, groups, h);
+      } else {
+        kernels::avx512_pack_weight(w.view, 0, half, base);
+        kernels::avx512_pack_weight(w.view, half, groups, base);
+      }
       WeightView packed = w.view;
-      packed.packed = base;
+      if (bf16)
+        packed.packed_bf16 = reinterpret_cast<const uint16_t*>(base);
+      else
+        packed.packed = base;
       packed.packed_rows = c.n;
       std::vector<float> a(static_cast<size_t>(c.m * c.used)), b(a.size());
       op_gemm(x.data(), c.m, c.k, w.view.first_rows(c.used), nullptr, a.data(), pool);
