@@ -564,7 +564,8 @@ std::shared_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
       for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) quantize(*w);
     if (!cfg.weight_tying) quantize(model->lm_head);
   }
-  if (options.repack_budget_bytes != 0) repack_weights(*model, options.pool, options.repack_budget_bytes);
+  if (options.repack_budget_bytes != 0)
+    repack_weights(*model, options.pool, options.repack_budget_bytes, [&](const WeightView& w) { src.release(w); });
   for (const auto& L : model->layers)
     for (const WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
       model->has_q8 = model->has_q8 || w->dtype == DType::Q8_0;

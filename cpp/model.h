@@ -3,6 +3,7 @@
 // tensor names, QKV biases and a few config keys, not in the forward pass.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,7 +75,8 @@ struct LoadOptions {
   bool quantize_q8 = false;
   ThreadPool* pool = nullptr;  // runs the quantization; null = the calling thread only
   // Repack the float linear weights for the AVX-512 GEMM (repack_weights) within this many
-  // bytes; -1 = the default budget, 0 = never (the CUDA backend: its weights live on the GPU).
+  // bytes; -1 = the default budget, 0 = never (the CUDA backend: it uploads the mapped
+  // tensors, whose pages a repack would drop).
   int64_t repack_budget_bytes = -1;
 };
 
@@ -86,9 +88,11 @@ struct LoadOptions {
 std::shared_ptr<Model> load_model(const std::string& dir);
 std::shared_ptr<Model> load_model(const std::string& dir, const LoadOptions& options);
 
-// Copies every float linear weight (and an untied LM head) into the AVX-512 GEMM's layout
-// when this CPU runs that GEMM and the copies fit in budget_bytes (-1: an eighth of the
-// physical memory, at most 4 GiB); sets WeightView::packed. Returns the bytes repacked.
-int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes);
+// Copies every float linear weight (and the LM head) into the AVX-512 GEMM's layout when
+// this CPU runs that GEMM and the copies fit in budget_bytes (-1: three quarters of the
+// memory available now); sets WeightView::packed / packed_bf16 and calls done_with on each
+// weight copied (the loader drops its mapped pages). Returns the bytes repacked.
+int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes,
+                       const std::function<void(const WeightView&)>& done_with = {});
 
 }  // namespace sdllm

@@ -11,15 +11,21 @@
 // BF16 weights stay 16-bit (a twin layout the tile widens with a mask or a shift); F32
 // and F16 ones become float32 pairs.
 //
-// Cost: 2 bytes per BF16 weight (4 for F32/F16) beside the checkpoint's own (mapped)
-// tensors, which stay the source for the embedding lookups, the other GEMM paths and the
-// CUDA upload. So it is done only within a budget: the default is an eighth of physical
-// memory, at most 4 GiB (a 170 M-parameter BF16 model takes 0.34 GB; an 8B one would take
-// 16 GB and is left as it is).
+// Cost: the copies are anonymous memory, 2 bytes per BF16 weight (4 for F32/F16). The
+// checkpoint's mapped pages of a repacked tensor are dropped right after its copy is made
+// (the loader's `release`), as weights quantized at load are: they are file pages the
+// kernel may evict anyway, read again only by the other GEMM paths (tests switching
+// kernels) or the CUDA upload, which never sees repacked weights. So resident memory ends
+// about where a mapped checkpoint's does after its first forward (an 8B BF16 model: 16 GB
+// either way), but that memory can no longer be evicted: repacking is done only when all
+// copies fit in the budget, by default three quarters of the memory available at load
+// (MemAvailable), otherwise an eighth of physical memory; beyond it the weights stay mapped
+// and the GEMM packs per call, as before.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
@@ -33,9 +39,16 @@ namespace sdllm {
 namespace {
 
 int64_t default_budget() {
+  if (std::FILE* f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    long long kb = -1;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    std::fclose(f);
+    if (kb > 0) return kb * 1024 / 4 * 3;
+  }
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  const int64_t ram = pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
-  return std::min<int64_t>(int64_t{4} << 30, ram / 8);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 8 : 0;
 }
 
 bool repackable(const WeightView& w) {
@@ -50,7 +63,8 @@ int64_t packed_bytes(const WeightView& w) {
 
 }  // namespace
 
-int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes) {
+int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes,
+                       const std::function<void(const WeightView&)>& done_with) {
   if (!use_avx512()) return 0;  // only the AVX-512 GEMM reads the layout
   const char* off = std::getenv("SDLLM_NO_REPACK");  // benchmarks: the per-call packing beside it
   if (off && *off && *off != '0') return 0;
@@ -90,6 +104,8 @@ int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes) {
     else
       w->packed = static_cast<const float*>(buf.get());
     w->packed_rows = w->rows;
+    // A tied LM head is the embedding table, which the lookups still read.
+    if (done_with && !(w == &model.lm_head && model.config.weight_tying)) done_with(*w);
     model.owned_buffers.push_back(std::shared_ptr<const void>(buf, buf.get()));
     model.repacked_bytes += used;
   }
