@@ -118,10 +118,20 @@ async function measure(dir: string, weights: 'file' | 'q8', threads: number, row
     await s.forward(req);
     times.push((Date.now() - t) / 1000);
   }
+  // FLOPs counted from the shapes: the layers' GEMMs on every row, the LM head on the
+  // predicted ones (attention over <= 128 rows is under 0.1% here and left out).
+  const c = CONFIG;
+  const layerParams = c.n_layers * (4 * c.d_model * c.d_model + 3 * c.d_model * c.mlp_hidden_size);
+  const flops = 2 * layerParams * rows + 2 * c.vocab_size * c.d_model * req.predictRows.length;
+  const measurePeak = (native as unknown as { measureFmaPeak?: (o: { threads: number; seconds: number }) => Promise<number> })
+    .measureFmaPeak;
+  const peak = measurePeak ? await measurePeak({ threads, seconds: 0.5 }) : NaN;  // after the forwards, same threads
+  const gflops = flops / 1e9 / times[times.length - 1];
   const out = {
     weights, dtype: m.info.dtype, threads, rows, loadSeconds: load, rssAfterLoadGb: +rssLoad.toFixed(2),
     rssAfterForwardGb: +rssGb().toFixed(2), forwardSeconds: times.map((x) => +x.toFixed(2)),
-    weightBytesGb: +(m.info.weightBytes / 2 ** 30).toFixed(2),
+    weightBytesGb: +(m.info.weightBytes / 2 ** 30).toFixed(2), repackedGb: +(m.info.repackedBytes / 2 ** 30).toFixed(2),
+    gflopsLastForward: +gflops.toFixed(1), fmaPeakGflops: +peak.toFixed(1), percentOfPeak: +(100 * gflops / peak).toFixed(1),
   };
   console.log(JSON.stringify(out));
   s.dispose();
