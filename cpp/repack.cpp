@@ -80,18 +80,13 @@ int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes,
 
   for (WeightView* w : weights) {
     const int64_t used = packed_bytes(*w);
-    // Large copies 2 MB aligned and advised as huge pages: a forward streams all of it, and
-    // with 4 KB pages every 4 KB of a panel is a TLB miss the prefetchers do not run past.
-    // Copies under 2 MB are only cache-line aligned: rounding each up to a huge page cost a
-    // 1 M-parameter model 58 MB. (One shared huge-page arena for all copies was tried and
-    // measured 10-20% slower at d_model 128 and 512, not understood; not kept.)
+    // 2 MB aligned and advised as huge pages: a forward streams all of it, and with 4 KB
+    // pages every 4 KB of a panel is a TLB miss the prefetchers do not run past.
     constexpr size_t kHuge = size_t{2} << 20;
-    const bool huge = static_cast<size_t>(used) >= kHuge;
-    const size_t align = huge ? kHuge : 64;
-    const size_t size = (static_cast<size_t>(used) + align - 1) / align * align;
-    std::shared_ptr<void> buf(std::aligned_alloc(align, size), [](void* p) { std::free(p); });
+    const size_t size = (static_cast<size_t>(used) + kHuge - 1) / kHuge * kHuge;
+    std::shared_ptr<void> buf(std::aligned_alloc(kHuge, size), [](void* p) { std::free(p); });
     if (!buf) return model.repacked_bytes;  // leave the rest as they are: the GEMM packs per call
-    if (huge) madvise(buf.get(), size, MADV_HUGEPAGE);  // advice only: without it the layout still works
+    madvise(buf.get(), size, MADV_HUGEPAGE);  // advice only: without it the layout still works
     const bool bf16 = w->dtype == DType::BF16;
     const int64_t groups = bf16 ? (w->rows + 3) / 4 : (w->rows + 1) / 2;  // quads or pairs
     auto run = [&](int64_t b, int64_t e, int) {
