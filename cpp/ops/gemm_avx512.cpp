@@ -216,16 +216,20 @@ struct Tiles {
   };
 };
 
+// 8-column chunks of a row over all K blocks (each block's last chunk zero padded). Not
+// marked for AVX-512: the loader and the tests size buffers with it on any CPU.
+inline int64_t layout_chunks(int64_t cols) {
+  int64_t chunks = 0;
+  for (int64_t k0 = 0; k0 < cols; k0 += kDepth) chunks += ((cols - k0 < kDepth ? cols - k0 : kDepth) + 7) / 8;
+  return chunks;
+}
+
 }  // namespace
 
 // The whole-weight layout: K block by K block (kDepth columns each), and in each all the
 // weight's row pairs, pair p at p * chunks * 16 floats; a block starts at
 // pairs * k0 * 2 floats (every block before the last has kDepth / 8 chunks).
-int64_t avx512_packed_floats(int64_t rows, int64_t cols) {
-  int64_t chunks = 0;
-  for (int64_t k0 = 0; k0 < cols; k0 += kDepth) chunks += (min64(kDepth, cols - k0) + 7) / 8;
-  return (rows + 1) / 2 * chunks * 16;
-}
+int64_t avx512_packed_floats(int64_t rows, int64_t cols) { return (rows + 1) / 2 * layout_chunks(cols) * 16; }
 
 SDLLM_AVX512 void avx512_pack_weight(const WeightView& w, int64_t pair0, int64_t pair1, float* out) {
   const int64_t pairs = (w.rows + 1) / 2;
@@ -240,11 +244,7 @@ SDLLM_AVX512 void avx512_pack_weight(const WeightView& w, int64_t pair0, int64_t
 // (load_weights). Per K block, quad g at g * chunks * 32 uint16s; a block starts at
 // quads * k0 * 4. Half the bytes of the float32 layout: a 32-row step streams its weights
 // from memory, and at float32 that stream (4 bytes per 64 multiply-adds) was the bound.
-int64_t avx512_packed_bf16_halves(int64_t rows, int64_t cols) {
-  int64_t chunks = 0;
-  for (int64_t k0 = 0; k0 < cols; k0 += kDepth) chunks += (min64(kDepth, cols - k0) + 7) / 8;
-  return (rows + 3) / 4 * chunks * 32;
-}
+int64_t avx512_packed_bf16_halves(int64_t rows, int64_t cols) { return (rows + 3) / 4 * layout_chunks(cols) * 32; }
 
 SDLLM_AVX512 void avx512_pack_weight_bf16(const WeightView& w, int64_t quad0, int64_t quad1, uint16_t* out) {
   const int64_t quads = (w.rows + 3) / 4;
