@@ -21,8 +21,10 @@
 // copies fit in the budget, by default three quarters of the memory available at load
 // (MemAvailable), otherwise an eighth of physical memory; beyond it the weights stay mapped
 // and the GEMM packs per call, as before.
+#ifndef _WIN32
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -35,6 +37,11 @@
 #include "threadpool.h"
 
 namespace sdllm {
+
+#ifdef _WIN32
+// Not built for Windows yet (no madvise / aligned_alloc there): the GEMM packs per call.
+int64_t repack_weights(Model&, ThreadPool*, int64_t, const std::function<void(const WeightView&)>&) { return 0; }
+#else
 
 namespace {
 
@@ -115,5 +122,7 @@ int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes,
   }
   return model.repacked_bytes;
 }
+
+#endif  // _WIN32
 
 }  // namespace sdllm
