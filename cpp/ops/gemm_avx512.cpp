@@ -16,7 +16,9 @@
 // Layout: per K block the panel of weight rows is widened (BF16/F16) or copied (F32) into
 // pairs: pair q, chunk c holds 16 floats [w[2q][8c..8c+8) | w[2q+1][8c..8c+8)], zero past
 // the row end and for a missing odd row. A 6 x-row by 4-pair tile keeps 24 accumulators;
-// per 8 K-values it does 4 panel loads, 6 x broadcasts and 24 FMAs of 16 lanes.
+// per 8 K-values it does 4 panel loads, 6 x broadcasts and 24 FMAs of 16 lanes. Weights
+// repacked at load (cpp/repack.cpp) already lie in this layout for the whole weight, or
+// for BF16 in its 16-bit twin (two pairs per 64-byte load), and are read in place.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -126,7 +128,6 @@ SDLLM_AVX512 inline void put_row(float* y, __m256 v, __mmask8 keep, bool accumul
   _mm256_mask_storeu_ps(y, keep, v);
 }
 
-// y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
 // The tile's NP weight vectors of chunk ch. Float32 pairs: one load each. BF16 quads
 // (weights repacked at load from BF16): one load gives two pairs, the first in the high
 // 16 bits of each 32-bit word and the second in the low 16 (a BF16 value is the top half
@@ -147,6 +148,7 @@ SDLLM_AVX512 inline void load_weights(const void* wp, int64_t ldp, int64_t ch, _
   }
 }
 
+// y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
 // ldp: the stride of a pair (float32 layout, in floats) or of a quad (BF16, in uint16s).
 template <int MR, int NP, bool kQuads>
 SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp, int64_t kb, float* y, int64_t ldy,
