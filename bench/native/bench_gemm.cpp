@@ -125,9 +125,11 @@ int main(int argc, char** argv) {
   }
   ThreadPool& pool = default_pool(threads);
   Blas blas = load_blas();
+  // Float weights as a loaded model holds them on an AVX-512 CPU (cpp/repack.cpp): BF16 in
+  // 16-bit quads, F32 and F16 in float32 pairs; elsewhere as stored.
+  const bool repack = use_avx512() && !std::getenv("SDLLM_NO_REPACK");
   std::printf("threads: %d, op_gemm path: %s, float weights %s\n", pool.size(), cpu_kernels_name(),
-              use_avx512() && !std::getenv("SDLLM_NO_REPACK") ? "repacked as a loaded model holds them (cpp/repack.cpp)"
-                                                              : "as stored");
+              repack ? "repacked as a loaded model holds them (cpp/repack.cpp)" : "as stored");
   if (blas.sgemm) {
     if (blas.set_threads) blas.set_threads(pool.size());
     std::printf("yardstick: %s cblas_sgemm%s%s, %d threads\n", blas.lib.c_str(), blas.corename ? ", core " : "",
@@ -173,43 +175,40 @@ int main(int argc, char** argv) {
       std::vector<float> wqs(static_cast<size_t>(s.n * q8_groups(s.k)));
       for (int64_t r = 0; r < s.n; ++r)
         q8_quantize_row(wf.data() + r * s.k, s.k, wq.data() + r * s.k, wqs.data() + r * q8_groups(s.k));
-      // As a loaded model holds them on an AVX-512 CPU (cpp/repack.cpp): BF16 weights in
-      // their 16-bit quads, F32 and F16 ones in float32 pairs; elsewhere as stored.
-      const bool repack = use_avx512() && !std::getenv("SDLLM_NO_REPACK");
+      // The weight views of every dtype, repacked once per shape (not per row count).
+      constexpr int kTypesN = 4;
+      const DType types[kTypesN] = {DType::F32, DType::BF16, DType::F16, DType::Q8_0};
+      const void* datas[kTypesN] = {wf.data(), wb.data(), wh.data(), wq.data()};
       std::vector<float> pf, ph;
       std::vector<uint16_t> pb;
-      if (repack) {
-        pf.resize(static_cast<size_t>(kernels::avx512_packed_floats(s.n, s.k)));
-        ph.resize(pf.size());
-        pb.resize(static_cast<size_t>(kernels::avx512_packed_bf16_halves(s.n, s.k)));
+      WeightView w[kTypesN];
+      for (int t = 0; t < kTypesN; ++t) {
+        w[t].data = datas[t];
+        w[t].dtype = types[t];
+        w[t].rows = s.n;
+        w[t].cols = s.k;
+        w[t].packed_rows = s.n;
+        if (types[t] == DType::Q8_0) {
+          w[t].scales = wqs.data();
+        } else if (repack && types[t] == DType::BF16) {
+          pb.resize(static_cast<size_t>(kernels::avx512_packed_bf16_halves(s.n, s.k)));
+          kernels::avx512_pack_weight_bf16(w[t], 0, (s.n + 3) / 4, pb.data());
+          w[t].packed_bf16 = pb.data();
+        } else if (repack) {
+          std::vector<float>& out = types[t] == DType::F32 ? pf : ph;
+          out.resize(static_cast<size_t>(kernels::avx512_packed_floats(s.n, s.k)));
+          kernels::avx512_pack_weight(w[t], 0, (s.n + 1) / 2, out.data());
+          w[t].packed = out.data();
+        }
       }
       const int64_t max_m = *std::max_element(g.first.begin(), g.first.end());
       std::vector<float> x(static_cast<size_t>(max_m * s.k)), y(static_cast<size_t>(max_m * s.n));
       for (float& v : x) v = nd(rng);
       for (int64_t m : g.first) {
         const double flops = 2.0 * m * s.k * s.n;
-        constexpr int kTypesN = 4;
-        const DType types[kTypesN] = {DType::F32, DType::BF16, DType::F16, DType::Q8_0};
-        const void* datas[kTypesN] = {wf.data(), wb.data(), wh.data(), wq.data()};
-        WeightView w[kTypesN];
         std::vector<std::function<void()>> fns;
-        for (int t = 0; t < kTypesN; ++t) {
-          w[t].data = datas[t];
-          w[t].dtype = types[t];
-          w[t].rows = s.n;
-          w[t].cols = s.k;
-          if (types[t] == DType::Q8_0) w[t].scales = wqs.data();
-          if (repack && types[t] == DType::BF16) {
-            kernels::avx512_pack_weight_bf16(w[t], 0, (s.n + 3) / 4, pb.data());
-            w[t].packed_bf16 = pb.data();
-          } else if (repack && types[t] != DType::Q8_0) {
-            std::vector<float>& out = types[t] == DType::F32 ? pf : ph;
-            kernels::avx512_pack_weight(w[t], 0, (s.n + 1) / 2, out.data());
-            w[t].packed = out.data();
-          }
-          w[t].packed_rows = s.n;
+        for (int t = 0; t < kTypesN; ++t)
           fns.push_back([&, t] { op_gemm(x.data(), m, s.k, w[t], nullptr, y.data(), pool); });
-        }
         if (only_q8) {  // BF16 and Q8_0 only (kernel work)
           fns[0] = [] {};
           fns[2] = [] {};
