@@ -61,7 +61,8 @@ struct Model {
   // in owned_buffers (the int8 values and their scales).
   bool has_q8 = false;
   std::vector<std::shared_ptr<const void>> owned_buffers;
-  // Bytes of the float32 copies repacked for the AVX-512 GEMM at load (cpp/repack.cpp);
+  // Bytes of the copies repacked for the AVX-512 GEMM at load (cpp/repack.cpp: BF16 kept
+  // 16-bit, F32/F16 as float32);
   // 0 when not repacked (another CPU, the CUDA backend, or over the budget).
   int64_t repacked_bytes = 0;
 };
