@@ -84,8 +84,7 @@ class CpuForwardOps final : public ForwardOps {
   }
   void add_rmsnorm(float* residual, const float* delta, const WeightView& w, int64_t n, int64_t d, float eps,
                    float* out) override {
-    op_add(residual, delta, n * d, pool_);
-    op_rmsnorm(residual, w, n, d, eps, out, pool_);
+    op_add_rmsnorm(residual, delta, w, n, d, eps, out, pool_);
   }
   void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
     op_gemm(x, m, k, w, bias, y, pool_);
@@ -132,6 +131,7 @@ class CpuForwardOps final : public ForwardOps {
     copy_rows(v_cache, width, v, src_stride, rows, width);
   }
   void attention(const AttentionParams& p) override { op_attention(p, pool_); }
+  void attention_batch(const AttentionParams* p, size_t count) override { op_attention_batch(p, count, pool_); }
   void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
     // Rows over the pool; each row is one op_swiglu call, as for a single sequence.
     const int64_t grain = rows * cols < (1 << 15) ? rows : 1;

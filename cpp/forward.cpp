@@ -177,8 +177,9 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
     const WeightView* qkv_w[3] = {&w.wq, &w.wk, &w.wv};
     const WeightView* qkv_b[3] = {bias_or_null(w.bq), bias_or_null(w.bk), bias_or_null(w.bv)};
     ops.project(h, total_rows, d, qkv_w, qkv_b, 3, qkv, ldqkv);
-    ops.rope(q, total_rows, ldqkv, static_cast<int>(c.n_heads), static_cast<int>(hd), dev_positions, theta);
-    ops.rope(k, total_rows, ldqkv, static_cast<int>(c.n_kv_heads), static_cast<int>(hd), dev_positions, theta);
+    // k's heads follow q's in a qkv row, so one call rotates both.
+    ops.rope(q, total_rows, ldqkv, static_cast<int>(c.n_heads + c.n_kv_heads), static_cast<int>(hd), dev_positions,
+             theta);
     for (size_t i = 0; i < count; i++) {
       const ForwardRequest& r = *entries[i].request;
       if (r.cache_write_start < 0 || r.cache_write_rows == 0) continue;
@@ -187,18 +188,20 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
                       v + row0[i] * ldqkv, ldqkv, r.cache_write_rows, kvd);
     }
   };
+  std::vector<AttentionParams> attention_params;
   // The rest of layer l: per sequence, attention of its query rows (all its rows, or with
   // `predicted_only` its predicted rows, compact at qrows) over its cache segment and its
   // own keys/values; then the output projection, residual, norm and MLP over `rows` rows.
   auto layer_back = [&](int64_t l, const float* qrows, int64_t qstride, bool predicted_only) {
     const LayerWeights& w = m.layers[l];
     const int64_t rows = predicted_only ? total_pred : total_rows;
+    attention_params.resize(count);
     for (size_t i = 0; i < count; i++) {
       const ForwardRequest& r = *entries[i].request;
       const KvCacheView& kc = *entries[i].cache;
       const int64_t n = static_cast<int64_t>(r.tokens.size());
       const int64_t qrow = predicted_only ? pred0[i] : row0[i];
-      AttentionParams ap;
+      AttentionParams& ap = attention_params[i];
       ap.q = qrows + qrow * qstride;
       ap.n_q = predicted_only ? static_cast<int64_t>(r.predict_rows.size()) : n;
       ap.q_stride = qstride;
@@ -216,8 +219,8 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
       ap.scale = 1.0f / std::sqrt(static_cast<float>(hd));
       ap.out = att + qrow * d;
       ap.out_stride = d;
-      ops.attention(ap);
     }
+    ops.attention_batch(attention_params.data(), count);
     ops.gemm(att, rows, d, w.wo, nullptr, tmp);
     ops.add_rmsnorm(x, tmp, w.ff_norm, rows, d, eps, h);
     const WeightView* gu_w[2] = {&w.w_gate, &w.w_up};

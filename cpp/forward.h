@@ -114,6 +114,11 @@ class ForwardOps {
   virtual void write_cache(float* k_cache, float* v_cache, const float* k, const float* v, int64_t src_stride,
                            int64_t rows, int64_t width) = 0;
   virtual void attention(const AttentionParams& p) = 0;
+  // The attention of every sequence of a batch (independent calls): by default one
+  // attention() each; a backend may run them as one job.
+  virtual void attention_batch(const AttentionParams* p, size_t count) {
+    for (size_t i = 0; i < count; i++) attention(p[i]);
+  }
   // out[r, c] = silu(gate[r * in_stride + c]) * up[r * in_stride + c]; out is [rows, cols].
   virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) = 0;
   virtual void add(float* y, const float* x, int64_t n) = 0;

@@ -50,6 +50,10 @@ void op_embedding(const WeightView& table, const int32_t* ids, int64_t n, float*
 void op_rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out, ThreadPool& pool);
 void op_swiglu(const float* gate, const float* up, int64_t n, float* out, ThreadPool& pool);
 void op_add(float* y, const float* x, int64_t n, ThreadPool& pool);
+// residual += delta, then out = rmsnorm(residual) * w, row by row in one pass over the
+// pool: the same floats as op_add then op_rmsnorm, with one job and one read of each row.
+void op_add_rmsnorm(float* residual, const float* delta, const WeightView& w, int64_t n, int64_t d, float eps,
+                    float* out, ThreadPool& pool);
 
 // Bidirectional (no mask) attention of n_q query rows over two key/value segments:
 // segment 0 (usually the KV cache) then segment 1 (usually the new rows themselves).
@@ -71,6 +75,9 @@ struct AttentionParams {
   int64_t out_stride = 0;
 };
 void op_attention(const AttentionParams& p, ThreadPool& pool);
+// op_attention of each of `count` calls (they must not write each other's inputs); the
+// outputs equal the calls made one by one, bit for bit.
+void op_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& pool);
 
 // Confidence kinds of decoding.md: prob = softmax(l)[x0]; margin = p(top1) - p(top2);
 // entropy = sum p log p (higher is more certain); random = U(0,1) from the counter RNG.

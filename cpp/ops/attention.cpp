@@ -40,6 +40,11 @@ struct Segment {
 
 }  // namespace
 
+void op_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& pool) {
+  if (use_avx2_fma()) return kernels::avx2_attention_batch(ps, count, pool);
+  for (size_t i = 0; i < count; ++i) op_attention(ps[i], pool);
+}
+
 void op_attention(const AttentionParams& p, ThreadPool& pool) {
   if (p.n_q <= 0 || p.n_heads <= 0) return;
   if (use_avx2_fma()) return kernels::avx2_attention(p, pool);

@@ -11,7 +11,8 @@
 //     vectorised exp, acc = acc * corr + P V (broadcast p x V-row FMAs over hd).
 //   out = acc / sum.
 // Items are handed out dynamically (atomic counter) so a busy core does not stall the
-// others. Accumulation is float32 except the per-row softmax sum (double).
+// others; avx2_attention_batch puts the items of several calls (a batch's sequences) in
+// one list, so a batch's attention is one pool job, not one per sequence. Accumulation is float32 except the per-row softmax sum (double).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -161,134 +162,179 @@ struct Scratch {
   std::vector<float> max;
 };
 
+// One AttentionParams as work items: (kv head, chunk of up to `chunk` query rows).
+struct Plan {
+  const AttentionParams* p;
+  int group;
+  int64_t hd, hdp, kb, rows, chunk, chunks_per_head, items;
+};
+
+Plan plan_of(const AttentionParams& p, int64_t threads) {
+  Plan pl;
+  pl.p = &p;
+  pl.group = std::max(1, p.n_heads / std::max(1, p.n_kv_heads));
+  const int n_kv = std::max(1, p.n_heads / pl.group);
+  pl.hd = p.head_dim;
+  pl.hdp = (pl.hd + 7) / 8 * 8;
+  pl.kb = pl.hd <= 64 ? 64 : 32;  // keys per block: Kt and the V block stay in L1/L2
+  pl.rows = p.n_q * pl.group;     // query rows per kv head
+  // Chunks small enough that every thread gets several items, but not below one micro-tile.
+  int64_t chunk = (pl.rows * n_kv + 4 * threads - 1) / (4 * threads);
+  pl.chunk = std::min<int64_t>(kChunk, std::max<int64_t>(kMr, (chunk + kMr - 1) / kMr * kMr));
+  pl.chunks_per_head = (pl.rows + pl.chunk - 1) / pl.chunk;
+  pl.items = p.n_q > 0 && p.n_heads > 0 ? pl.chunks_per_head * n_kv : 0;
+  return pl;
+}
+
+// Work item `it` of one plan. Every query row's arithmetic depends only on its own q and
+// the keys, never on which rows share its chunk or which items run beside it.
+void run_item(const Plan& pl, int64_t it, Scratch& t, bool avx512) {
+  const AttentionParams& p = *pl.p;
+  const int group = pl.group;
+  const int64_t hd = pl.hd, hdp = pl.hdp, kb = pl.kb, rows = pl.rows, chunk = pl.chunk;
+  const int64_t chunks_per_head = pl.chunks_per_head;
+  const Segment segs[2] = {{p.k0, p.v0, p.n_k0, p.kv0_stride}, {p.k1, p.v1, p.n_k1, p.kv1_stride}};
+  const int kvh = static_cast<int>(it / chunks_per_head);
+  const int64_t r0 = (it % chunks_per_head) * chunk, nr = std::min(chunk, rows - r0);
+  const __m256 vscale = _mm256_set1_ps(p.scale);
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t rr = r0 + r, i = rr / group;
+    const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
+    const float* src = p.q + i * p.q_stride + h * hd;
+    float* dst = t.q.data() + r * hd;
+    int64_t c = 0;
+    for (; c + 8 <= hd; c += 8) _mm256_storeu_ps(dst + c, _mm256_mul_ps(_mm256_loadu_ps(src + c), vscale));
+    for (; c < hd; ++c) dst[c] = src[c] * p.scale;
+  }
+  std::fill(t.acc.begin(), t.acc.begin() + nr * hdp, 0.f);
+  std::fill(t.sum.begin(), t.sum.begin() + nr, 0.0);
+  std::fill(t.max.begin(), t.max.begin() + nr, -std::numeric_limits<float>::infinity());
+
+  for (const Segment& sg : segs) {
+    for (int64_t j0 = 0; j0 < sg.n; j0 += kb) {
+      const int64_t nb = std::min(kb, sg.n - j0), nbp = (nb + 7) / 8 * 8;
+      // Transpose the key block: kt[c][j] = k[j0 + j][c], zero-padded to nbp keys; copy
+      // the value block to contiguous rows (source rows are a large power-of-two stride
+      // apart, which maps them all onto a few L1 sets).
+      const float* kbase = sg.k + j0 * sg.stride + kvh * hd;
+      transpose_block(kbase, sg.stride, nb, hd, t.kt.data(), kb);
+      if (nbp > nb)
+        for (int64_t c = 0; c < hd; ++c)
+          std::fill(t.kt.begin() + c * kb + nb, t.kt.begin() + c * kb + nbp, 0.f);
+      const float* vsrc = sg.v + j0 * sg.stride + kvh * hd;
+      for (int64_t j = 0; j < nb; ++j)
+        std::memcpy(t.vb.data() + j * hd, vsrc + j * sg.stride, sizeof(float) * static_cast<size_t>(hd));
+      const float* vbase = t.vb.data();
+      const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      for (int64_t m0 = 0; m0 < nr; m0 += kMr) {
+        const int mr = static_cast<int>(std::min<int64_t>(kMr, nr - m0));
+        // AVX-512 takes the keys in 16s where it is in use, AVX2 the rest: same floats.
+        const int64_t kdone = avx512 ? avx512_qk_rows(mr, t.q.data() + m0 * hd, hd, t.kt.data(), kb, nbp, t.s.data(), kb) : 0;
+        if (kdone < nbp) kQk[mr - 1](t.q.data() + m0 * hd, hd, t.kt.data() + kdone, kb, nbp - kdone, t.s.data() + kdone, kb);
+        for (int r = 0; r < mr; ++r) {
+          float* s = t.s.data() + r * kb;
+          // Mask the padded keys, then the block max.
+          __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+          for (int64_t j = 0; j < nbp; j += 8) {
+            __m256 x = _mm256_loadu_ps(s + j);
+            if (j + 8 > nb) {
+              const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb - j)), lane);
+              x = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), x,
+                                   _mm256_castsi256_ps(valid));
+              _mm256_storeu_ps(s + j, x);
+            }
+            vmax = _mm256_max_ps(vmax, x);
+          }
+          const size_t row = static_cast<size_t>(m0 + r);
+          const float bmax = hmax(vmax), old = t.max[row];
+          float* acc = t.acc.data() + (m0 + r) * hdp;
+          if (bmax > old) {
+            if (t.sum[row] > 0) {
+              const float corr = std::exp(old - bmax);
+              const __m256 vc = _mm256_set1_ps(corr);
+              for (int64_t c = 0; c < hdp; c += 8) _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vc));
+              t.sum[row] *= corr;
+            }
+            t.max[row] = bmax;
+          }
+          const __m256 vm = _mm256_set1_ps(t.max[row]);
+          __m256 vs = _mm256_setzero_ps();
+          int64_t j = 0;
+          if (avx512) {
+            alignas(32) float sum8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            j = avx512_softmax_exp(s, nbp, t.max[row], sum8);
+            vs = _mm256_load_ps(sum8);
+          }
+          for (; j < nbp; j += 8) {
+            const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+            _mm256_storeu_ps(s + j, e);
+            vs = _mm256_add_ps(vs, e);
+          }
+          t.sum[row] += hsum(vs);
+        }
+        const int64_t cdone = avx512 ? avx512_pv_rows(mr, t.s.data(), kb, vbase, hd, nb, hd, t.acc.data() + m0 * hdp, hdp) : 0;
+        if (cdone < hd) kPv[mr - 1](t.s.data(), kb, vbase + cdone, hd, nb, hd - cdone, t.acc.data() + m0 * hdp + cdone, hdp);
+      }
+    }
+  }
+
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t rr = r0 + r, i = rr / group;
+    const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
+    float* out = p.out + i * p.out_stride + h * hd;
+    const double s = t.sum[static_cast<size_t>(r)];
+    const float inv = s > 0 ? static_cast<float>(1.0 / s) : 0.f;
+    const float* acc = t.acc.data() + r * hdp;
+    const __m256 vi = _mm256_set1_ps(inv);
+    int64_t c = 0;
+    for (; c + 8 <= hd; c += 8) _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vi));
+    for (; c < hd; ++c) out[c] = acc[c] * inv;
+  }
+}
+
 }  // namespace
 
-void avx2_attention(const AttentionParams& p, ThreadPool& pool) {
+void avx2_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& pool) {
   const bool avx512 = use_avx512();
-  const int group = std::max(1, p.n_heads / std::max(1, p.n_kv_heads));
-  const int n_kv = std::max(1, p.n_heads / group);
-  const int64_t hd = p.head_dim;
-  const int64_t hdp = (hd + 7) / 8 * 8;
-  const int64_t kb = hd <= 64 ? 64 : 32;  // keys per block: Kt and the V block stay in L1/L2
-  const Segment segs[2] = {{p.k0, p.v0, p.n_k0, p.kv0_stride}, {p.k1, p.v1, p.n_k1, p.kv1_stride}};
-  const int64_t rows = p.n_q * group;  // query rows per kv head
-  // Chunks small enough that every thread gets several items, but not below one micro-tile.
   const int64_t threads = pool.size();
-  int64_t chunk = (rows * n_kv + 4 * threads - 1) / (4 * threads);
-  chunk = std::min<int64_t>(kChunk, std::max<int64_t>(kMr, (chunk + kMr - 1) / kMr * kMr));
-  const int64_t chunks_per_head = (rows + chunk - 1) / chunk;
-  const int64_t items = chunks_per_head * n_kv;
+  // The items of all calls in one list (call c owns [first[c], first[c + 1])), handed out
+  // dynamically: one barrier for the batch, and no thread idles at the end of a short call.
+  std::vector<Plan> plans;
+  std::vector<int64_t> first{0};
+  plans.reserve(count);
+  size_t q = 0, acc = 0, kv = 0, s = 0, row = 0;
+  for (size_t c = 0; c < count; ++c) {
+    const Plan pl = plan_of(ps[c], threads);
+    if (pl.items == 0) continue;
+    plans.push_back(pl);
+    first.push_back(first.back() + pl.items);
+    q = std::max(q, static_cast<size_t>(pl.chunk * pl.hd));
+    acc = std::max(acc, static_cast<size_t>(pl.chunk * pl.hdp));
+    kv = std::max(kv, static_cast<size_t>(pl.hd * pl.kb));
+    s = std::max(s, static_cast<size_t>(kMr * pl.kb));
+    row = std::max(row, static_cast<size_t>(pl.chunk));
+  }
+  const int64_t items = first.back();
+  if (items == 0) return;
   std::atomic<int64_t> next{0};
-
   pool.parallel_for(std::min<int64_t>(threads, items), 1, [&](int64_t, int64_t, int) {
     thread_local Scratch t;
-    t.q.resize(static_cast<size_t>(chunk * hd));
-    t.acc.resize(static_cast<size_t>(chunk * hdp));
-    t.kt.resize(static_cast<size_t>(hd * kb));
-    t.vb.resize(static_cast<size_t>(hd * kb));
-    t.s.resize(static_cast<size_t>(kMr * kb));
-    t.sum.resize(static_cast<size_t>(chunk));
-    t.max.resize(static_cast<size_t>(chunk));
+    t.q.resize(q);
+    t.acc.resize(acc);
+    t.kt.resize(kv);
+    t.vb.resize(kv);
+    t.s.resize(s);
+    t.sum.resize(row);
+    t.max.resize(row);
+    size_t c = 0;
     for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) {
-      const int kvh = static_cast<int>(it / chunks_per_head);
-      const int64_t r0 = (it % chunks_per_head) * chunk, nr = std::min(chunk, rows - r0);
-      const __m256 vscale = _mm256_set1_ps(p.scale);
-      for (int64_t r = 0; r < nr; ++r) {
-        const int64_t rr = r0 + r, i = rr / group;
-        const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
-        const float* src = p.q + i * p.q_stride + h * hd;
-        float* dst = t.q.data() + r * hd;
-        int64_t c = 0;
-        for (; c + 8 <= hd; c += 8) _mm256_storeu_ps(dst + c, _mm256_mul_ps(_mm256_loadu_ps(src + c), vscale));
-        for (; c < hd; ++c) dst[c] = src[c] * p.scale;
-      }
-      std::fill(t.acc.begin(), t.acc.begin() + nr * hdp, 0.f);
-      std::fill(t.sum.begin(), t.sum.begin() + nr, 0.0);
-      std::fill(t.max.begin(), t.max.begin() + nr, -std::numeric_limits<float>::infinity());
-
-      for (const Segment& sg : segs) {
-        for (int64_t j0 = 0; j0 < sg.n; j0 += kb) {
-          const int64_t nb = std::min(kb, sg.n - j0), nbp = (nb + 7) / 8 * 8;
-          // Transpose the key block: kt[c][j] = k[j0 + j][c], zero-padded to nbp keys; copy
-          // the value block to contiguous rows (source rows are a large power-of-two stride
-          // apart, which maps them all onto a few L1 sets).
-          const float* kbase = sg.k + j0 * sg.stride + kvh * hd;
-          transpose_block(kbase, sg.stride, nb, hd, t.kt.data(), kb);
-          if (nbp > nb)
-            for (int64_t c = 0; c < hd; ++c)
-              std::fill(t.kt.begin() + c * kb + nb, t.kt.begin() + c * kb + nbp, 0.f);
-          const float* vsrc = sg.v + j0 * sg.stride + kvh * hd;
-          for (int64_t j = 0; j < nb; ++j)
-            std::memcpy(t.vb.data() + j * hd, vsrc + j * sg.stride, sizeof(float) * static_cast<size_t>(hd));
-          const float* vbase = t.vb.data();
-          const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-          for (int64_t m0 = 0; m0 < nr; m0 += kMr) {
-            const int mr = static_cast<int>(std::min<int64_t>(kMr, nr - m0));
-            // AVX-512 takes the keys in 16s where it is in use, AVX2 the rest: same floats.
-            const int64_t kdone = avx512 ? avx512_qk_rows(mr, t.q.data() + m0 * hd, hd, t.kt.data(), kb, nbp, t.s.data(), kb) : 0;
-            if (kdone < nbp) kQk[mr - 1](t.q.data() + m0 * hd, hd, t.kt.data() + kdone, kb, nbp - kdone, t.s.data() + kdone, kb);
-            for (int r = 0; r < mr; ++r) {
-              float* s = t.s.data() + r * kb;
-              // Mask the padded keys, then the block max.
-              __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-              for (int64_t j = 0; j < nbp; j += 8) {
-                __m256 x = _mm256_loadu_ps(s + j);
-                if (j + 8 > nb) {
-                  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb - j)), lane);
-                  x = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), x,
-                                       _mm256_castsi256_ps(valid));
-                  _mm256_storeu_ps(s + j, x);
-                }
-                vmax = _mm256_max_ps(vmax, x);
-              }
-              const size_t row = static_cast<size_t>(m0 + r);
-              const float bmax = hmax(vmax), old = t.max[row];
-              float* acc = t.acc.data() + (m0 + r) * hdp;
-              if (bmax > old) {
-                if (t.sum[row] > 0) {
-                  const float corr = std::exp(old - bmax);
-                  const __m256 vc = _mm256_set1_ps(corr);
-                  for (int64_t c = 0; c < hdp; c += 8) _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vc));
-                  t.sum[row] *= corr;
-                }
-                t.max[row] = bmax;
-              }
-              const __m256 vm = _mm256_set1_ps(t.max[row]);
-              __m256 vs = _mm256_setzero_ps();
-              int64_t j = 0;
-              if (avx512) {
-                alignas(32) float sum8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                j = avx512_softmax_exp(s, nbp, t.max[row], sum8);
-                vs = _mm256_load_ps(sum8);
-              }
-              for (; j < nbp; j += 8) {
-                const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
-                _mm256_storeu_ps(s + j, e);
-                vs = _mm256_add_ps(vs, e);
-              }
-              t.sum[row] += hsum(vs);
-            }
-            const int64_t cdone = avx512 ? avx512_pv_rows(mr, t.s.data(), kb, vbase, hd, nb, hd, t.acc.data() + m0 * hdp, hdp) : 0;
-            if (cdone < hd) kPv[mr - 1](t.s.data(), kb, vbase + cdone, hd, nb, hd - cdone, t.acc.data() + m0 * hdp + cdone, hdp);
-          }
-        }
-      }
-
-      for (int64_t r = 0; r < nr; ++r) {
-        const int64_t rr = r0 + r, i = rr / group;
-        const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
-        float* out = p.out + i * p.out_stride + h * hd;
-        const double s = t.sum[static_cast<size_t>(r)];
-        const float inv = s > 0 ? static_cast<float>(1.0 / s) : 0.f;
-        const float* acc = t.acc.data() + r * hdp;
-        const __m256 vi = _mm256_set1_ps(inv);
-        int64_t c = 0;
-        for (; c + 8 <= hd; c += 8) _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vi));
-        for (; c < hd; ++c) out[c] = acc[c] * inv;
-      }
+      while (it >= first[c + 1]) ++c;  // items are taken in increasing order
+      run_item(plans[c], it - first[c], t, avx512);
     }
   });
 }
+
+void avx2_attention(const AttentionParams& p, ThreadPool& pool) { avx2_attention_batch(&p, 1, pool); }
 
 }  // namespace kernels
 }  // namespace sdllm

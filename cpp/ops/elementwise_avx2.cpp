@@ -50,10 +50,13 @@ void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps,
     for (; c + 8 <= d; c += 8)
       _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi), _mm256_loadu_ps(wf + c)));
   } else {
-    alignas(32) float wb[8];
+    // 16-bit weights widened in registers (a call per 8 values was a fifth of the norm).
+    const uint16_t* wh = static_cast<const uint16_t*>(w.data);
+    const bool bf16 = w.dtype == DType::BF16;
     for (; c + 8 <= d; c += 8) {
-      avx2_widen(w, c, 8, wb);
-      _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi), _mm256_load_ps(wb)));
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wh + c));
+      const __m256 wv = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+      _mm256_storeu_ps(out + c, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), vi), wv));
     }
   }
   for (; c < d; ++c) out[c] = x[c] * inv * w.at(0, c);

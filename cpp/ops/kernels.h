@@ -37,6 +37,8 @@ void avx2_scale(float a, float* y, int64_t n);
 
 // op_attention's AVX2 path (attention_avx2.cpp): any head_dim, GQA, either segment empty.
 void avx2_attention(const AttentionParams& p, ThreadPool& pool);
+// Several independent calls (the sequences of a batch) as one job over all their items.
+void avx2_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& pool);
 
 // The attention's score and value tiles in 16 lanes (attention_avx512.cpp; only when
 // use_avx512()): for mr (1-4) query rows, the first multiple of 16 keys (scores) or of 16

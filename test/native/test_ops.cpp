@@ -563,6 +563,21 @@ void test_pooled_ops(ThreadPool& pool) {
       op_add(yb.data(), u.data(), n, pool);
       report("add pooled n=" + std::to_string(n) + sfx, std::memcmp(ya.data(), yb.data(), ya.size() * 4) == 0, "");
     }
+    // The fused residual add + norm: op_add then op_rmsnorm, both single-threaded.
+    for (DType t : kTypes)
+      for (int64_t n : {1, 37, 129})
+        for (int64_t d : {64, 257, 4096}) {
+          const std::vector<float> x = randn(n * d, 2.f), delta = randn(n * d);
+          Weights w(t, 1, d);
+          std::vector<float> ra = x, rb = x, a(x.size()), b(x.size());
+          op_add(ra.data(), delta.data(), n * d);
+          op_rmsnorm(ra.data(), w.view, n, d, 1e-5f, a.data());
+          op_add_rmsnorm(rb.data(), delta.data(), w.view, n, d, 1e-5f, b.data(), pool);
+          const bool same = std::memcmp(ra.data(), rb.data(), ra.size() * 4) == 0 &&
+                            std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+          report(std::string("add_rmsnorm == add, rmsnorm ") + dtype_name(t) + " n=" + std::to_string(n) +
+                     " d=" + std::to_string(d) + sfx, same, "");
+        }
     Weights tab(DType::BF16, 1000, 4096);
     std::vector<int32_t> ids(67);
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 37) % 1003) - 1;  // incl. out of range
@@ -639,6 +654,50 @@ void test_attention(ThreadPool& pool) {
   }
   set_force_scalar(false);
   set_avx512(true);
+}
+
+// op_attention_batch (a batch's sequences as one job): each call's output equals the call
+// made alone, bit for bit, for a mix of shapes (GQA, head_dim tails, empty segments).
+void test_attention_batch(ThreadPool& pool) {
+  struct C { int64_t nq, nk0, nk1; int heads, kv, hd; };
+  const C cases[] = {{33, 100, 33, 8, 2, 64}, {1, 0, 1, 4, 1, 64}, {129, 0, 129, 8, 8, 32}, {0, 5, 0, 4, 4, 32},
+                     {7, 23, 0, 6, 3, 48},    {37, 129, 37, 6, 6, 32}, {2, 1, 1, 4, 4, 128}};
+  const size_t count = sizeof cases / sizeof cases[0];
+  for (bool scalar : paths()) {
+    set_force_scalar(scalar);
+    std::vector<std::vector<float>> data;
+    std::vector<AttentionParams> ps(count);
+    std::vector<std::vector<float>> alone(count), batched(count);
+    for (size_t i = 0; i < count; ++i) {
+      const C& c = cases[i];
+      const int64_t qs = static_cast<int64_t>(c.heads) * c.hd, kvs = static_cast<int64_t>(c.kv) * c.hd;
+      data.push_back(randn(c.nq * qs + 1, 2.f));
+      data.push_back(randn(c.nk0 * kvs + 1, 2.f));
+      data.push_back(randn(c.nk0 * kvs + 1));
+      data.push_back(randn(c.nk1 * kvs + 1, 2.f));
+      data.push_back(randn(c.nk1 * kvs + 1));
+      AttentionParams& p = ps[i];
+      const size_t at = data.size() - 5;
+      p.q = data[at].data(); p.n_q = c.nq; p.q_stride = qs;
+      p.k0 = data[at + 1].data(); p.v0 = data[at + 2].data(); p.n_k0 = c.nk0; p.kv0_stride = kvs;
+      p.k1 = data[at + 3].data(); p.v1 = data[at + 4].data(); p.n_k1 = c.nk1; p.kv1_stride = kvs;
+      p.n_heads = c.heads; p.n_kv_heads = c.kv; p.head_dim = c.hd;
+      p.scale = 1.f / std::sqrt(static_cast<float>(c.hd));
+      p.out_stride = qs;
+      alone[i].assign(static_cast<size_t>(c.nq * qs), kSentinel);
+      batched[i].assign(static_cast<size_t>(c.nq * qs), kSentinel);
+      p.out = alone[i].data();
+      op_attention(p, pool);
+      p.out = batched[i].data();
+    }
+    op_attention_batch(ps.data(), count, pool);
+    bool same = true;
+    for (size_t i = 0; i < count; ++i)
+      same = same && std::memcmp(alone[i].data(), batched[i].data(), alone[i].size() * 4) == 0;
+    report(std::string("attention batch of 7 == each alone threads=") + std::to_string(pool.size()) + " " + path_name(),
+           same, same ? "bit-identical" : "a batched output differs from the call alone");
+  }
+  set_force_scalar(false);
 }
 
 void test_confidence(ThreadPool& pool) {
@@ -760,6 +819,8 @@ int main() {
   test_pooled_ops(pool1);
   test_attention(pool3);
   test_attention(pool1);
+  test_attention_batch(pool3);
+  test_attention_batch(pool1);
   test_confidence(pool3);
   test_confidence(pool1);
   std::printf("ops: %d passed, %d failed\n", g_passed, g_failed);
