@@ -97,12 +97,11 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
     const bool vnni512 = vnni && use_avx512() && kernels::q8_vnni512_available();
     thread_local std::vector<float> xsp_buf;
     thread_local std::vector<int8_t> xp_buf;
+    thread_local std::vector<int32_t> xo_buf;
     const int64_t tiles = (m + 3) / 4;
     if (vnni512) {
-      const int64_t tiles8 = (m + 7) / 8;
-      if (xsp_buf.size() < static_cast<size_t>(tiles8 * groups * 16)) xsp_buf.resize(static_cast<size_t>(tiles8 * groups * 16));
-      if (xp_buf.size() < static_cast<size_t>(tiles8 * groups * 256)) xp_buf.resize(static_cast<size_t>(tiles8 * groups * 256));
-      kernels::vnni512_q8_pack_x(xq, xs, m, k, kp, xp_buf.data(), xsp_buf.data());
+      if (xo_buf.size() < static_cast<size_t>(m * groups)) xo_buf.resize(static_cast<size_t>(m * groups));
+      kernels::vnni512_q8_x_offsets(xq, m, kp, groups, xo_buf.data());
     } else if (vnni) {
       if (xsp_buf.size() < static_cast<size_t>(tiles * groups * 8)) xsp_buf.resize(static_cast<size_t>(tiles * groups * 8));
       if (xp_buf.size() < static_cast<size_t>(tiles * groups * 128)) xp_buf.resize(static_cast<size_t>(tiles * groups * 128));
@@ -115,11 +114,14 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
     // Plain pointers: inside the lambda, a thread_local name would be the worker's own.
     const float* xsp = xsp_buf.data();
     const int8_t* xp = xp_buf.data();
+    const int32_t* xo = xo_buf.data();
 
-    int64_t panel = q8_panel_rows(k);
+    // The VNNI-512 tile packs weight rows 32 at a time: its panels are whole multiples.
+    const int64_t unit = vnni512 ? 32 : 4;
+    int64_t panel = std::max(unit, q8_panel_rows(k) / unit * unit);
     if (pool.size() > 1) {  // narrow weights: about 4 panels per thread, at least 8 rows
       const int64_t want = (n + 4 * pool.size() - 1) / (4 * pool.size());
-      panel = std::max<int64_t>(8, std::min<int64_t>(panel, (want + 3) / 4 * 4));
+      panel = std::max<int64_t>(std::max<int64_t>(8, unit), std::min<int64_t>(panel, (want + unit - 1) / unit * unit));
     }
     const int64_t panels = (n + panel - 1) / panel;
     const int64_t work = m * k * n;
@@ -129,7 +131,7 @@ void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const
       for (int64_t p = n0; p < n1; p += panel) {
         const int64_t q = std::min(n1, p + panel);
         if (vnni512)
-          kernels::vnni512_q8_gemm_rows(xp, xsp, m, k, w, p, q, y, ldy);
+          kernels::vnni512_q8_gemm_rows(xq, xs, xo, m, k, kp, w, p, q, y, ldy);
         else if (vnni)
           kernels::vnni_q8_gemm_rows(xp, xsp, m, k, w, p, q, y, ldy);
         else if (avx2)

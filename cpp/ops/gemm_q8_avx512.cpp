@@ -1,15 +1,28 @@
 // The Q8_0 GEMM with 512-bit VNNI (vpdpbusd on zmm), used when use_avx512() and the CPU
 // reports AVX512-VNNI (Ice Lake, Zen 4 and later).
 //
-// The AVX-VNNI tile of gemm_q8_vnni_avx2.cpp with 8 activation rows per register instead
-// of 4: vector k (k = 0..3) of a group holds bytes [8k, 8k + 8) of rows 0..7, biased by
-// +128; the weight side is a broadcast of 8 bytes of one weight row. Every output still
-// gets the exact int32 group sum, then acc = fma(float(sum), x_scale * w_scale, acc) group
-// after group, so the floats equal the AVX2 and AVX-VNNI paths' bit for bit (test_ops).
+// Why this layout: a vector lane is one output column (one weight row), so a lane
+// accumulates a whole group's 32 products in 8 dpbusd and the float part (convert, scale,
+// FMA) is done once per output and group, on 16 outputs at a time, with no horizontal
+// sums. (The AVX-VNNI tile of gemm_q8_vnni_avx2.cpp spreads a group over 2 lanes and
+// needs a shuffle and an add per output and group: at 512 bits its float and shuffle work
+// had been as many instructions as its dpbusd.)
+//
+// dpbusd multiplies unsigned bytes (a register) by signed bytes (here a 4-byte broadcast
+// from memory, the `{1to16}` operand) and adds each 4 products to an int32 lane. So:
+// - the weights are the unsigned side: per call, each 16-row block of the panel is packed
+//   per group into 8 vectors, vector q holding bytes [4q, 4q + 4) of the 16 rows, biased by
+//   +128 (w ^ 0x80), with the 16 rows' scales of the group behind them (pack_block);
+// - the activations stay the quantizer's signed rows; the bias adds 128 * sum(x) of the
+//   group to every lane, so each sum starts at -128 * sum(x) (vnni512_q8_x_offsets).
+// Each output thus gets the exact int32 group sum, then acc = fma(float(sum), x_scale *
+// w_scale, acc) group after group from acc = 0: the arithmetic of the AVX2 and AVX-VNNI
+// tiles, so the floats are theirs bit for bit (test_ops), for any m and any tiling.
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "../cpu_features.h"
 #include "avx512_target.h"
@@ -33,106 +46,157 @@ SDLLM_AVX512_WARNINGS_BEGIN
 
 namespace {
 
-constexpr int kRows = 8, kCols = 4;
+// A packed 16-row block, per group: 8 vectors of 64 bytes, then 16 float scales.
+constexpr int64_t kBlockCols = 16, kGroupBytes = 8 * 64 + 16 * 4;
+// The tile: up to kRows activation rows against kPair packed blocks (32 columns).
+constexpr int kRows = 4, kPair = 2;
 
 SDLLM_AVX512_VNNI inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-SDLLM_AVX512_VNNI inline __m512i broadcast8(const int8_t* p) {
-  int64_t v;
-  std::memcpy(&v, p, 8);
-  return _mm512_set1_epi64(v);
+// Row r of a 16-row block (src: its group in row 0) as unsigned bytes (w ^ 0x80), the
+// bytes of a short last group and the rows past nr zero (0x80).
+SDLLM_AVX512_VNNI inline __m256i biased_row(const int8_t* src, int64_t k, int r, int64_t nr, __mmask32 lm) {
+  const __m256i bias = _mm256_set1_epi8(-128);
+  if (r >= nr) return bias;
+  return _mm256_xor_si256(_mm256_maskz_loadu_epi8(lm, src + r * k), bias);
 }
 
-// One group of 32 for 8 packed x rows (xp: [group][256 bytes], xsp: [group][16 floats])
-// against 4 weight rows whose group g starts at src[j]: acc[j] += float(sum) * (xs * ws).
-SDLLM_AVX512_VNNI inline void group_step(__m512 (&acc)[kCols], const int8_t* xp, const float* xsp, int64_t g,
-                                         const int8_t* const* src, const float* const* ws, const int64_t* const* init) {
-  __m512i xv[4];
-  for (int v = 0; v < 4; ++v) xv[v] = _mm512_loadu_si512(xp + g * 256 + 64 * v);
-  const __m512 xs = _mm512_loadu_ps(xsp + g * 16);
-  for (int j = 0; j < kCols; ++j) {
-    __m512i s = _mm512_set1_epi64(init[j][g]);
-    for (int v = 0; v < 4; ++v) s = _mm512_dpbusd_epi32(s, xv[v], broadcast8(src[j] + 8 * v));
-    s = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_CDAB));  // whole sums in both lanes of a pair
-    const __m512 d = _mm512_mul_ps(xs, _mm512_set1_ps(ws[j][g]));
-    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[j]);
+// Packs weight rows [r0, r0 + nr) (nr <= 16; missing rows are zero) of every group into
+// `out` (groups * kGroupBytes). The 16 x 8 dword transpose of a group: A_i holds rows i
+// and i + 4 (i < 4) or rows i + 4 and i + 8 (i >= 4) as its two 256-bit halves; two
+// unpack rounds transpose each 128-bit lane's 4 x 4 dwords, and one lane shuffle per
+// output vector puts rows 0..15 in lane order.
+SDLLM_AVX512_VNNI void pack_block(const int8_t* wq, const float* wscales, int64_t k, int64_t groups, int64_t r0,
+                                  int64_t nr, uint8_t* out) {
+  const int64_t full = k / kQ8Group;
+  static const int kRowOf[8][2] = {{0, 4}, {1, 5}, {2, 6}, {3, 7}, {8, 12}, {9, 13}, {10, 14}, {11, 15}};
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t len = g < full ? kQ8Group : k - full * kQ8Group;
+    const __mmask32 lm = len == kQ8Group ? ~__mmask32(0) : (__mmask32(1) << len) - 1;
+    const int8_t* src = wq + r0 * k + g * kQ8Group;
+    __m512i a[8];
+    for (int i = 0; i < 8; ++i)
+      a[i] = _mm512_inserti64x4(_mm512_castsi256_si512(biased_row(src, k, kRowOf[i][0], nr, lm)),
+                                biased_row(src, k, kRowOf[i][1], nr, lm), 1);
+    __m512i t[8], u[8];
+    for (int h = 0; h < 2; ++h) {  // rows of a[4h .. 4h + 3]
+      __m512i* s = a + 4 * h;
+      t[4 * h + 0] = _mm512_unpacklo_epi32(s[0], s[1]);
+      t[4 * h + 1] = _mm512_unpackhi_epi32(s[0], s[1]);
+      t[4 * h + 2] = _mm512_unpacklo_epi32(s[2], s[3]);
+      t[4 * h + 3] = _mm512_unpackhi_epi32(s[2], s[3]);
+      u[4 * h + 0] = _mm512_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);  // dwords 0 (lanes 0, 2) and 4 (lanes 1, 3)
+      u[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);  // 1 and 5
+      u[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);  // 2 and 6
+      u[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);  // 3 and 7
+    }
+    uint8_t* dst = out + g * kGroupBytes;
+    for (int q = 0; q < 4; ++q) {
+      // Lanes 0 and 2 of u[q] and u[4 + q] hold dword q of rows 0-3, 4-7 and 8-11, 12-15;
+      // lanes 1 and 3 dword q + 4.
+      const __m512i lo = _mm512_shuffle_i32x4(u[q], u[4 + q], _MM_SHUFFLE(2, 0, 2, 0));
+      const __m512i hi = _mm512_shuffle_i32x4(u[q], u[4 + q], _MM_SHUFFLE(3, 1, 3, 1));
+      _mm512_storeu_si512(dst + 64 * q, lo);
+      _mm512_storeu_si512(dst + 64 * (q + 4), hi);
+    }
+    float* sc = reinterpret_cast<float*>(dst + 8 * 64);
+    for (int r = 0; r < kBlockCols; ++r) sc[r] = r < nr ? wscales[(r0 + r) * groups + g] : 0.f;
   }
 }
 
-// The tile: 8 x rows against 4 weight rows; the arguments otherwise as
-// gemm_q8_vnni_avx2.cpp's tile4x4.
-SDLLM_AVX512_VNNI void tile8x4(const int8_t* xp, const float* xsp, const int8_t* const* w, const float* const* ws,
-                               const int64_t* const* init, int64_t full, bool tail, const int8_t (*wtail)[32], float* y,
-                               int64_t ldy, int nr, int nc) {
-  __m512 acc[kCols];
-  for (int j = 0; j < kCols; ++j) acc[j] = _mm512_setzero_ps();
-  const int8_t* src[kCols];
-  for (int64_t g = 0; g < full; ++g) {
-    for (int j = 0; j < kCols; ++j) src[j] = w[j] + g * 32;
-    group_step(acc, xp, xsp, g, src, ws, init);
+// R activation rows (row r at x + r * kp, scales xs + r * groups, offsets xo + r * groups)
+// against C packed blocks (block c at blk + c * block_bytes). Stores rows [0, R) and
+// columns [0, nc) of the R x 16C result at y (row stride ldy).
+template <int R, int C>
+SDLLM_AVX512_VNNI void tile(const int8_t* x, int64_t kp, const float* xs, const int32_t* xo, int64_t groups,
+                            const uint8_t* blk, int64_t block_bytes, float* y, int64_t ldy, int nc) {
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i s[R][C];
+    for (int r = 0; r < R; ++r) {
+      const __m512i o = _mm512_set1_epi32(xo[r * groups + g]);
+      for (int c = 0; c < C; ++c) s[r][c] = o;
+    }
+    const uint8_t* wg = blk + g * kGroupBytes;
+    for (int q = 0; q < 8; ++q) {
+      __m512i wv[C];
+      for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(wg + c * block_bytes + 64 * q);
+      for (int r = 0; r < R; ++r) {
+        int32_t xb;
+        std::memcpy(&xb, x + r * kp + g * kQ8Group + 4 * q, 4);
+        const __m512i xv = _mm512_set1_epi32(xb);
+        for (int c = 0; c < C; ++c) s[r][c] = _mm512_dpbusd_epi32(s[r][c], wv[c], xv);
+      }
+    }
+    __m512 ws[C];
+    for (int c = 0; c < C; ++c) ws[c] = _mm512_loadu_ps(reinterpret_cast<const float*>(wg + c * block_bytes + 8 * 64));
+    for (int r = 0; r < R; ++r) {
+      const __m512 xsv = _mm512_set1_ps(xs[r * groups + g]);
+      for (int c = 0; c < C; ++c)
+        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][c]), _mm512_mul_ps(xsv, ws[c]), acc[r][c]);
+    }
   }
-  if (tail) {
-    for (int j = 0; j < kCols; ++j) src[j] = wtail[j];
-    group_step(acc, xp, xsp, full, src, ws, init);
+  for (int c = 0; c < C; ++c) {
+    const int left = nc - c * static_cast<int>(kBlockCols);
+    if (left <= 0) break;
+    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + r * ldy + c * kBlockCols, mask, acc[r][c]);
   }
-  alignas(64) float out[kCols][16];
-  for (int j = 0; j < kCols; ++j) _mm512_store_ps(out[j], acc[j]);
-  for (int i = 0; i < nr; ++i)
-    for (int j = 0; j < nc; ++j) y[i * ldy + j] = out[j][2 * i];
+}
+
+template <int C>
+SDLLM_AVX512_VNNI void tiles_over_rows(const int8_t* xq, int64_t kp, const float* xs, const int32_t* xo, int64_t m,
+                                       int64_t groups, const uint8_t* blk, int64_t block_bytes, float* y, int64_t ldy,
+                                       int nc) {
+  int64_t i = 0;
+  for (; i + kRows <= m; i += kRows)
+    tile<kRows, C>(xq + i * kp, kp, xs + i * groups, xo + i * groups, groups, blk, block_bytes, y + i * ldy, ldy, nc);
+  const int64_t left = m - i;
+  const int8_t* xr = xq + i * kp;
+  const float* sr = xs + i * groups;
+  const int32_t* orr = xo + i * groups;
+  if (left == 3) tile<3, C>(xr, kp, sr, orr, groups, blk, block_bytes, y + i * ldy, ldy, nc);
+  if (left == 2) tile<2, C>(xr, kp, sr, orr, groups, blk, block_bytes, y + i * ldy, ldy, nc);
+  if (left == 1) tile<1, C>(xr, kp, sr, orr, groups, blk, block_bytes, y + i * ldy, ldy, nc);
 }
 
 }  // namespace
 
-SDLLM_AVX512_VNNI void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp) {
-  const int64_t groups = q8_groups(k);
-  for (int64_t i0 = 0, t = 0; i0 < m; i0 += kRows, ++t) {
-    const int8_t* rows[kRows];
-    const float* srow[kRows];
-    for (int r = 0; r < kRows; ++r) {
-      const int64_t i = min64(i0 + r, m - 1);  // a partial tile repeats its last row
-      rows[r] = xq + i * kp;
-      srow[r] = xs + i * groups;
-    }
-    int8_t* dst = xp + t * groups * 256;
-    float* sd = xsp + t * groups * 16;
+SDLLM_AVX512_VNNI void vnni512_q8_x_offsets(const int8_t* xq, int64_t m, int64_t kp, int64_t groups, int32_t* xo) {
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t i = 0; i < m; ++i)
     for (int64_t g = 0; g < groups; ++g) {
-      for (int v = 0; v < 4; ++v)
-        for (int r = 0; r < kRows; ++r) {
-          uint64_t b;
-          std::memcpy(&b, rows[r] + g * 32 + 8 * v, 8);
-          b ^= 0x8080808080808080ull;  // +128: unsigned bytes for dpbusd
-          std::memcpy(dst + g * 256 + 64 * v + 8 * r, &b, 8);
-        }
-      for (int r = 0; r < kRows; ++r) sd[g * 16 + 2 * r] = sd[g * 16 + 2 * r + 1] = srow[r][g];
+      // sum of 32 signed bytes: psadbw of the +128-biased bytes, less 32 * 128.
+      const __m256i b = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + i * kp + g * kQ8Group)),
+                                         _mm256_set1_epi8(-128));
+      const __m256i sad = _mm256_sad_epu8(b, zero);
+      const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+      const int64_t sum = _mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1) - 32 * 128;
+      xo[i * groups + g] = static_cast<int32_t>(-128 * sum);
     }
-  }
 }
 
-SDLLM_AVX512_VNNI void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                          int64_t n1, float* y, int64_t ldy) {
-  const int64_t n = ldy, groups = q8_groups(k), full = k / kQ8Group;
-  const bool tail = full < groups;
+SDLLM_AVX512_VNNI void vnni512_q8_gemm_rows(const int8_t* xq, const float* xs, const int32_t* xo, int64_t m, int64_t k,
+                                            int64_t kp, const WeightView& w, int64_t n0, int64_t n1, float* y,
+                                            int64_t ldy) {
+  const int64_t groups = q8_groups(k), block_bytes = groups * kGroupBytes;
   const int8_t* wq = static_cast<const int8_t*>(w.data);
-  const Q8PanelPrep prep = vnni_q8_panel_prep(w, n0, n1, k);
-  for (int64_t j0 = n0; j0 < n1; j0 += kCols) {
-    const int nc = static_cast<int>(min64(kCols, n1 - j0));
-    const int8_t* wr[kCols];
-    const float* wsr[kCols];
-    const int64_t* ir[kCols];
-    alignas(32) int8_t tails[kCols][32];
-    for (int jj = 0; jj < kCols; ++jj) {
-      const int64_t r = min64(n1 - 1, j0 + jj) - n0;  // a partial tile repeats its last row
-      wr[jj] = wq + (n0 + r) * k;
-      wsr[jj] = w.scales + (n0 + r) * groups;
-      ir[jj] = prep.init + r * groups;
-      if (tail) std::memcpy(tails[jj], prep.tails + r * 32, 32);
-    }
-    // The weight tile's 4 rows stay in L1 while every x tile passes over them.
-    for (int64_t i0 = 0, t = 0; i0 < m; i0 += kRows, ++t) {
-      const int nr = static_cast<int>(min64(kRows, m - i0));
-      tile8x4(xp + t * groups * 256, xsp + t * groups * 16, wr, wsr, ir, full, tail, tail ? tails : nullptr,
-              y + i0 * n + j0, n, nr, nc);
-    }
+  // One pair of packed blocks at a time: it stays in L2 while every row tile passes.
+  thread_local std::vector<uint8_t> pack_buf;
+  if (pack_buf.size() < static_cast<size_t>(kPair * block_bytes)) pack_buf.resize(static_cast<size_t>(kPair * block_bytes));
+  uint8_t* pk = pack_buf.data();
+  for (int64_t j0 = n0; j0 < n1; j0 += kPair * kBlockCols) {
+    const int nc = static_cast<int>(min64(kPair * kBlockCols, n1 - j0));
+    const int blocks = nc > kBlockCols ? 2 : 1;
+    for (int b = 0; b < blocks; ++b)
+      pack_block(wq, w.scales, k, groups, j0 + b * kBlockCols, min64(kBlockCols, n1 - j0 - b * kBlockCols),
+                 pk + b * block_bytes);
+    if (blocks == 2)
+      tiles_over_rows<2>(xq, kp, xs, xo, m, groups, pk, block_bytes, y + j0, ldy, nc);
+    else
+      tiles_over_rows<1>(xq, kp, xs, xo, m, groups, pk, block_bytes, y + j0, ldy, nc);
   }
 }
 
@@ -141,8 +205,9 @@ SDLLM_AVX512_WARNINGS_END
 #else
 
 bool q8_vnni512_available() { return false; }
-void vnni512_q8_pack_x(const int8_t*, const float*, int64_t, int64_t, int64_t, int8_t*, float*) {}
-void vnni512_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*, int64_t) {}
+void vnni512_q8_x_offsets(const int8_t*, int64_t, int64_t, int64_t, int32_t*) {}
+void vnni512_q8_gemm_rows(const int8_t*, const float*, const int32_t*, int64_t, int64_t, int64_t, const WeightView&,
+                          int64_t, int64_t, float*, int64_t) {}
 
 #endif
 

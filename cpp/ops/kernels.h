@@ -81,12 +81,14 @@ struct Q8PanelPrep {
   const int8_t* tails = nullptr;
 };
 Q8PanelPrep vnni_q8_panel_prep(const WeightView& w, int64_t n0, int64_t n1, int64_t k);
-// The same GEMM with 512-bit VNNI (gemm_q8_avx512.cpp), 8 rows per tile: xp holds
-// ceil(m/8) * groups * 256 bytes, xsp ceil(m/8) * groups * 16 floats. Identical results.
+// The same GEMM with 512-bit VNNI (gemm_q8_avx512.cpp): a lane per output column, weight
+// blocks of 16 rows packed per call. It reads the quantized activations as they are
+// (stride kp) with their scales xs and, per row and group, xo = -128 * (sum of the group's
+// values) from vnni512_q8_x_offsets (xo: m * groups int32). Identical results.
 bool q8_vnni512_available();
-void vnni512_q8_pack_x(const int8_t* xq, const float* xs, int64_t m, int64_t k, int64_t kp, int8_t* xp, float* xsp);
-void vnni512_q8_gemm_rows(const int8_t* xp, const float* xsp, int64_t m, int64_t k, const WeightView& w, int64_t n0,
-                          int64_t n1, float* y, int64_t ldy);
+void vnni512_q8_x_offsets(const int8_t* xq, int64_t m, int64_t kp, int64_t groups, int32_t* xo);
+void vnni512_q8_gemm_rows(const int8_t* xq, const float* xs, const int32_t* xo, int64_t m, int64_t k, int64_t kp,
+                          const WeightView& w, int64_t n0, int64_t n1, float* y, int64_t ldy);
 // The activation scales xs [m, groups] laid out for the AVX2 tile: per tile of 4 rows and
 // group, 16 floats [s0 x4, s1 x4, s2 x4, s3 x4] (a partial tile repeats its last row).
 // xsp holds ceil(m / 4) * groups * 16 floats.

@@ -39,9 +39,9 @@ void vnni_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const Weig
 }
 Q8PanelPrep vnni_q8_panel_prep(const WeightView&, int64_t, int64_t, int64_t) { x86_kernel_called(); }
 bool q8_vnni512_available() { return false; }
-void vnni512_q8_pack_x(const int8_t*, const float*, int64_t, int64_t, int64_t, int8_t*, float*) { x86_kernel_called(); }
-void vnni512_q8_gemm_rows(const int8_t*, const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*,
-                          int64_t) {
+void vnni512_q8_x_offsets(const int8_t*, int64_t, int64_t, int64_t, int32_t*) { x86_kernel_called(); }
+void vnni512_q8_gemm_rows(const int8_t*, const float*, const int32_t*, int64_t, int64_t, int64_t, const WeightView&,
+                          int64_t, int64_t, float*, int64_t) {
   x86_kernel_called();
 }
 void avx2_q8_scale_pattern(const float*, int64_t, int64_t, float*) { x86_kernel_called(); }

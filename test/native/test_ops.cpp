@@ -416,25 +416,29 @@ void test_gemm_q8_vnni(ThreadPool& pool) {
     std::printf("note: no AVX-VNNI, the Q8_0 VNNI tile is not tested\n");
     return;
   }
-  for (int64_t k : {32, 100, 4096})
-    for (int64_t m : {1, 6, 9, 33}) {
-      Q8Weights w(37, k, 0.5f);
-      std::vector<float> x = randn(m * k);
-      std::vector<float> a(static_cast<size_t>(m * 37)), b(a.size()), c(a.size());
-      kernels::set_q8_vnni(true);
-      set_avx512(false);
-      op_gemm(x.data(), m, k, w.view, nullptr, a.data(), pool);
-      kernels::set_q8_vnni(false);
-      op_gemm(x.data(), m, k, w.view, nullptr, b.data(), pool);
-      report("gemm Q8_0 vnni == maddubs m=" + std::to_string(m) + " k=" + std::to_string(k),
-             std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
-      kernels::set_q8_vnni(true);
-      if (set_avx512(true) && kernels::q8_vnni512_available()) {
-        op_gemm(x.data(), m, k, w.view, nullptr, c.data(), pool);
-        report("gemm Q8_0 vnni512 == vnni m=" + std::to_string(m) + " k=" + std::to_string(k),
-               std::memcmp(a.data(), c.data(), a.size() * 4) == 0, "");
+  // n = 16 and 37: the VNNI-512 tile's one-block and two-block column tiles, and a partial
+  // block; m = 7 and 9: its row tiles of 3 and 1 after whole ones of 4.
+  for (int64_t n : {16, 37})
+    for (int64_t k : {32, 100, 4096})
+      for (int64_t m : {1, 6, 7, 9, 33}) {
+        Q8Weights w(n, k, 0.5f);
+        std::vector<float> x = randn(m * k);
+        std::vector<float> a(static_cast<size_t>(m * n)), b(a.size()), c(a.size());
+        kernels::set_q8_vnni(true);
+        set_avx512(false);
+        op_gemm(x.data(), m, k, w.view, nullptr, a.data(), pool);
+        kernels::set_q8_vnni(false);
+        op_gemm(x.data(), m, k, w.view, nullptr, b.data(), pool);
+        const std::string shape = " m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" + std::to_string(n);
+        report("gemm Q8_0 vnni == maddubs" + shape,
+               std::memcmp(a.data(), b.data(), a.size() * 4) == 0, "");
+        kernels::set_q8_vnni(true);
+        if (set_avx512(true) && kernels::q8_vnni512_available()) {
+          op_gemm(x.data(), m, k, w.view, nullptr, c.data(), pool);
+          report("gemm Q8_0 vnni512 == vnni" + shape,
+                 std::memcmp(a.data(), c.data(), a.size() * 4) == 0, "");
+        }
       }
-    }
   kernels::set_q8_vnni(true);
   reset_gemm_path();
 }
