@@ -8,9 +8,10 @@
 // machine's FMA peak measured in the same run.
 // --strategy dual-cache measures Fast-dLLM's dual cache instead (its later steps feed only
 // the 32 rows of the block: the short forwards where one sequence alone leaves the GEMM
-// short of rows); --strategy both runs the two one after the other.
+// short of rows); --strategy both runs the two one after the other. --weights q8 loads both
+// models with 8-bit weights (quantized at load), whose int8 GEMM gains more from rows.
 //   npm run bench:batch [-- --threads N --repeat 2 --gen-length 128 --strategy streaming|dual-cache|both
-//                          --no-random --no-shipped]
+//                          --weights file|q8 --no-random --no-shipped]
 import * as path from 'path';
 import { loadModel } from '../lib';
 import { defaultModelDir } from '../lib/model';
@@ -84,6 +85,11 @@ async function main(): Promise<void> {
     return i >= 0 ? process.argv[i + 1] : 'streaming';
   })();
   if (!['streaming', 'dual-cache', 'both'].includes(which)) throw new Error(`--strategy: streaming, dual-cache or both, not ${which}`);
+  const weights = (() => {
+    const i = process.argv.indexOf('--weights');
+    return i >= 0 ? process.argv[i + 1] : 'file';
+  })();
+  if (weights !== 'file' && weights !== 'q8') throw new Error(`--weights: file or q8, not ${weights}`);
   const strategies = which === 'both' ? ['streaming', 'dual-cache'] as const : [which as 'streaming' | 'dual-cache'];
   const tmp = makeTempDir('sdllm-bench-batch-');
   const cases: Case[] = [];
@@ -108,12 +114,12 @@ async function main(): Promise<void> {
     for (const strategy of strategies) {
       const opts = { strategy, genLength, blockLength: 32, steps: genLength / 4, window: 96, threshold: null, earlyExit: false } as const;
       const generationFlops = strategy === 'streaming' ? streamingFlops : dualCacheFlops;
-      console.log(`\noptions: ${JSON.stringify(opts)}; best of ${repeat} interleaved runs per cell\n`);
+      console.log(`\noptions: ${JSON.stringify(opts)}; weights: ${weights}; best of ${repeat} interleaved runs per cell\n`);
       console.log('| model | strategy | B | sequential tok/s | batched tok/s | batched / sequential | sequential GFLOP/s | batched GFLOP/s | % of peak (batched) | same tokens |');
       console.log('|---|---|---|---|---|---|---|---|---|---|');
       for (const c of cases) {
-        const sequential = await loadModel(c.dir, { threads, maxBatch: 1 });
-        const batched = await loadModel(c.dir, { threads, maxBatch: maxB });
+        const sequential = await loadModel(c.dir, { threads, maxBatch: 1, weights: weights as 'file' | 'q8' });
+        const batched = await loadModel(c.dir, { threads, maxBatch: maxB, weights: weights as 'file' | 'q8' });
         const info = batched.info;
         const o = { ...opts, chat: c.chat };
         for (const b of sizes) {
