@@ -150,14 +150,24 @@ SDLLM_AVX512 inline void load_weights(const void* wp, int64_t ldp, int64_t ch, _
 
 // y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
 // ldp: the stride of a pair (float32 layout, in floats) or of a quad (BF16, in uint16s).
+// pf, pf_lines: cache lines to pull into L2 meanwhile (the next weight tile), spread over
+// the K loop: issued together they filled the miss buffers and stalled the core.
 template <int MR, int NP, bool kQuads>
 SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp, int64_t kb, float* y, int64_t ldy,
-          int64_t cols, bool accumulate) {
+          int64_t cols, bool accumulate, const char* pf, int64_t pf_lines) {
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
   const int64_t full = kb / 8;
+  const int64_t every = pf_lines > 0 ? (full / pf_lines > 1 ? full / pf_lines : 1) : 0;
+  int64_t countdown = 0;
   for (int64_t ch = 0; ch < full; ++ch) {
+    if (pf_lines > 0 && --countdown <= 0) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+      pf += 64;
+      --pf_lines;
+      countdown = every;
+    }
     __m512 b[NP];
     load_weights<NP, kQuads>(wp, ldp, ch, b);
     for (int i = 0; i < MR; ++i) {
@@ -174,6 +184,7 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp,
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
   }
+  for (; pf_lines > 0; --pf_lines, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);  // a K block shorter than the lines
   // Two x rows at a time: rows i and i + 1, pairs 0-3 (absent ones zero, never mixed into
   // a present output's lanes). After the three levels lane 4q + r holds, for r = 0/1 row i's
   // pair q/2 resp. 2 + q/2 (half q % 2), r = 2/3 the same of row i + 1; the permutation puts
@@ -199,7 +210,8 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp,
   }
 }
 
-using TileFn = void (*)(const float*, int64_t, const void*, int64_t, int64_t, float*, int64_t, int64_t, bool);
+using TileFn = void (*)(const float*, int64_t, const void*, int64_t, int64_t, float*, int64_t, int64_t, bool, const char*,
+                        int64_t);
 
 template <int MR, bool kQuads>
 constexpr TileFn row_of(int np) {
@@ -340,10 +352,10 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
             _mm_prefetch(next + pf_row * k * es + pf_line * 64, _MM_HINT_T1);
             if (++pf_line == row_lines) pf_line = 0, ++pf_row;
           }
-          for (int64_t t = 0; t < ahead_per_tile && ahead_at < ahead_lines; ++t, ++ahead_at)
-            _mm_prefetch(ahead + ahead_at * 64, _MM_HINT_T1);
+          const int64_t pf_lines = min64(ahead_per_tile, ahead_lines - ahead_at);
           tiles_of[mr - 1][np - 1](x + i0 * k + k0, k, panel + q0 * pair_bytes, ldp, kb, y + i0 * ldy + j0, ldy,
-                                   n1 - j0, k0 > 0);
+                                   n1 - j0, k0 > 0, ahead + ahead_at * 64, pf_lines);
+          ahead_at += pf_lines;
         }
       }
     }
