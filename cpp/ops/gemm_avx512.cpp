@@ -280,6 +280,14 @@ SDLLM_AVX512 void avx512_pack_weight_bf16(const WeightView& w, int64_t quad0, in
   }
 }
 
+// The first tile of rows [row0, ...) of K block k0 in a weight repacked at load: BF16 quads
+// (row0 a multiple of 4) or float32 pairs (a multiple of 2). The layouts are described above.
+SDLLM_AVX512 inline const char* repacked_tile(const WeightView& w, bool quads, int64_t k0, int64_t row0) {
+  const int64_t chunks = (min64(kDepth, w.cols - k0) + 7) / 8;
+  if (quads) return reinterpret_cast<const char*>(w.packed_bf16 + (w.packed_rows + 3) / 4 * k0 * 4 + row0 / 4 * chunks * 32);
+  return reinterpret_cast<const char*>(w.packed + (w.packed_rows + 1) / 2 * k0 * 2 + row0 / 2 * chunks * 16);
+}
+
 SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, int64_t n0, int64_t n1,
                       float* y, int64_t ldy) {
   const int64_t n = w.rows;
@@ -301,13 +309,13 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
     const int64_t chunks = (kb + 7) / 8;
     // ldp: a pair's stride in floats, or a quad's in uint16s; pair_bytes: one pair's bytes.
     const int64_t ldp = quads ? chunks * 32 : chunks * 16, pair_bytes = quads ? chunks * 32 : chunks * 64;
-    const char* panel = reinterpret_cast<const char*>(buffer);
-    if (quads)
-      panel = reinterpret_cast<const char*>(w.packed_bf16 + (w.packed_rows + 3) / 4 * k0 * 4 + n0 / 4 * ldp);
-    else if (prepacked)
-      panel = reinterpret_cast<const char*>(w.packed + (w.packed_rows + 1) / 2 * k0 * 2 + n0 / 2 * ldp);
-    else
-      pack_pairs(w, n0, n1, k0, kb, chunks, buffer);
+    const char* panel = prepacked ? repacked_tile(w, quads, k0, n0) : reinterpret_cast<const char*>(buffer);
+    if (!prepacked) pack_pairs(w, n0, n1, k0, kb, chunks, buffer);
+    // Repacked weights: what this panel computes after its last tile of this K block is its
+    // first tile of the next block, and after the last block the next panel's first tile of
+    // block 0 (op_gemm hands a thread consecutive panels): those are prefetched then.
+    const char* after_panel =
+        !prepacked ? nullptr : k0 + kDepth < k ? repacked_tile(w, quads, k0 + kDepth, n0) : n1 < n ? repacked_tile(w, quads, 0, n1) : nullptr;
     // While this block computes, pull the weights packed next into L2: the next K block of
     // these rows, or the first block of the rows after them (this thread's next panel, as
     // op_gemm hands each thread consecutive panels). Without it the packing waits on DRAM
@@ -339,11 +347,11 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
       for (int64_t q0 = 0; q0 < pairs; q0 += kPairs) {
         const int64_t np = min64(kPairs, pairs - q0);
         const int64_t j0 = n0 + 2 * q0;
-        // Repacked weights: the next weight tile lies right after this one in the layout
-        // (at a panel's end, the next panel's first tile); pull it into L2 across this
-        // tile's x tiles, on the first pass over the rows (later passes find it in L2).
-        const char* ahead = panel + (q0 + kPairs) * pair_bytes;
-        const int64_t ahead_lines = prepacked && m0 == 0 ? kPairs * pair_bytes / 64 : 0;
+        // Repacked weights: pull the next weight tile into L2 across this tile's x tiles, on
+        // the first pass over the rows (later passes find it in L2). Within the panel it lies
+        // right after this one; after the panel's last tile, see after_panel.
+        const char* ahead = q0 + kPairs < pairs ? panel + (q0 + kPairs) * pair_bytes : after_panel;
+        const int64_t ahead_lines = prepacked && m0 == 0 && ahead ? kPairs * pair_bytes / 64 : 0;
         const int64_t ahead_per_tile = (ahead_lines + (m1 - m0 + kRows - 1) / kRows - 1) / ((m1 - m0 + kRows - 1) / kRows);
         int64_t ahead_at = 0;
         for (int64_t i0 = m0; i0 < m1; i0 += kRows) {
