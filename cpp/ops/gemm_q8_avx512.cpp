@@ -41,6 +41,19 @@ bool q8_vnni512_available() {
   return cpu_features().avx512 && q8_vnni_available() && __builtin_cpu_supports("avx512vnni");
 }
 
+namespace {
+
+// The thread's buffer of packed weight blocks. Outside the AVX-512 region: code the
+// compiler instantiates from library templates (std::vector) must not be built for
+// AVX-512, or the linker may keep that copy for the whole program (gemm_avx512.cpp).
+uint8_t* pack_buffer(int64_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < static_cast<size_t>(bytes)) buf.resize(static_cast<size_t>(bytes));
+  return buf.data();
+}
+
+}  // namespace
+
 // Only the functions marked SDLLM_AVX512_VNNI (avx512_target.h) are built for AVX-512.
 SDLLM_AVX512_WARNINGS_BEGIN
 
@@ -184,9 +197,7 @@ SDLLM_AVX512_VNNI void vnni512_q8_gemm_rows(const int8_t* xq, const float* xs, c
   const int64_t groups = q8_groups(k), block_bytes = groups * kGroupBytes;
   const int8_t* wq = static_cast<const int8_t*>(w.data);
   // One pair of packed blocks at a time: it stays in L2 while every row tile passes.
-  thread_local std::vector<uint8_t> pack_buf;
-  if (pack_buf.size() < static_cast<size_t>(kPair * block_bytes)) pack_buf.resize(static_cast<size_t>(kPair * block_bytes));
-  uint8_t* pk = pack_buf.data();
+  uint8_t* pk = pack_buffer(kPair * block_bytes);
   for (int64_t j0 = n0; j0 < n1; j0 += kPair * kBlockCols) {
     const int nc = static_cast<int>(min64(kPair * kBlockCols, n1 - j0));
     const int blocks = nc > kBlockCols ? 2 : 1;
