@@ -314,8 +314,11 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
     // Repacked weights: what this panel computes after its last tile of this K block is its
     // first tile of the next block, and after the last block the next panel's first tile of
     // block 0 (op_gemm hands a thread consecutive panels): those are prefetched then.
-    const char* after_panel =
-        !prepacked ? nullptr : k0 + kDepth < k ? repacked_tile(w, quads, k0 + kDepth, n0) : n1 < n ? repacked_tile(w, quads, 0, n1) : nullptr;
+    const char* after_panel = nullptr;
+    if (prepacked && k0 + kDepth < k)
+      after_panel = repacked_tile(w, quads, k0 + kDepth, n0);
+    else if (prepacked && n1 < n)
+      after_panel = repacked_tile(w, quads, 0, n1);
     // While this block computes, pull the weights packed next into L2: the next K block of
     // these rows, or the first block of the rows after them (this thread's next panel, as
     // op_gemm hands each thread consecutive panels). Without it the packing waits on DRAM
