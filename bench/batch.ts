@@ -27,6 +27,10 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+function argText(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
 
 /** FLOPs of one forward: `rows` fed, `keys` attended per row, `pred` rows through the head (last layer on pred only). */
 function forwardFlops(info: NativeModelInfo, rows: number, keys: number, pred: number): number {
@@ -80,15 +84,9 @@ async function main(): Promise<void> {
   const genLength = arg('gen-length', 128);
   const sizes = [1, 2, 4, 8];
   const maxB = Math.max(...sizes);
-  const which = (() => {
-    const i = process.argv.indexOf('--strategy');
-    return i >= 0 ? process.argv[i + 1] : 'streaming';
-  })();
+  const which = argText('strategy', 'streaming');
   if (!['streaming', 'dual-cache', 'both'].includes(which)) throw new Error(`--strategy: streaming, dual-cache or both, not ${which}`);
-  const weights = (() => {
-    const i = process.argv.indexOf('--weights');
-    return i >= 0 ? process.argv[i + 1] : 'file';
-  })();
+  const weights = argText('weights', 'file');
   if (weights !== 'file' && weights !== 'q8') throw new Error(`--weights: file or q8, not ${weights}`);
   const strategies = which === 'both' ? ['streaming', 'dual-cache'] as const : [which as 'streaming' | 'dual-cache'];
   const tmp = makeTempDir('sdllm-bench-batch-');
