@@ -114,7 +114,7 @@ class CpuForwardOps final : public ForwardOps {
     }
     const float* cs = a.rope_cs.data.get();
     const float* sn = a.rope_sn.data.get();
-    const int64_t grain = n * heads * head_dim < (1 << 15) ? n : 1;
+    const int64_t grain = n * heads * head_dim < (1 << 11) ? n : 1;
     pool_.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
       op_rope_apply(x + b * stride, e - b, stride, heads, head_dim, cs + b * static_cast<int64_t>(half),
                     sn + b * static_cast<int64_t>(half));
@@ -134,7 +134,7 @@ class CpuForwardOps final : public ForwardOps {
   void attention_batch(const AttentionParams* p, size_t count) override { op_attention_batch(p, count, pool_); }
   void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
     // Rows over the pool; each row is one op_swiglu call, as for a single sequence.
-    const int64_t grain = rows * cols < (1 << 15) ? rows : 1;
+    const int64_t grain = rows * cols < (1 << 11) ? rows : 1;
     pool_.parallel_for(rows, grain, [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; r++) op_swiglu(gate + r * in_stride, up + r * in_stride, cols, out + r * cols);
     });
