@@ -12,7 +12,7 @@
 // --threads defaults to SDLLM_THREADS or the hardware concurrency; --quick runs only
 // m = 32 and 160 of the LLaDA shapes; --no-llada / --no-small skip a group; --mid adds the
 // d_model 512/1024 shapes (m = 32, 160 and 1032, the rows of a batch of 8 streaming
-// steps). SDLLM_FORCE_SCALAR=1 measures the scalar path.
+// steps); --tiny adds the d_model 128 shapes of bench:torch's ~1 M checkpoint. SDLLM_FORCE_SCALAR=1 measures the scalar path.
 //
 // Shapes: a LLaDA-8B forward pass for m = 32..160 rows, (k, n) = (4096, 4096) for the
 // attention projections, (4096, 12288) for gate/up and (12288, 4096) for down; and a
@@ -111,7 +111,7 @@ double fma_peak_run(ThreadPool& pool, int64_t iters) { return fma_peak_flops(poo
 
 int main(int argc, char** argv) {
   int threads = 0;
-  bool quick = false, llada = true, small = true, mid = false, wall = false, only_q8 = false;
+  bool quick = false, llada = true, small = true, mid = false, tiny = false, wall = false, only_q8 = false;
   double min_ms = 300;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--no-llada")) llada = false;
     else if (!std::strcmp(argv[i], "--no-small")) small = false;
     else if (!std::strcmp(argv[i], "--mid")) mid = true;
+    else if (!std::strcmp(argv[i], "--tiny")) tiny = true;
     else if (!std::strcmp(argv[i], "--wall")) wall = true;
     else if (!std::strcmp(argv[i], "--only-q8")) only_q8 = true;
     else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) min_ms = std::atof(argv[++i]);
@@ -147,6 +148,8 @@ int main(int argc, char** argv) {
     groups.push_back({{32, 160, 1032},
                       {{"d1024 qkvo", 1024, 1024}, {"d1024 mlp-in", 1024, 2816}, {"d1024 mlp-out", 2816, 1024},
                        {"d512 qkvo", 512, 512}, {"d512 mlp-in", 512, 1408}, {"d512 mlp-out", 1408, 512}}});
+  if (tiny)  // bench:torch's ~1 M checkpoint (d_model 128, mlp 384): a 128-row vanilla step
+    groups.push_back({{32, 128}, {{"d128 qkvo", 128, 128}, {"d128 mlp-in", 128, 384}, {"d128 mlp-out", 384, 128}}});
   if (small)
     groups.push_back({{32, 160}, {{"small qkvo", 256, 256}, {"small mlp-in", 256, 768}, {"small mlp-out", 768, 256},
                                   {"small head", 256, 100}}});
