@@ -11,7 +11,8 @@
 # weights on the fly). Serves JSON lines on stdin/stdout:
 #   {"cmd": "load", "dir": D}                      -> {"ok": true}
 #   {"cmd": "run", "dir": D, "threads": T, "prompt": [...], "strategy": S,
-#    "gen": G, "block": B, "steps": K}             -> {"tokens": [...], "seconds": s, "nfe": n}
+#    "gen": G, "block": B, "steps": K, "repeat": R} -> {"tokens": [...], "seconds": s, "nfe": n}
+# (R generations back to back, `seconds` the fastest)
 # Written for this benchmark; run with Debian's python3-torch (/usr/bin/python3).
 import json
 import math
@@ -159,9 +160,12 @@ def main():
         elif req['cmd'] == 'run':
             torch.set_num_threads(req['threads'])
             m = models[req['dir']]
-            t0 = time.perf_counter()
-            toks, nfe = generate(m, req['prompt'], req['strategy'], req['gen'], req['block'], req['steps'])
-            out = {'tokens': toks, 'seconds': time.perf_counter() - t0, 'nfe': nfe}
+            best = math.inf
+            for _ in range(req.get('repeat', 1)):  # back to back; the best counts (as the engine's worker)
+                t0 = time.perf_counter()
+                toks, nfe = generate(m, req['prompt'], req['strategy'], req['gen'], req['block'], req['steps'])
+                best = min(best, time.perf_counter() - t0)
+            out = {'tokens': toks, 'seconds': best, 'nfe': nfe}
         else:
             out = {'error': f'unknown command {req["cmd"]}'}
         sys.stdout.write(json.dumps(out) + '\n')
