@@ -33,6 +33,7 @@ namespace sdllm {
 namespace {
 thread_local bool t_inside_job = false;
 constexpr int kSpinIters = 20000;  // pauses before blocking (a pause is ~3-40 ns by CPU)
+constexpr int kChunksPerThread = 4;
 }
 
 struct ThreadPool::Impl {
@@ -50,8 +51,39 @@ struct ThreadPool::Impl {
   // The current job, valid while a generation is in flight (written before the bump).
   const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
   int64_t n = 0, chunks = 0;
+  int sharers = 0;  // threads with a share of the chunks: 0 .. sharers-1
   std::atomic<int> pending{0};  // workers still running the current job
   std::exception_ptr error;
+
+  // Thread t's share: chunks [front, back) not yet claimed, in one word (front in the low
+  // half) so that the owner (from the front) and a thief (from the back) each claim with
+  // one compare-exchange. The owner runs its chunks in order, so without stealing a thread
+  // covers one contiguous range, as with one chunk per thread; a thread that is done takes
+  // chunks from the others' backs. On this machine's vCPUs a thread is often descheduled
+  // or slowed for a while (the Node main thread, other guests): with one fixed chunk per
+  // thread the whole job then waited for it.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> span{0};
+  };
+  std::unique_ptr<Share[]> shares;
+
+  static uint64_t pack(int64_t front, int64_t back) {
+    return static_cast<uint64_t>(static_cast<uint32_t>(front)) | (static_cast<uint64_t>(static_cast<uint32_t>(back)) << 32);
+  }
+
+  bool claim(int owner, bool from_back, int64_t& chunk) {
+    std::atomic<uint64_t>& span = shares[owner].span;
+    uint64_t s = span.load(std::memory_order_relaxed);
+    for (;;) {
+      const int64_t front = static_cast<uint32_t>(s), back = static_cast<uint32_t>(s >> 32);
+      if (front >= back) return false;
+      const uint64_t next = from_back ? pack(front, back - 1) : pack(front + 1, back);
+      if (span.compare_exchange_weak(s, next, std::memory_order_relaxed, std::memory_order_relaxed)) {
+        chunk = from_back ? back - 1 : front;
+        return true;
+      }
+    }
+  }
 
   void run_chunk(int64_t c, int worker) {
     const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
@@ -61,6 +93,14 @@ struct ThreadPool::Impl {
       std::lock_guard<std::mutex> lk(mu);
       if (!error) error = std::current_exception();
     }
+  }
+
+  // Thread t's part of the job: its own share, then whatever is left of the others'.
+  void run_shares(int t) {
+    int64_t c;
+    while (claim(t, false, c)) run_chunk(c, t);
+    for (int v = 1; v < sharers; ++v)
+      while (claim((t + v) % sharers, true, c)) run_chunk(c, t);
   }
 
   void worker_loop(int id) {
@@ -79,7 +119,7 @@ struct ThreadPool::Impl {
       }
       if (stop.load()) return;
       seen = g;
-      if (id < chunks) run_chunk(id, id);
+      if (id < sharers) run_shares(id);
       if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lk(mu);  // pairs with the caller's predicate check
         done.notify_one();
@@ -90,6 +130,7 @@ struct ThreadPool::Impl {
 
 ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
   impl_->size = std::max(1, threads);
+  impl_->shares.reset(new Impl::Share[static_cast<size_t>(impl_->size)]);
   for (int i = 1; i < impl_->size; ++i) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
 }
 
@@ -108,7 +149,8 @@ int ThreadPool::size() const { return impl_->size; }
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  const int64_t chunks = std::min<int64_t>(impl_->size, (n + grain - 1) / grain);
+  // Up to kChunksPerThread chunks a thread, none smaller than the grain.
+  const int64_t chunks = std::min<int64_t>(int64_t{kChunksPerThread} * impl_->size, (n + grain - 1) / grain);
   if (chunks <= 1 || t_inside_job) {
     fn(0, n, 0);
     return;
@@ -120,13 +162,16 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     s.fn = &fn;
     s.n = n;
     s.chunks = chunks;
+    s.sharers = static_cast<int>(std::min<int64_t>(s.size, chunks));
+    for (int t = 0; t < s.sharers; ++t)
+      s.shares[t].span.store(Impl::pack(chunks * t / s.sharers, chunks * (t + 1) / s.sharers), std::memory_order_relaxed);
     s.pending.store(static_cast<int>(s.workers.size()), std::memory_order_relaxed);
     s.error = nullptr;
     s.generation.fetch_add(1, std::memory_order_release);
   }
   s.wake.notify_all();  // no system call when no worker sleeps
   t_inside_job = true;
-  s.run_chunk(0, 0);
+  s.run_shares(0);
   t_inside_job = false;
   for (int i = 0; s.pending.load(std::memory_order_acquire) != 0 && i < kSpinIters; ++i) SDLLM_CPU_RELAX();
   std::unique_lock<std::mutex> lk(s.mu);

@@ -793,6 +793,18 @@ void test_threadpool() {
   std::atomic<int64_t> after{0};
   pool.parallel_for(30, 1, [&](int64_t b, int64_t e, int) { after.fetch_add(e - b); });
   report("threadpool: a worker's exception reaches the caller, the pool still runs", thrown && after.load() == 30, "");
+  // Slow workers (2 ms a chunk): the caller, done with its own chunks, takes theirs.
+  std::vector<std::atomic<int>> seen(120);
+  std::atomic<int64_t> by_caller{0};
+  pool.parallel_for(120, 1, [&](int64_t b, int64_t e, int worker) {
+    if (worker != 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (int64_t i = b; i < e; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
+    if (worker == 0) by_caller.fetch_add(e - b);
+  });
+  bool once = true;
+  for (auto& v : seen) once = once && v.load() == 1;
+  report("threadpool: chunks of slow workers are taken by the caller, each item once", once && by_caller.load() > 40,
+         once ? "" : "an item ran twice or never");
 }
 
 }  // namespace
