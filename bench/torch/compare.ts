@@ -5,7 +5,7 @@
 // and two threads, all interleaved in one run: each round runs every (engine, threads)
 // once on the same item, so both see the same background load.
 //
-//   npm run bench:torch -- [--sizes S,M,L] [--rounds N] [--threads 1,2] [--keep DIR] [--settle-ms 200] [--repeat 2]
+//   npm run bench:torch -- [--sizes S,M,L] [--rounds 5] [--threads 1,2] [--keep DIR] [--settle-ms 200] [--repeat 2]
 //
 // Checkpoints (BF16, written here into a temp dir): S ~1 M parameters (d_model 128),
 // M ~32 M (d_model 512), L ~171 M (d_model 1024). Prints tokens/s, the ratio ours/torch,
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   };
   if (argv.includes('--worker')) return runWorker(Number(arg('--threads', '1')));
   const sizes = arg('--sizes', 'S,M,L').split(',').map((n) => SIZES.find((s) => s.name === n)!).filter(Boolean);
-  const rounds = Number(arg('--rounds', '3'));
+  const rounds = Number(arg('--rounds', '5'));
   const threadList = arg('--threads', '1,2').split(',').map(Number);
   const python = arg('--python', '/usr/bin/python3');
   const keep = arg('--keep', '');
