@@ -148,6 +148,30 @@ SDLLM_AVX512 inline void load_weights(const void* wp, int64_t ldp, int64_t ch, _
   }
 }
 
+// Levels 1 and 2 of one x row's NP accumulators (absent pairs zero).
+template <int NP>
+SDLLM_AVX512 inline __m512 fold_row(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 zero = _mm512_setzero_ps();
+  return fold_pairs(fold_quads(a0, NP > 1 ? a1 : zero), NP > 2 ? fold_quads(a2, NP > 3 ? a3 : zero) : zero);
+}
+
+// Rows I and I + 1 of the tile into y, then the rows after them. Each accumulator is named
+// by constant indices (no pointer into c, no loop): with a pointer, GCC kept the tile's
+// accumulators in a stack array (see the K loop in tile()).
+template <int MR, int NP, int I>
+SDLLM_AVX512 inline void store_rows(const __m512 (&c)[MR][NP], float* y, int64_t ldy, __mmask8 keep, bool accumulate) {
+  if constexpr (I < MR) {
+    constexpr int J = I + 1 < MR ? I + 1 : I;
+    const __m512 r0 = fold_row<NP>(c[I][0], c[I][1 % NP], c[I][2 % NP], c[I][3 % NP]);
+    const __m512 r1 = I + 1 < MR ? fold_row<NP>(c[J][0], c[J][1 % NP], c[J][2 % NP], c[J][3 % NP]) : _mm512_setzero_ps();
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512 out = _mm512_permutexvar_ps(order, fold_last(r0, r1));
+    put_row(y + I * ldy, _mm512_castps512_ps256(out), keep, accumulate);
+    if (I + 1 < MR) put_row(y + (I + 1) * ldy, _mm512_extractf32x8_ps(out, 1), keep, accumulate);
+    store_rows<MR, NP, I + 2>(c, y, ldy, keep, accumulate);
+  }
+}
+
 // y[i, 2q + h] (+)= sum_p x[i, p] w[2q + h, p] for i < MR, q < NP, 2q + h < cols.
 // ldp: the stride of a pair (float32 layout, in floats) or of a quad (BF16, in uint16s).
 // pf, pf_lines: cache lines to pull into L2 meanwhile (the next weight tile), spread over
@@ -158,10 +182,16 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp,
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
-  const int64_t full = kb / 8;
-  const int64_t every = pf_lines > 0 ? (full / pf_lines > 1 ? full / pf_lines : 1) : 0;
+  const int64_t full = kb / 8, chunks = (kb + 7) / 8;
+  const int64_t every = pf_lines > 0 ? (chunks / pf_lines > 1 ? chunks / pf_lines : 1) : 0;
   int64_t countdown = 0;
-  for (int64_t ch = 0; ch < full; ++ch) {
+  // One loop over every chunk; the last one, when K is not a multiple of 8, loads x masked
+  // (the AVX2 tile's masked tail: absent lanes are 0 * 0). With the tail as a block of its
+  // own after the loop (or with the reduction below reading c through a pointer), GCC kept
+  // the accumulators in a stack array: 24 zeroing stores before the loop and 24 stores
+  // after it in every 6 x 4 tile, whose whole K loop is 16 chunks at K = 128.
+  const __mmask8 tail = full < chunks ? static_cast<__mmask8>(lanes(kb - full * 8)) : static_cast<__mmask8>(0xff);
+  for (int64_t ch = 0; ch < chunks; ++ch) {
     if (pf_lines > 0 && --countdown <= 0) {
       _mm_prefetch(pf, _MM_HINT_T1);
       pf += 64;
@@ -170,17 +200,9 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp,
     }
     __m512 b[NP];
     load_weights<NP, kQuads>(wp, ldp, ch, b);
+    const __mmask8 xm = ch < full ? static_cast<__mmask8>(0xff) : tail;
     for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + i * ldx + ch * 8));
-      for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
-    }
-  }
-  if (full * 8 < kb) {  // the AVX2 tile's masked tail: absent lanes are 0 * 0
-    const __mmask8 m = static_cast<__mmask8>(lanes(kb - full * 8));
-    __m512 b[NP];
-    load_weights<NP, kQuads>(wp, ldp, full, b);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(m, x + i * ldx + full * 8));
+      const __m512 a = _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(xm, x + i * ldx + ch * 8));
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
   }
@@ -189,25 +211,8 @@ SDLLM_AVX512 void tile(const float* x, int64_t ldx, const void* wp, int64_t ldp,
   // a present output's lanes). After the three levels lane 4q + r holds, for r = 0/1 row i's
   // pair q/2 resp. 2 + q/2 (half q % 2), r = 2/3 the same of row i + 1; the permutation puts
   // row i's 8 outputs in order in the low half and row i + 1's in the high half.
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m512 zero = _mm512_setzero_ps();
   const int64_t present = cols < 2 * NP ? cols : 2 * NP;  // the tile's outputs in y (a missing odd row at the end)
-  const __mmask8 keep = static_cast<__mmask8>((1u << present) - 1);
-  for (int i = 0; i < MR; i += 2) {
-    __m512 row[2];
-    for (int r = 0; r < 2; ++r) {
-      if (i + r >= MR) {
-        row[r] = zero;
-        continue;
-      }
-      const __m512* a = c[i + r];
-      row[r] = fold_pairs(fold_quads(a[0], NP > 1 ? a[1 % NP] : zero),
-                          NP > 2 ? fold_quads(a[2 % NP], NP > 3 ? a[3 % NP] : zero) : zero);
-    }
-    const __m512 out = _mm512_permutexvar_ps(order, fold_last(row[0], row[1]));
-    put_row(y + i * ldy, _mm512_castps512_ps256(out), keep, accumulate);
-    if (i + 1 < MR) put_row(y + (i + 1) * ldy, _mm512_extractf32x8_ps(out, 1), keep, accumulate);
-  }
+  store_rows<MR, NP, 0>(c, y, ldy, static_cast<__mmask8>((1u << present) - 1), accumulate);
 }
 
 using TileFn = void (*)(const float*, int64_t, const void*, int64_t, int64_t, float*, int64_t, int64_t, bool, const char*,
