@@ -23,6 +23,25 @@ namespace kernels {
 
 namespace {
 
+// A tile's registers from / to rows of memory (row i at m + i * ld, 16 * NV floats), one
+// element per template instance: with loops here GCC kept the accumulators in a stack
+// array, zeroed or loaded there and copied back around the tile's main loop.
+template <int MR, int NV, int I>
+SDLLM_AVX512 inline void load_tile(__m512 (&t)[MR][NV], const float* m, int64_t ld) {
+  if constexpr (I < MR * NV) {
+    t[I / NV][I % NV] = _mm512_loadu_ps(m + (I / NV) * ld + 16 * (I % NV));
+    load_tile<MR, NV, I + 1>(t, m, ld);
+  }
+}
+
+template <int MR, int NV, int I>
+SDLLM_AVX512 inline void store_tile(const __m512 (&t)[MR][NV], float* m, int64_t ld) {
+  if constexpr (I < MR * NV) {
+    _mm512_storeu_ps(m + (I / NV) * ld + 16 * (I % NV), t[I / NV][I % NV]);
+    store_tile<MR, NV, I + 1>(t, m, ld);
+  }
+}
+
 // s[r][0 .. 16*NV) = sum_c q[r][c] * kt[c][0 .. 16*NV) for MR rows.
 template <int MR, int NV>
 SDLLM_AVX512 inline void qk_tile16(const float* q, int64_t hd, const float* kt, int64_t ldk, float* s, int64_t lds) {
@@ -37,8 +56,7 @@ SDLLM_AVX512 inline void qk_tile16(const float* q, int64_t hd, const float* kt, 
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(qb, k[v], acc[r][v]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(s + r * lds + 16 * v, acc[r][v]);
+  store_tile<MR, NV, 0>(acc, s, lds);
 }
 
 // acc[r][0 .. 16*NV) += sum_j p[r][j] * v[j][0 .. 16*NV) for MR rows.
@@ -46,8 +64,7 @@ template <int MR, int NV>
 SDLLM_AVX512 inline void pv_tile16(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, float* acc,
                                    int64_t lda) {
   __m512 a[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int u = 0; u < NV; ++u) a[r][u] = _mm512_loadu_ps(acc + r * lda + 16 * u);
+  load_tile<MR, NV, 0>(a, acc, lda);
   for (int64_t j = 0; j < nb; ++j) {
     __m512 x[NV];
     for (int u = 0; u < NV; ++u) x[u] = _mm512_loadu_ps(v + j * ldv + 16 * u);
@@ -56,8 +73,7 @@ SDLLM_AVX512 inline void pv_tile16(const float* p, int64_t ldp, const float* v, 
       for (int u = 0; u < NV; ++u) a[r][u] = _mm512_fmadd_ps(pb, x[u], a[r][u]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int u = 0; u < NV; ++u) _mm512_storeu_ps(acc + r * lda + 16 * u, a[r][u]);
+  store_tile<MR, NV, 0>(a, acc, lda);
 }
 
 template <int MR>

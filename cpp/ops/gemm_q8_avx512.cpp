@@ -117,6 +117,22 @@ SDLLM_AVX512_VNNI void pack_block(const int8_t* wq, const float* wscales, int64_
   }
 }
 
+// Output I = (r, c) of a tile: columns [0, nc) of block c of row r, then the outputs after
+// it, one per template instance: with a loop here GCC kept the accumulators in a stack
+// array, zeroed there and copied back around the tile's group loop.
+template <int R, int C, int I>
+SDLLM_AVX512_VNNI inline void store_cols(const __m512 (&acc)[R][C], float* y, int64_t ldy, int nc) {
+  if constexpr (I < R * C) {
+    constexpr int r = I / C, c = I % C;
+    const int left = nc - c * static_cast<int>(kBlockCols);
+    if (left > 0) {
+      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      _mm512_mask_storeu_ps(y + r * ldy + c * kBlockCols, mask, acc[r][c]);
+    }
+    store_cols<R, C, I + 1>(acc, y, ldy, nc);
+  }
+}
+
 // R activation rows (row r at x + r * kp, scales xs + r * groups, offsets xo + r * groups)
 // against C packed blocks (block c at blk + c * block_bytes). Stores rows [0, R) and
 // columns [0, nc) of the R x 16C result at y (row stride ldy).
@@ -151,12 +167,7 @@ SDLLM_AVX512_VNNI void tile(const int8_t* x, int64_t kp, const float* xs, const 
         acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][c]), _mm512_mul_ps(xsv, ws[c]), acc[r][c]);
     }
   }
-  for (int c = 0; c < C; ++c) {
-    const int left = nc - c * static_cast<int>(kBlockCols);
-    if (left <= 0) break;
-    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-    for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(y + r * ldy + c * kBlockCols, mask, acc[r][c]);
-  }
+  store_cols<R, C, 0>(acc, y, ldy, nc);
 }
 
 template <int C>
