@@ -35,6 +35,25 @@ namespace {
 constexpr int64_t kChunk = 32;  // query rows per work item (multiple of 4)
 constexpr int kMr = 4;          // rows per micro-tile
 
+// A tile's registers from / to rows of memory (row i at m + i * ld, 8 * NV floats), one
+// element per template instance: with loops here GCC kept the accumulators in a stack
+// array, zeroed or loaded there and copied back around the tile's main loop.
+template <int MR, int NV, int I>
+inline void load_tile(__m256 (&t)[MR][NV], const float* m, int64_t ld) {
+  if constexpr (I < MR * NV) {
+    t[I / NV][I % NV] = _mm256_loadu_ps(m + (I / NV) * ld + 8 * (I % NV));
+    load_tile<MR, NV, I + 1>(t, m, ld);
+  }
+}
+
+template <int MR, int NV, int I>
+inline void store_tile(const __m256 (&t)[MR][NV], float* m, int64_t ld) {
+  if constexpr (I < MR * NV) {
+    _mm256_storeu_ps(m + (I / NV) * ld + 8 * (I % NV), t[I / NV][I % NV]);
+    store_tile<MR, NV, I + 1>(t, m, ld);
+  }
+}
+
 // s[r][0 .. 8*NV) = sum_c q[r][c] * kt[c][0 .. 8*NV) for MR rows.
 template <int MR, int NV>
 inline void qk_tile(const float* q, int64_t hd, const float* kt, int64_t ldk, float* s, int64_t lds) {
@@ -49,8 +68,7 @@ inline void qk_tile(const float* q, int64_t hd, const float* kt, int64_t ldk, fl
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(qb, k[v], acc[r][v]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(s + r * lds + 8 * v, acc[r][v]);
+  store_tile<MR, NV, 0>(acc, s, lds);
 }
 
 template <int MR>
@@ -66,8 +84,7 @@ template <int MR, int NV, bool kMasked>
 inline void pv_tile(const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, float* acc,
                     int64_t lda, __m256i mask) {
   __m256 a[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int u = 0; u < NV; ++u) a[r][u] = _mm256_loadu_ps(acc + r * lda + 8 * u);
+  load_tile<MR, NV, 0>(a, acc, lda);
   for (int64_t j = 0; j < nb; ++j) {
     __m256 x[NV];
     for (int u = 0; u < NV; ++u)
@@ -77,8 +94,7 @@ inline void pv_tile(const float* p, int64_t ldp, const float* v, int64_t ldv, in
       for (int u = 0; u < NV; ++u) a[r][u] = _mm256_fmadd_ps(pb, x[u], a[r][u]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int u = 0; u < NV; ++u) _mm256_storeu_ps(acc + r * lda + 8 * u, a[r][u]);
+  store_tile<MR, NV, 0>(a, acc, lda);
 }
 
 template <int MR>

@@ -37,8 +37,24 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// y[i, j] (+)= the horizontal sum of accumulator (i, j), for I = i * NR + j and the ones
+// after it, one per template instance: with a loop here GCC kept the accumulators in a
+// stack array, zeroed there and copied back around the tile's K loop.
+template <int MR, int NR, int I>
+inline void store_sums(const __m256 (&c)[MR][NR], float* y, int64_t ldy, bool accumulate) {
+  if constexpr (I < MR * NR) {
+    const float s = hsum(c[I / NR][I % NR]);
+    float& out = y[(I / NR) * ldy + I % NR];
+    out = accumulate ? out + s : s;
+    store_sums<MR, NR, I + 1>(c, y, ldy, accumulate);
+  }
+}
+
 // y[i, j] (+)= sum_p x[i, p] w[j, p] for i < MR, j < NR, p < kb.
-template <int MR, int NR>
+// kTail: kb is not a multiple of 8. A tile without that block (every real model's K)
+// keeps its accumulators in registers; with it GCC keeps them in a stack array, stored and
+// reloaded around the K loop.
+template <int MR, int NR, bool kTail>
 void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t kb, float* y, int64_t ldy,
           bool accumulate) {
   __m256 c[MR][NR];
@@ -53,7 +69,7 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t kb, 
       for (int j = 0; j < NR; ++j) c[i][j] = _mm256_fmadd_ps(a, b[j], c[i][j]);
     }
   }
-  if (p < kb) {  // masked loads never touch memory past the row end
+  if (kTail && p < kb) {  // masked loads never touch memory past the row end
     const __m256i mask = tail_mask(kb - p);
     __m256 b[NR];
     for (int j = 0; j < NR; ++j) b[j] = _mm256_maskload_ps(w + j * ldw + p, mask);
@@ -62,20 +78,18 @@ void tile(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t kb, 
       for (int j = 0; j < NR; ++j) c[i][j] = _mm256_fmadd_ps(a, b[j], c[i][j]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) {
-      const float s = hsum(c[i][j]);
-      float& out = y[i * ldy + j];
-      out = accumulate ? out + s : s;
-    }
+  store_sums<MR, NR, 0>(c, y, ldy, accumulate);
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t, bool);
-const TileFn kTiles[4][3] = {
-    {tile<1, 1>, tile<1, 2>, tile<1, 3>},
-    {tile<2, 1>, tile<2, 2>, tile<2, 3>},
-    {tile<3, 1>, tile<3, 2>, tile<3, 3>},
-    {tile<4, 1>, tile<4, 2>, tile<4, 3>},
+template <bool kTail>
+struct Tiles {
+  static constexpr TileFn at[4][3] = {
+      {tile<1, 1, kTail>, tile<1, 2, kTail>, tile<1, 3, kTail>},
+      {tile<2, 1, kTail>, tile<2, 2, kTail>, tile<2, 3, kTail>},
+      {tile<3, 1, kTail>, tile<3, 2, kTail>, tile<3, 3, kTail>},
+      {tile<4, 1, kTail>, tile<4, 2, kTail>, tile<4, 3, kTail>},
+  };
 };
 
 }  // namespace
@@ -125,7 +139,8 @@ void avx2_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, i
       const int64_t mr = std::min<int64_t>(4, m - i0);
       for (int64_t j0 = n0; j0 < n1; j0 += 3) {
         const int64_t nr = std::min<int64_t>(3, n1 - j0);
-        kTiles[mr - 1][nr - 1](x + i0 * k + k0, k, wp + (j0 - n0) * ldw, ldw, kb, y + i0 * n + j0, n, k0 > 0);
+        (kb % 8 ? Tiles<true>::at : Tiles<false>::at)[mr - 1][nr - 1](x + i0 * k + k0, k, wp + (j0 - n0) * ldw, ldw, kb,
+                                                                      y + i0 * n + j0, n, k0 > 0);
       }
     }
   }
