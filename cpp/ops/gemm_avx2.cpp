@@ -135,12 +135,12 @@ void avx2_gemm_rows(const float* x, int64_t m, int64_t k, const WeightView& w, i
       ldw = k;
       wp = static_cast<const float*>(w.data) + n0 * k + k0;
     }
+    const TileFn(&tiles)[4][3] = kb % 8 ? Tiles<true>::at : Tiles<false>::at;
     for (int64_t i0 = 0; i0 < m; i0 += 4) {
       const int64_t mr = std::min<int64_t>(4, m - i0);
       for (int64_t j0 = n0; j0 < n1; j0 += 3) {
         const int64_t nr = std::min<int64_t>(3, n1 - j0);
-        (kb % 8 ? Tiles<true>::at : Tiles<false>::at)[mr - 1][nr - 1](x + i0 * k + k0, k, wp + (j0 - n0) * ldw, ldw, kb,
-                                                                      y + i0 * n + j0, n, k0 > 0);
+        tiles[mr - 1][nr - 1](x + i0 * k + k0, k, wp + (j0 - n0) * ldw, ldw, kb, y + i0 * n + j0, n, k0 > 0);
       }
     }
   }
