@@ -24,6 +24,7 @@
         "cpp/ops/gemm.cpp",
         "cpp/ops/gemm_q8.cpp",
         "cpp/ops/kernels_portable.cpp",
+        "cpp/ops/project.cpp",
         "cpp/ops/rmsnorm.cpp",
         "cpp/ops/rope.cpp",
         "cpp/safetensors.cpp",

@@ -1,7 +1,9 @@
 // ForwardOps on the CPU: each call is the cpp/ops.h op of the same name.
 #include "cpu_forward_ops.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace sdllm {
 
@@ -98,27 +100,55 @@ class CpuForwardOps final : public ForwardOps {
       col += w[j]->rows;
     }
   }
-  // q and k of every layer rotate by the same positions: the cos/sin table is computed on
+  // q and k of every layer rotate by the same positions: the cos/sin tables are computed on
   // the first call and reused while the positions, head_dim and theta stay the same.
   void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
-    Arena& a = arena_;
-    const size_t half = static_cast<size_t>(head_dim / 2), cells = static_cast<size_t>(n) * half;
-    const bool same = a.rope_n == n && a.rope_head_dim == head_dim && a.rope_theta == theta &&
-                      (n == 0 || std::memcmp(a.rope_pos.data.get(), pos, sizeof(int32_t) * static_cast<size_t>(n)) == 0);
-    if (!same) {
-      std::memcpy(a.rope_pos.get(static_cast<size_t>(n) + 1), pos, sizeof(int32_t) * static_cast<size_t>(n));
-      op_rope_angles(pos, n, head_dim, theta, a.rope_cs.get(cells + 1), a.rope_sn.get(cells + 1));
-      a.rope_n = n;
-      a.rope_head_dim = head_dim;
-      a.rope_theta = theta;
-    }
-    const float* cs = a.rope_cs.data.get();
-    const float* sn = a.rope_sn.data.get();
+    const RopeTables t = rope_tables(n, head_dim, pos, theta);
     const int64_t grain = n * heads * head_dim < (1 << 11) ? n : 1;
     pool_.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
-      op_rope_apply(x + b * stride, e - b, stride, heads, head_dim, cs + b * static_cast<int64_t>(half),
-                    sn + b * static_cast<int64_t>(half));
+      op_rope_apply(x + b * stride, e - b, stride, heads, head_dim, t.cs + b * t.half, t.sn + b * t.half);
     });
+  }
+  // RoPE on each block of whole heads as soon as the GEMM has written it.
+  void project_rope(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
+                    int count, float* y, int64_t ldy, int rope_heads, int head_dim, const int32_t* pos,
+                    float theta) override {
+    const RopeTables t = rope_tables(m, head_dim, pos, theta);
+    std::vector<int64_t> offset(static_cast<size_t>(count), 0);
+    for (int j = 1; j < count; j++) offset[j] = offset[j - 1] + w[j - 1]->rows;
+    const int64_t rope_end = static_cast<int64_t>(rope_heads) * head_dim;
+    ProjectEpilogue epilogue;
+    epilogue.align = head_dim;  // weights start at whole heads (q, k, v are n_heads * head_dim rows)
+    epilogue.block = [&](int j, int64_t i0, int64_t i1, int64_t c0, int64_t c1) {
+      const int64_t g0 = offset[j] + c0, g1 = std::min(offset[j] + c1, rope_end);
+      if (g0 >= g1) return;
+      op_rope_apply(y + i0 * ldy + g0, i1 - i0, ldy, static_cast<int>((g1 - g0) / head_dim), head_dim,
+                    t.cs + i0 * t.half, t.sn + i0 * t.half);
+    };
+    op_project(x, m, k, w, bias, count, y, ldy, pool_, &epilogue);
+  }
+  // SwiGLU on each block of gate and up columns as soon as both are written.
+  void project_swiglu(const float* x, int64_t m, int64_t k, const WeightView& gate, const WeightView& up,
+                      float* gate_up, float* act) override {
+    const WeightView* w[2] = {&gate, &up};
+    const int64_t n = gate.rows, ld = 2 * n;
+    ProjectEpilogue epilogue;
+    epilogue.align = 8;  // op_swiglu's vector lanes: each column takes the path it takes in a whole row
+    epilogue.paired = true;
+    epilogue.block = [&](int, int64_t i0, int64_t i1, int64_t c0, int64_t c1) {
+      for (int64_t r = i0; r < i1; r++) op_swiglu(gate_up + r * ld + c0, gate_up + r * ld + n + c0, c1 - c0, act + r * n + c0);
+    };
+    op_project(x, m, k, w, nullptr, 2, gate_up, ld, pool_, &epilogue);
+  }
+  // The residual add on each block of the GEMM's outputs as soon as it is written.
+  void gemm_add(const float* x, int64_t m, int64_t k, const WeightView& w, float* tmp, float* y) override {
+    const WeightView* ws[1] = {&w};
+    const int64_t n = w.rows;
+    ProjectEpilogue epilogue;
+    epilogue.block = [&](int, int64_t i0, int64_t i1, int64_t c0, int64_t c1) {
+      for (int64_t r = i0; r < i1; r++) op_add(y + r * n + c0, tmp + r * n + c0, c1 - c0);
+    };
+    op_project(x, m, k, ws, nullptr, 1, tmp, n, pool_, &epilogue);
   }
   void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
                    float* dst) override {
@@ -147,6 +177,26 @@ class CpuForwardOps final : public ForwardOps {
   void finish() override {}
 
  private:
+  struct RopeTables {
+    const float* cs;
+    const float* sn;
+    int64_t half;
+  };
+  RopeTables rope_tables(int64_t n, int head_dim, const int32_t* pos, float theta) {
+    Arena& a = arena_;
+    const size_t half = static_cast<size_t>(head_dim / 2), cells = static_cast<size_t>(n) * half;
+    const bool same = a.rope_n == n && a.rope_head_dim == head_dim && a.rope_theta == theta &&
+                      (n == 0 || std::memcmp(a.rope_pos.data.get(), pos, sizeof(int32_t) * static_cast<size_t>(n)) == 0);
+    if (!same) {
+      std::memcpy(a.rope_pos.get(static_cast<size_t>(n) + 1), pos, sizeof(int32_t) * static_cast<size_t>(n));
+      op_rope_angles(pos, n, head_dim, theta, a.rope_cs.get(cells + 1), a.rope_sn.get(cells + 1));
+      a.rope_n = n;
+      a.rope_head_dim = head_dim;
+      a.rope_theta = theta;
+    }
+    return RopeTables{a.rope_cs.data.get(), a.rope_sn.data.get(), static_cast<int64_t>(half)};
+  }
+
   ThreadPool& pool_;
   Arena& arena_;
 };

@@ -145,7 +145,7 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
   using S = ForwardOps::Scratch;
   using I = ForwardOps::Index;
   const size_t R = static_cast<size_t>(total_rows), P = static_cast<size_t>(total_pred);
-  const int64_t ldqkv = d + 2 * kvd, ldgu = 2 * mlp;
+  const int64_t ldqkv = d + 2 * kvd;
   const ScratchPlan plan = scratch_plan(c, total_rows, total_pred);
   ops.begin(plan);
   auto scratch = [&](S id) { return ops.scratch(id, plan.floats[static_cast<int>(id)]); };
@@ -176,10 +176,9 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
     ops.rmsnorm(x, w.attn_norm, total_rows, d, eps, h);
     const WeightView* qkv_w[3] = {&w.wq, &w.wk, &w.wv};
     const WeightView* qkv_b[3] = {bias_or_null(w.bq), bias_or_null(w.bk), bias_or_null(w.bv)};
-    ops.project(h, total_rows, d, qkv_w, qkv_b, 3, qkv, ldqkv);
-    // k's heads follow q's in a qkv row, so one call rotates both.
-    ops.rope(q, total_rows, ldqkv, static_cast<int>(c.n_heads + c.n_kv_heads), static_cast<int>(hd), dev_positions,
-             theta);
+    // k's heads follow q's in a qkv row, so one rotation covers both.
+    ops.project_rope(h, total_rows, d, qkv_w, qkv_b, 3, qkv, ldqkv, static_cast<int>(c.n_heads + c.n_kv_heads),
+                     static_cast<int>(hd), dev_positions, theta);
     for (size_t i = 0; i < count; i++) {
       const ForwardRequest& r = *entries[i].request;
       if (r.cache_write_start < 0 || r.cache_write_rows == 0) continue;
@@ -223,11 +222,8 @@ void run_forward(ForwardOps& ops, const ForwardModel& m, const BatchEntry* entri
     ops.attention_batch(attention_params.data(), count);
     ops.gemm(att, rows, d, w.wo, nullptr, tmp);
     ops.add_rmsnorm(x, tmp, w.ff_norm, rows, d, eps, h);
-    const WeightView* gu_w[2] = {&w.w_gate, &w.w_up};
-    ops.project(h, rows, d, gu_w, nullptr, 2, gate_up, ldgu);
-    ops.swiglu(gate_up, gate_up + mlp, rows, mlp, ldgu, act);
-    ops.gemm(act, rows, mlp, w.w_down, nullptr, tmp);
-    ops.add(x, tmp, rows * d);
+    ops.project_swiglu(h, rows, d, w.w_gate, w.w_up, gate_up, act);
+    ops.gemm_add(act, rows, mlp, w.w_down, tmp, x);
   };
 
   // The layers segment: the same calls for every forward with the same signature, up to

@@ -105,6 +105,14 @@ class ForwardOps {
                        int count, float* y, int64_t ldy) = 0;
   virtual void rope(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const int32_t* pos,
                     float theta) = 0;
+  // project(), then rope() on the first rope_heads heads of each row of y (q and k, which
+  // lead a q|k|v row). A backend may fuse the two; the floats are the same.
+  virtual void project_rope(const float* x, int64_t m, int64_t k, const WeightView* const* w,
+                            const WeightView* const* bias, int count, float* y, int64_t ldy, int rope_heads,
+                            int head_dim, const int32_t* pos, float theta) {
+    project(x, m, k, w, bias, count, y, ldy);
+    rope(y, m, ldy, rope_heads, head_dim, pos, theta);
+  }
   // dst[i, 0:width) = src row rows[i] (row stride src_stride), i < n; dst is contiguous and
   // must not alias src.
   virtual void gather_rows(const float* src, int64_t src_stride, int64_t width, const int32_t* rows, int64_t n,
@@ -122,6 +130,20 @@ class ForwardOps {
   // out[r, c] = silu(gate[r * in_stride + c]) * up[r * in_stride + c]; out is [rows, cols].
   virtual void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) = 0;
   virtual void add(float* y, const float* x, int64_t n) = 0;
+  // The MLP's input half: gate_up[:, 0:n) = x gate^T, gate_up[:, n:2n) = x up^T (n =
+  // gate.rows = up.rows, row stride 2n), then act[m, n] = swiglu of the two halves.
+  virtual void project_swiglu(const float* x, int64_t m, int64_t k, const WeightView& gate, const WeightView& up,
+                              float* gate_up, float* act) {
+    const WeightView* w[2] = {&gate, &up};
+    const int64_t n = gate.rows;
+    project(x, m, k, w, nullptr, 2, gate_up, 2 * n);
+    swiglu(gate_up, gate_up + n, m, n, 2 * n, act);
+  }
+  // y[m, w.rows] += x w^T (a residual), with tmp [m, w.rows] as scratch.
+  virtual void gemm_add(const float* x, int64_t m, int64_t k, const WeightView& w, float* tmp, float* y) {
+    gemm(x, m, k, w, nullptr, tmp);
+    add(y, tmp, m * w.rows);
+  }
   // ConfidenceParams as cpp/ops.h; out_ids/out_conf are backend memory.
   virtual void confidence(const ConfidenceParams& p) = 0;
   // The calls between segment_begin and segment_end (embedding, every layer up to the last

@@ -3,6 +3,7 @@
 // Activations are float32 row-major; weights are WeightViews in their file dtype.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "dtype.h"
 #include "rng.h"
@@ -36,6 +37,25 @@ void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const We
 // so several GEMMs can write their outputs side by side (fused q|k|v, gate|up).
 void op_gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
              int64_t ldy, ThreadPool& pool);
+
+// Several GEMMs of one input, side by side, in one job over the pool: weight j's outputs
+// are y[:, o_j : o_j + w[j]->rows] (o_j the sum of the earlier weights' rows, row stride
+// ldy), plus bias[j] when bias and bias[j] are not null; each element is op_gemm's, bit for
+// bit. Q8_0 activations are quantized once for all the weights.
+// The epilogue, when given, runs on each block of finished outputs, on the thread that
+// computed it while the block is in its cache: block(weight, i0, i1, c0, c1) for rows
+// [i0, i1) and weight columns [c0, c1) (paired: weight is -1 and columns [c0, c1) of every
+// weight are done). A block's column range starts at a multiple of `align` (0: any) and
+// ends at one or at the weight's end; the blocks of one call partition all outputs.
+// paired: every weight has the same rows, and a block holds the same columns of each
+// (gate and up for SwiGLU); otherwise a block lies within one weight.
+struct ProjectEpilogue {
+  int64_t align = 0;
+  bool paired = false;
+  std::function<void(int weight, int64_t i0, int64_t i1, int64_t c0, int64_t c1)> block;
+};
+void op_project(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
+                int count, float* y, int64_t ldy, ThreadPool& pool, const ProjectEpilogue* epilogue = nullptr);
 
 // out[i] = silu(gate[i]) * up[i]
 void op_swiglu(const float* gate, const float* up, int64_t n, float* out);

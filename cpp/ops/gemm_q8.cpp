@@ -6,14 +6,15 @@
 // Reduction order: the sum for output (i, j) runs over the groups in order with the same
 // operations whatever m is and wherever row i falls in a tile (scalar: one float
 // accumulator; AVX2: 8 float lanes reduced once at the end), so a GEMM over m rows equals,
-// bit for bit, the GEMMs of each row alone. Threads split the weight rows in panels, as
-// in gemm.cpp.
+// bit for bit, the GEMMs of each row alone. Threads split the weight rows (project.cpp);
+// the activations are quantized once per projection, whatever number of weights share them.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "../cpu_features.h"
 #include "../ops.h"
+#include "gemm_blocks.h"
 #include "kernels.h"
 
 namespace sdllm {
@@ -75,75 +76,83 @@ void q8_quantize_rows(const float* x, int64_t m, int64_t k, int8_t* xq, float* x
 
 }  // namespace kernels
 
-void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
-                int64_t ldy, ThreadPool& pool) {
-  const int64_t n = w.rows;
-  if (m <= 0 || n <= 0) return;
-  if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) std::fill(y + i * ldy, y + i * ldy + n, 0.f);
-  } else {
-    const int64_t groups = q8_groups(k), kp = groups * kQ8Group;
-    // Scratch of the calling thread, reused across calls (never zero-filled: every byte
-    // used is written by the quantizer).
-    thread_local std::vector<int8_t> xq_buf;
-    thread_local std::vector<float> xs_buf;
-    if (xq_buf.size() < static_cast<size_t>(m * kp + 32)) xq_buf.resize(static_cast<size_t>(m * kp + 32));
-    if (xs_buf.size() < static_cast<size_t>(m * groups)) xs_buf.resize(static_cast<size_t>(m * groups));
-    int8_t* xq = xq_buf.data();
-    float* xs = xs_buf.data();
-    kernels::q8_quantize_rows(x, m, k, xq, xs, pool);
-    const bool avx2 = use_avx2_fma();
-    const bool vnni = avx2 && kernels::q8_use_vnni();
-    const bool vnni512 = vnni && use_avx512() && kernels::q8_vnni512_available();
-    thread_local std::vector<float> xsp_buf;
-    thread_local std::vector<int8_t> xp_buf;
-    thread_local std::vector<int32_t> xo_buf;
-    const int64_t tiles = (m + 3) / 4;
-    if (vnni512) {
-      if (xo_buf.size() < static_cast<size_t>(m * groups)) xo_buf.resize(static_cast<size_t>(m * groups));
-      kernels::vnni512_q8_x_offsets(xq, m, kp, groups, xo_buf.data());
-    } else if (vnni) {
-      if (xsp_buf.size() < static_cast<size_t>(tiles * groups * 8)) xsp_buf.resize(static_cast<size_t>(tiles * groups * 8));
-      if (xp_buf.size() < static_cast<size_t>(tiles * groups * 128)) xp_buf.resize(static_cast<size_t>(tiles * groups * 128));
-      kernels::vnni_q8_pack_x(xq, xs, m, k, kp, xp_buf.data(), xsp_buf.data());
-    } else if (avx2) {
-      const size_t need = static_cast<size_t>(tiles * groups * 16);
-      if (xsp_buf.size() < need) xsp_buf.resize(need);
-      kernels::avx2_q8_scale_pattern(xs, m, groups, xsp_buf.data());
-    }
-    // Plain pointers: inside the lambda, a thread_local name would be the worker's own.
-    const float* xsp = xsp_buf.data();
-    const int8_t* xp = xp_buf.data();
-    const int32_t* xo = xo_buf.data();
+namespace gemm {
 
-    // The VNNI-512 tile packs weight rows 32 at a time: its panels are whole multiples.
-    const int64_t unit = vnni512 ? 32 : 4;
-    int64_t panel = std::max(unit, q8_panel_rows(k) / unit * unit);
-    if (pool.size() > 1) {  // narrow weights: about 4 panels per thread, at least 8 rows
-      const int64_t want = (n + 4 * pool.size() - 1) / (4 * pool.size());
-      panel = std::max<int64_t>(std::max<int64_t>(8, unit), std::min<int64_t>(panel, (want + unit - 1) / unit * unit));
-    }
-    const int64_t panels = (n + panel - 1) / panel;
-    const int64_t work = m * k * n;
-    const int64_t grain = work < (1 << 18) ? panels : 1;
-    pool.parallel_for(panels, grain, [&](int64_t b, int64_t e, int) {
-      const int64_t n0 = b * panel, n1 = std::min(n, e * panel);
-      for (int64_t p = n0; p < n1; p += panel) {
-        const int64_t q = std::min(n1, p + panel);
-        if (vnni512)
-          kernels::vnni512_q8_gemm_rows(xq, xs, xo, m, k, kp, w, p, q, y, ldy);
-        else if (vnni)
-          kernels::vnni_q8_gemm_rows(xp, xsp, m, k, w, p, q, y, ldy);
-        else if (avx2)
-          kernels::avx2_q8_gemm_rows(xq, xsp, m, k, kp, w, p, q, y, ldy);
-        else
-          scalar_q8_rows(xq, xs, m, k, kp, w, p, q, y, ldy);
-      }
-    });
+Q8Input q8_prepare(const float* x, int64_t m, int64_t k, ThreadPool& pool) {
+  Q8Input in;
+  in.m = m;
+  in.k = k;
+  in.groups = q8_groups(k);
+  in.kp = in.groups * kQ8Group;
+  const int64_t groups = in.groups, kp = in.kp;
+  // Scratch of the calling thread, reused across calls (never zero-filled: every byte
+  // used is written by the quantizer).
+  thread_local std::vector<int8_t> xq_buf;
+  thread_local std::vector<float> xs_buf;
+  thread_local std::vector<float> xsp_buf;
+  thread_local std::vector<int8_t> xp_buf;
+  thread_local std::vector<int32_t> xo_buf;
+  if (xq_buf.size() < static_cast<size_t>(m * kp + 32)) xq_buf.resize(static_cast<size_t>(m * kp + 32));
+  if (xs_buf.size() < static_cast<size_t>(m * groups)) xs_buf.resize(static_cast<size_t>(m * groups));
+  kernels::q8_quantize_rows(x, m, k, xq_buf.data(), xs_buf.data(), pool);
+  const bool avx2 = use_avx2_fma();
+  const bool vnni = avx2 && kernels::q8_use_vnni();
+  const bool vnni512 = vnni && use_avx512() && kernels::q8_vnni512_available();
+  const int64_t tiles = (m + 3) / 4;
+  if (vnni512) {
+    in.path = Q8Input::Vnni512;
+    if (xo_buf.size() < static_cast<size_t>(m * groups)) xo_buf.resize(static_cast<size_t>(m * groups));
+    kernels::vnni512_q8_x_offsets(xq_buf.data(), m, kp, groups, xo_buf.data());
+  } else if (vnni) {
+    in.path = Q8Input::Vnni;
+    if (xsp_buf.size() < static_cast<size_t>(tiles * groups * 8)) xsp_buf.resize(static_cast<size_t>(tiles * groups * 8));
+    if (xp_buf.size() < static_cast<size_t>(tiles * groups * 128)) xp_buf.resize(static_cast<size_t>(tiles * groups * 128));
+    kernels::vnni_q8_pack_x(xq_buf.data(), xs_buf.data(), m, k, kp, xp_buf.data(), xsp_buf.data());
+  } else if (avx2) {
+    in.path = Q8Input::Avx2;
+    const size_t need = static_cast<size_t>(tiles * groups * 16);
+    if (xsp_buf.size() < need) xsp_buf.resize(need);
+    kernels::avx2_q8_scale_pattern(xs_buf.data(), m, groups, xsp_buf.data());
   }
-  if (bias && !bias->empty())
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) y[i * ldy + j] += bias->at(0, j);
+  in.xq = xq_buf.data();
+  in.xs = xs_buf.data();
+  in.xsp = xsp_buf.data();
+  in.xp = xp_buf.data();
+  in.xo = xo_buf.data();
+  return in;
 }
+
+// The VNNI-512 tile packs weight rows 32 at a time: ranges are best whole multiples.
+int64_t q8_unit(const Q8Input& in) { return in.path == Q8Input::Vnni512 ? 32 : 4; }
+
+void q8_outputs(const Q8Input& in, const WeightView& w, int64_t n0, int64_t n1, float* y, int64_t ldy) {
+  const int64_t m = in.m, k = in.k;
+  if (m <= 0 || n1 <= n0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) std::fill(y + i * ldy + n0, y + i * ldy + n1, 0.f);
+    return;
+  }
+  const int64_t unit = q8_unit(in);
+  const int64_t panel = std::max(unit, q8_panel_rows(k) / unit * unit);
+  for (int64_t p = n0; p < n1; p += panel) {
+    const int64_t q = std::min(n1, p + panel);
+    switch (in.path) {
+      case Q8Input::Vnni512:
+        kernels::vnni512_q8_gemm_rows(in.xq, in.xs, in.xo, m, k, in.kp, w, p, q, y, ldy);
+        break;
+      case Q8Input::Vnni:
+        kernels::vnni_q8_gemm_rows(in.xp, in.xsp, m, k, w, p, q, y, ldy);
+        break;
+      case Q8Input::Avx2:
+        kernels::avx2_q8_gemm_rows(in.xq, in.xsp, m, k, in.kp, w, p, q, y, ldy);
+        break;
+      case Q8Input::Scalar:
+        scalar_q8_rows(in.xq, in.xs, m, k, in.kp, w, p, q, y, ldy);
+        break;
+    }
+  }
+}
+
+}  // namespace gemm
 
 }  // namespace sdllm

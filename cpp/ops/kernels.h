@@ -65,7 +65,7 @@ void avx2_q8_quantize_row(const float* x, int64_t n, int8_t* q, float* scales);
 // Test/bench hook: use the AVX-VNNI tile when the CPU has it (default, unless SDLLM_NO_VNNI=1)
 // or the maddubs one; returns whether VNNI is now in use. Both give identical results.
 bool set_q8_vnni(bool on);
-// Whether op_gemm_q8 takes the VNNI path now (AVX-VNNI present and not disabled).
+// Whether the Q8 GEMM takes the VNNI path now (AVX-VNNI present and not disabled).
 bool q8_use_vnni();
 // gemm_q8_vnni_avx2.cpp: the CPU has AVX-VNNI; the activations repacked per tile of 4 rows
 // (xp: ceil(m/4) * groups * 128 bytes, xsp: ceil(m/4) * groups * 8 floats); the GEMM rows.
@@ -99,9 +99,5 @@ void avx2_q8_gemm_rows(const int8_t* xq, const float* xsp, int64_t m, int64_t k,
                        int64_t n0, int64_t n1, float* y, int64_t ldy);
 
 }  // namespace kernels
-
-// op_gemm for w.dtype == Q8_0 (gemm_q8.cpp); op_gemm dispatches to it.
-void op_gemm_q8(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y,
-                int64_t ldy, ThreadPool& pool);
 
 }  // namespace sdllm

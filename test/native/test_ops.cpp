@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -508,6 +509,82 @@ void test_gemm_row_independence(ThreadPool& pool) {
   reset_gemm_path();
 }
 
+// op_project: several weights side by side equal op_gemm of each with the output stride,
+// bit for bit; its epilogue sees every output exactly once, after it is final (bias
+// included), in blocks whose columns start at multiples of the alignment; paired blocks
+// hold the same columns of every weight. Every kernel path, float and Q8 weights.
+void test_project(ThreadPool& pool) {
+  struct C { int64_t m, k; std::vector<int64_t> rows; int64_t align; };
+  const std::vector<C> cases = {{1, 67, {64, 32, 32}, 16}, {13, 256, {129, 7}, 0}, {37, 128, {96, 96}, 8},
+                                {200, 64, {48, 48}, 8}, {64, 512, {512, 256, 256}, 64}, {6, 40, {24, 24}, 24}};
+  for (GemmPath path : gemm_paths()) {
+    use_gemm_path(path);
+    for (const C& c : cases)
+      for (DType dt : {DType::BF16, DType::F32, DType::Q8_0})
+        for (bool paired : {false, true}) {
+          const int count = static_cast<int>(c.rows.size());
+          bool same_rows = true;
+          for (int64_t r : c.rows) same_rows = same_rows && r == c.rows[0];
+          if (paired && !same_rows) continue;
+          std::vector<std::unique_ptr<AnyWeights>> ws;
+          std::vector<std::unique_ptr<Weights>> bs;
+          std::vector<const WeightView*> wv, bv;
+          int64_t ldy = 3;  // a gap past the last weight's columns
+          for (int j = 0; j < count; ++j) {
+            ws.emplace_back(new AnyWeights(dt, c.rows[j], c.k));
+            bs.emplace_back(new Weights(DType::BF16, 1, c.rows[j]));
+            wv.push_back(&ws.back()->view());
+            bv.push_back(j == 1 ? nullptr : &bs.back()->view);  // one weight without a bias
+            ldy += c.rows[j];
+          }
+          const std::vector<float> x = randn(c.m * c.k);
+          std::vector<float> want(static_cast<size_t>(c.m * ldy), 5.f), got(want.size(), 5.f), seen(want.size(), 5.f);
+          int64_t col = 0;
+          for (int j = 0; j < count; ++j) {
+            op_gemm(x.data(), c.m, c.k, *wv[j], bv[j], want.data() + col, ldy, pool);
+            col += c.rows[j];
+          }
+          std::vector<std::atomic<int>> hits(want.size());
+          std::atomic<bool> aligned{true};
+          ProjectEpilogue ep;
+          ep.align = c.align;
+          ep.paired = paired;
+          ep.block = [&](int weight, int64_t i0, int64_t i1, int64_t c0, int64_t c1) {
+            if (c.align > 0 && c0 % c.align != 0) aligned = false;
+            if ((weight < 0) != paired) aligned = false;
+            int64_t off = 0;
+            for (int j = 0; j < count; ++j) {
+              if (weight < 0 || j == weight)
+                for (int64_t i = i0; i < i1; ++i)
+                  for (int64_t cc = c0; cc < c1; ++cc) {
+                    const size_t at = static_cast<size_t>(i * ldy + off + cc);
+                    seen[at] = got[at];
+                    hits[at].fetch_add(1);
+                  }
+              off += c.rows[j];
+            }
+          };
+          op_project(x.data(), c.m, c.k, wv.data(), bv.data(), count, got.data(), ldy, pool, &ep);
+          const bool same = std::memcmp(want.data(), got.data(), want.size() * 4) == 0;
+          bool once = true, final_values = true;
+          for (int64_t i = 0; i < c.m; ++i)
+            for (int64_t cc = 0; cc < ldy; ++cc) {
+              const size_t at = static_cast<size_t>(i * ldy + cc);
+              once = once && hits[at].load() == (cc < ldy - 3 ? 1 : 0);
+              final_values = final_values && std::memcmp(&seen[at], &got[at], 4) == 0;
+            }
+          char name[128];
+          std::snprintf(name, sizeof name, "project %s m=%lld k=%lld weights=%d align=%lld%s threads=%d %s", dtype_name(dt),
+                        (long long)c.m, (long long)c.k, count, (long long)c.align, paired ? " paired" : "", pool.size(),
+                        gemm_path_name());
+          report(name, same && once && final_values && aligned,
+                 !same ? "differs from op_gemm" : !once ? "an output seen by the epilogue not exactly once"
+                 : !final_values ? "epilogue saw an unfinished output" : !aligned ? "block misaligned" : "bit-identical");
+        }
+  }
+  reset_gemm_path();
+}
+
 void test_elementwise() {
   for (bool scalar : paths()) {
     set_force_scalar(scalar);
@@ -805,6 +882,19 @@ void test_threadpool() {
   for (auto& v : seen) once = once && v.load() == 1;
   report("threadpool: chunks of slow workers are taken by the caller, each item once", once && by_caller.load() > 40,
          once ? "" : "an item ran twice or never");
+  // No chunk under the grain, whatever n: kernels rely on it (whole tiles, aligned columns).
+  bool grains = true;
+  for (int64_t n = 1; n < 400 && grains; n += 7)
+    for (int64_t grain : {1, 3, 8, 64}) {
+      std::atomic<int64_t> covered{0};
+      std::atomic<bool> small{false};
+      pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
+        if (e - b < grain && e - b < n) small = true;
+        covered.fetch_add(e - b);
+      });
+      grains = grains && !small.load() && covered.load() == n;
+    }
+  report("threadpool: every chunk holds at least the grain, all items covered", grains, "");
 }
 
 }  // namespace
@@ -831,6 +921,8 @@ int main() {
   test_gemm_q8_vnni(pool3);
   test_gemm_row_independence(pool3);
   test_gemm_row_independence(pool1);
+  test_project(pool3);
+  test_project(pool1);
   test_pooled_ops(pool3);
   test_pooled_ops(pool1);
   test_attention(pool3);
