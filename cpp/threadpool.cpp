@@ -1,5 +1,5 @@
 // ThreadPool: persistent workers that spin briefly, then sleep on a condition variable,
-// between jobs. A forward issues ~10 jobs per layer, often under 100 us apart: a worker
+// between jobs. A forward issues ~7 jobs per layer, often under 100 us apart: a worker
 // woken from a futex arrives tens of microseconds late each time, so workers first poll
 // the job counter for about kSpinIters pauses (~50-100 us) and the caller polls for the
 // workers' completion the same way; only then do they block. The caller runs chunk 0
@@ -29,11 +29,10 @@
 #endif
 
 namespace sdllm {
-
 namespace {
 thread_local bool t_inside_job = false;
 constexpr int kSpinIters = 20000;  // pauses before blocking (a pause is ~3-40 ns by CPU)
-constexpr int kChunksPerThread = 4;
+constexpr int kChunksPerThread = 6;
 }
 
 struct ThreadPool::Impl {
@@ -50,7 +49,8 @@ struct ThreadPool::Impl {
 
   // The current job, valid while a generation is in flight (written before the bump).
   const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
-  int64_t n = 0, chunks = 0;
+  int64_t n = 0;
+  std::vector<int64_t> bounds;  // chunk c covers items [bounds[c], bounds[c + 1])
   int sharers = 0;  // threads with a share of the chunks: 0 .. sharers-1
   std::atomic<int> pending{0};  // workers still running the current job
   std::exception_ptr error;
@@ -86,7 +86,7 @@ struct ThreadPool::Impl {
   }
 
   void run_chunk(int64_t c, int worker) {
-    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    const int64_t begin = bounds[c], end = bounds[c + 1];
     try {
       (*fn)(begin, end, worker);
     } catch (...) {
@@ -149,9 +149,8 @@ int ThreadPool::size() const { return impl_->size; }
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  // Up to kChunksPerThread chunks a thread, none smaller than the grain.
-  const int64_t chunks = std::min<int64_t>(int64_t{kChunksPerThread} * impl_->size, (n + grain - 1) / grain);
-  if (chunks <= 1 || t_inside_job) {
+  const int64_t sharers = std::min<int64_t>(impl_->size, n / grain);
+  if (sharers <= 1 || t_inside_job) {
     fn(0, n, 0);
     return;
   }
@@ -161,10 +160,23 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     std::lock_guard<std::mutex> lk(s.mu);
     s.fn = &fn;
     s.n = n;
-    s.chunks = chunks;
-    s.sharers = static_cast<int>(std::min<int64_t>(s.size, chunks));
-    for (int t = 0; t < s.sharers; ++t)
-      s.shares[t].span.store(Impl::pack(chunks * t / s.sharers, chunks * (t + 1) / s.sharers), std::memory_order_relaxed);
+    s.sharers = static_cast<int>(sharers);
+    // Equal shares of the items, each cut into chunks of halving size (1/2, 1/4, ... of the
+    // share, the last two equal, none under the grain): a thread that runs out of work
+    // takes the smallest chunks left, so the job ends within about one small chunk of its
+    // last thread instead of one n/(4 * threads) chunk (8% of a forward's time waited so).
+    s.bounds.clear();
+    s.bounds.push_back(0);
+    for (int64_t t = 0; t < sharers; ++t) {
+      const int64_t first = static_cast<int64_t>(s.bounds.size()) - 1, end = n * (t + 1) / sharers;
+      int64_t at = s.bounds.back();
+      for (int c = 1; c < kChunksPerThread && end - at >= 2 * grain; ++c) {
+        at += (end - at + 1) / 2;
+        s.bounds.push_back(at);
+      }
+      s.bounds.push_back(end);
+      s.shares[t].span.store(Impl::pack(first, static_cast<int64_t>(s.bounds.size()) - 1), std::memory_order_relaxed);
+    }
     s.pending.store(static_cast<int>(s.workers.size()), std::memory_order_relaxed);
     s.error = nullptr;
     s.generation.fetch_add(1, std::memory_order_release);

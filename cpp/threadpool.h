@@ -14,10 +14,11 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const;
-  // Splits [0, n) into contiguous chunks of at least `grain` items (up to 4 a thread) and
-  // calls fn(begin, end, worker) for each, `worker` being the index of the thread that runs
-  // it (0 = the caller); returns when all chunks are done. Each thread runs its own run of
-  // consecutive chunks first, then takes chunks left over by slower threads.
+  // Splits [0, n) into contiguous chunks of at least `grain` items (each thread an equal
+  // share, cut into up to 6 chunks of halving size) and calls fn(begin, end, worker) for
+  // each, `worker` being the index of the thread that runs it (0 = the caller); returns when
+  // all chunks are done. Each thread runs its own run of consecutive chunks first, then
+  // takes the smallest chunks left over by slower threads.
   // Calls from several threads are serialised.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
 
