@@ -32,7 +32,7 @@ namespace kernels {
 
 namespace {
 
-constexpr int64_t kChunk = 32;  // query rows per work item (multiple of 4)
+constexpr int64_t kChunk = 64;  // most query rows per work item (multiple of 4)
 constexpr int kMr = 4;          // rows per micro-tile
 
 // A tile's registers from / to rows of memory (row i at m + i * ld, 8 * NV floats), one
@@ -194,9 +194,14 @@ Plan plan_of(const AttentionParams& p, int64_t threads) {
   pl.hdp = (pl.hd + 7) / 8 * 8;
   pl.kb = pl.hd <= 64 ? 64 : 32;  // keys per block: Kt and the V block stay in L1/L2
   pl.rows = p.n_q * pl.group;     // query rows per kv head
-  // Chunks small enough that every thread gets several items, but not below one micro-tile.
+  // Chunks small enough that every thread gets several items, but not below one micro-tile;
+  // a head's rows cut into equal chunks (each chunk transposes the keys again: 129 rows as
+  // 32 + 32 + 32 + 32 + 1 paid that five times, as 44 + 44 + 41 three).
   int64_t chunk = (pl.rows * n_kv + 4 * threads - 1) / (4 * threads);
-  pl.chunk = std::min<int64_t>(kChunk, std::max<int64_t>(kMr, (chunk + kMr - 1) / kMr * kMr));
+  chunk = std::min<int64_t>(kChunk, std::max<int64_t>(kMr, (chunk + kMr - 1) / kMr * kMr));
+  pl.chunks_per_head = std::max<int64_t>(1, (pl.rows + chunk - 1) / chunk);
+  chunk = (pl.rows + pl.chunks_per_head - 1) / pl.chunks_per_head;
+  pl.chunk = std::max<int64_t>(kMr, (chunk + kMr - 1) / kMr * kMr);
   pl.chunks_per_head = (pl.rows + pl.chunk - 1) / pl.chunk;
   pl.items = p.n_q > 0 && p.n_heads > 0 ? pl.chunks_per_head * n_kv : 0;
   return pl;

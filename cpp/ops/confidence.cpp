@@ -114,7 +114,9 @@ void op_confidence(const ConfidenceParams& p, ThreadPool& pool) {
   std::vector<State> part(static_cast<size_t>(items));
   const double temperature = p.temperature > 0 ? p.temperature : 0.0;
   const double inv = p.confidence_temperature > 0 ? 1.0 / static_cast<double>(p.confidence_temperature) : 1.0;
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, std::min(p.vocab, kChunk)));
+  // About 4K logits a chunk (~40 us of double exp): with 64K, the 129 rows of a small
+  // vocabulary (336) ran on one thread, 7% of a two-thread forward of the shipped model.
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, std::min(p.vocab, kChunk)));
   pool.parallel_for(items, grain, [&](int64_t b, int64_t e, int) {
     for (int64_t it = b; it < e; ++it) {
       const int64_t r = it / chunks, c = it % chunks;
