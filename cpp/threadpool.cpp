@@ -1,8 +1,9 @@
 // ThreadPool: persistent workers that spin briefly, then sleep on a condition variable,
 // between jobs. A forward issues ~7 jobs per layer, often under 100 us apart: a worker
 // woken from a futex arrives tens of microseconds late each time, so workers first poll
-// the job counter for about kSpinIters pauses (~50-100 us) and the caller polls for the
-// workers' completion the same way; only then do they block. The caller runs chunk 0
+// the job counter for about kSpinIters pauses (~50-100 us), and the caller polls for the
+// workers' completion about as long as its own part took (30-400 us); only then do they
+// block. The caller runs chunk 0
 // itself, so a pool of one thread has no synchronisation cost at all, and small jobs do
 // not pay a wake-up for a thread they do not need.
 // A parallel_for issued from inside a job (nested) runs inline: the pool's single
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -33,6 +35,8 @@ namespace {
 thread_local bool t_inside_job = false;
 constexpr int kSpinIters = 20000;  // pauses before blocking (a pause is ~3-40 ns by CPU)
 constexpr int kChunksPerThread = 6;
+// The caller's spin at a job's end: as long as its own part took, within these bounds.
+constexpr int kMinSpinUs = 30, kMaxSpinUs = 400;
 }
 
 struct ThreadPool::Impl {
@@ -182,10 +186,26 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     s.generation.fetch_add(1, std::memory_order_release);
   }
   s.wake.notify_all();  // no system call when no worker sleeps
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
   t_inside_job = true;
   s.run_shares(0);
   t_inside_job = false;
-  for (int i = 0; s.pending.load(std::memory_order_acquire) != 0 && i < kSpinIters; ++i) SDLLM_CPU_RELAX();
+  // Waiting for the other threads' last chunks. A worker still busy after about as long as
+  // the caller's whole part took is most likely descheduled (on two vCPUs, by the Node
+  // thread serving HTTP): spinning on would keep this vCPU busy, while blocking lets the
+  // kernel run the waiting worker here. Short waits (the usual imbalance) still spin: a
+  // blocked caller pays a futex wake-up, slow in a VM.
+  if (s.pending.load(std::memory_order_acquire) != 0) {
+    const Clock::time_point own_done = Clock::now();
+    const Clock::duration limit =
+        std::min<Clock::duration>(std::max<Clock::duration>(own_done - started, std::chrono::microseconds(kMinSpinUs)),
+                                  std::chrono::microseconds(kMaxSpinUs));
+    for (int i = 1; s.pending.load(std::memory_order_acquire) != 0; ++i) {
+      SDLLM_CPU_RELAX();
+      if (i % 64 == 0 && Clock::now() - own_done > limit) break;
+    }
+  }
   std::unique_lock<std::mutex> lk(s.mu);
   s.done.wait(lk, [&] { return s.pending.load(std::memory_order_acquire) == 0; });
   s.fn = nullptr;
