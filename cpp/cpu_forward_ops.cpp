@@ -91,20 +91,15 @@ class CpuForwardOps final : public ForwardOps {
   void gemm(const float* x, int64_t m, int64_t k, const WeightView& w, const WeightView* bias, float* y) override {
     op_gemm(x, m, k, w, bias, y, pool_);
   }
-  // One op_gemm per weight, each writing its own columns of y (op_gemm with y's stride).
   void project(const float* x, int64_t m, int64_t k, const WeightView* const* w, const WeightView* const* bias,
                int count, float* y, int64_t ldy) override {
-    int64_t col = 0;
-    for (int j = 0; j < count; j++) {
-      op_gemm(x, m, k, *w[j], bias ? bias[j] : nullptr, y + col, ldy, pool_);
-      col += w[j]->rows;
-    }
+    op_project(x, m, k, w, bias, count, y, ldy, pool_);
   }
   // q and k of every layer rotate by the same positions: the cos/sin tables are computed on
   // the first call and reused while the positions, head_dim and theta stay the same.
   void rope(float* x, int64_t n, int64_t stride, int heads, int head_dim, const int32_t* pos, float theta) override {
     const RopeTables t = rope_tables(n, head_dim, pos, theta);
-    const int64_t grain = n * heads * head_dim < (1 << 11) ? n : 1;
+    const int64_t grain = n * heads * head_dim < kPoolMinElements ? n : 1;
     pool_.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
       op_rope_apply(x + b * stride, e - b, stride, heads, head_dim, t.cs + b * t.half, t.sn + b * t.half);
     });
@@ -164,7 +159,7 @@ class CpuForwardOps final : public ForwardOps {
   void attention_batch(const AttentionParams* p, size_t count) override { op_attention_batch(p, count, pool_); }
   void swiglu(const float* gate, const float* up, int64_t rows, int64_t cols, int64_t in_stride, float* out) override {
     // Rows over the pool; each row is one op_swiglu call, as for a single sequence.
-    const int64_t grain = rows * cols < (1 << 11) ? rows : 1;
+    const int64_t grain = rows * cols < kPoolMinElements ? rows : 1;
     pool_.parallel_for(rows, grain, [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; r++) op_swiglu(gate + r * in_stride, up + r * in_stride, cols, out + r * cols);
     });
