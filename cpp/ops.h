@@ -63,6 +63,10 @@ void op_swiglu(const float* gate, const float* up, int64_t n, float* out);
 // y[i] += x[i]
 void op_add(float* y, const float* x, int64_t n);
 
+// Row-wise and elementwise ops go on the pool from this many elements: below it, waking a
+// thread costs more than it saves (a job is ~1-2 us to hand over in this project's VM).
+constexpr int64_t kPoolMinElements = 1 << 11;
+
 // The same four ops split over a pool (rows, or chunks of 8-aligned elements): results are
 // those of the single-threaded calls above, bit for bit, whatever the pool size. Small
 // inputs run on the calling thread.

@@ -53,7 +53,6 @@ struct ThreadPool::Impl {
 
   // The current job, valid while a generation is in flight (written before the bump).
   const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
-  int64_t n = 0;
   std::vector<int64_t> bounds;  // chunk c covers items [bounds[c], bounds[c + 1])
   int sharers = 0;  // threads with a share of the chunks: 0 .. sharers-1
   std::atomic<int> pending{0};  // workers still running the current job
@@ -163,7 +162,6 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   {
     std::lock_guard<std::mutex> lk(s.mu);
     s.fn = &fn;
-    s.n = n;
     s.sharers = static_cast<int>(sharers);
     // Equal shares of the items, each cut into chunks of halving size (1/2, 1/4, ... of the
     // share, the last two equal, none under the grain): a thread that runs out of work

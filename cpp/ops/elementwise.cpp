@@ -26,10 +26,9 @@ namespace {
 // Splits [0, n) into chunks starting at multiples of 8, so that every element takes the
 // same (vector or tail) path as in one call over all of [0, n).
 void split8(int64_t n, ThreadPool& pool, const std::function<void(int64_t, int64_t)>& fn) {
-  constexpr int64_t kMin = 1 << 11;  // below this, waking a thread costs more than it saves
-  if (n < 2 * kMin || pool.size() == 1) return fn(0, n);
+  if (n < 2 * kPoolMinElements || pool.size() == 1) return fn(0, n);
   const int64_t blocks = (n + 7) / 8;
-  pool.parallel_for(blocks, kMin / 8, [&](int64_t b, int64_t e, int) { fn(b * 8, std::min(n, e * 8)); });
+  pool.parallel_for(blocks, kPoolMinElements / 8, [&](int64_t b, int64_t e, int) { fn(b * 8, std::min(n, e * 8)); });
 }
 }  // namespace
 

@@ -35,7 +35,7 @@ void op_rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float
 }
 
 void op_rmsnorm(const float* x, const WeightView& w, int64_t n, int64_t d, float eps, float* out, ThreadPool& pool) {
-  const int64_t grain = std::max<int64_t>(1, (1 << 11) / std::max<int64_t>(1, d));
+  const int64_t grain = std::max<int64_t>(1, kPoolMinElements / std::max<int64_t>(1, d));
   if (n <= grain || pool.size() == 1) return op_rmsnorm(x, w, n, d, eps, out);
   const bool avx2 = use_avx2_fma();
   pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
@@ -52,7 +52,7 @@ void op_add_rmsnorm(float* residual, const float* delta, const WeightView& w, in
       rmsnorm_row(residual + i * d, w, d, eps, out + i * d, avx2);
     }
   };
-  const int64_t grain = std::max<int64_t>(1, (1 << 11) / std::max<int64_t>(1, d));
+  const int64_t grain = std::max<int64_t>(1, kPoolMinElements / std::max<int64_t>(1, d));
   if (n <= grain || pool.size() == 1) return rows(0, n, 0);
   pool.parallel_for(n, grain, rows);
 }
