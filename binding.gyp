@@ -95,6 +95,8 @@
             "sources": [
               "cpp/ops/attention_avx2.cpp",
               "cpp/ops/attention_avx512.cpp",
+              "cpp/ops/confidence_avx2.cpp",
+              "cpp/ops/confidence_avx512.cpp",
               "cpp/ops/elementwise_avx2.cpp",
               "cpp/ops/gemm_avx2.cpp",
               "cpp/ops/gemm_avx512.cpp",

@@ -4,6 +4,9 @@
 // when the max grows), and the Gumbel-max proposal when temperature > 0. With a
 // confidence temperature c the sums are of exp((l - max)/c): `inv` = 1/c scales every
 // difference (inv = 1 leaves the arithmetic exactly as without it).
+// With AVX2 the sums of each 256-logit block are taken in 8 double lanes with the
+// vectorised exp of vexp_f64.h (confidence_avx2.cpp; AVX-512 gives the same bits), about
+// 1 ulp from std::exp; the portable path sums with std::exp in order.
 // A row is cut into vocabulary chunks that are reduced independently and merged in
 // id order, so a handful of rows with a 126k vocabulary still use every thread.
 //
@@ -12,11 +15,14 @@
 // Random gives conf = rng_uniform(seed, row_keys[r], kRandomCounter) and x0 = argmax.
 // Without row_keys the row index is the key.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "../cpu_features.h"
 #include "../ops.h"
+#include "kernels.h"
 
 namespace sdllm {
 
@@ -68,11 +74,18 @@ void reduce(const float* l, int64_t begin, int64_t end, double temperature, doub
     if (s.max == -std::numeric_limits<float>::infinity()) continue;  // all -inf so far
     rebase(s, old, s.max, inv);
     const double m = s.max;
-    for (int64_t t = b0; t < b1; ++t) {
-      const double d = (static_cast<double>(l[t]) - m) * inv;
-      const double e = std::exp(d);
-      s.sum += e;
-      if (e > 0) s.ent += e * d;  // exp(-inf) * -inf would be NaN
+    if (use_avx2_fma()) {  // 8 lanes, the same bits with AVX-512 (kernels.h)
+      const kernels::ExpSums e = use_avx512() ? kernels::avx512_exp_sums(l + b0, b1 - b0, m, inv)
+                                              : kernels::avx2_exp_sums(l + b0, b1 - b0, m, inv);
+      s.sum += e.sum;
+      s.ent += e.ent;
+    } else {
+      for (int64_t t = b0; t < b1; ++t) {
+        const double d = (static_cast<double>(l[t]) - m) * inv;
+        const double e = std::exp(d);
+        s.sum += e;
+        if (e > 0) s.ent += e * d;  // exp(-inf) * -inf would be NaN
+      }
     }
     if (temperature > 0) {
       for (int64_t t = b0; t < b1; ++t) {
@@ -111,6 +124,17 @@ void merge(State& a, const State& b, double inv) {
 }
 
 }  // namespace
+
+namespace kernels {
+const double* exp2_frac64() {
+  static const auto table = [] {
+    std::array<double, 64> t{};
+    for (int j = 0; j < 64; ++j) t[static_cast<size_t>(j)] = std::exp2(j / 64.0);
+    return t;
+  }();
+  return table.data();
+}
+}  // namespace kernels
 
 void op_confidence(const ConfidenceParams& p, ThreadPool& pool) {
   if (p.n_rows <= 0) return;

@@ -51,6 +51,20 @@ int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const float* v, int6
 // row sum sum8 as the AVX2 loop adds them; returns how far it got.
 int64_t avx512_softmax_exp(float* s, int64_t nbp, float max, float* sum8);
 
+// The softmax sums of op_confidence over one block of a logits row: with
+// d = (l[t] - m) * inv for t < n (m the row's running max, so d <= 0), sum = sum exp(d)
+// and ent = sum exp(d) d over the terms with exp(d) > 0, in 8 double lanes (term t in
+// lane t % 8, exp of vexp_f64.h, ent by FMA), the lanes added as (0+4)+(2+6) + (1+5)+(3+7).
+// The AVX2 (confidence_avx2.cpp) and AVX-512 (confidence_avx512.cpp) versions give the
+// same bits.
+struct ExpSums {
+  double sum = 0, ent = 0;
+};
+ExpSums avx2_exp_sums(const float* l, int64_t n, double m, double inv);
+ExpSums avx512_exp_sums(const float* l, int64_t n, double m, double inv);
+// 2^(j/64) for j = 0..63 (confidence.cpp), the table of vexp_f64.h.
+const double* exp2_frac64();
+
 // One RMSNorm row (elementwise_avx2.cpp); out may alias x.
 void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps, float* out);
 
