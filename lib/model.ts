@@ -119,32 +119,44 @@ class Model implements DiffusionModel {
   }
 
   async generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
-    return lastResult(this.stream(prompt, options));
+    return lastResult(this.generation(options, (opts) => this.promptTokens(prompt, opts.chat), false));
   }
 
   async *stream(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterableIterator<StreamChunk> {
-    const site = new Error();
-    this.assertLive();
-    const opts = resolveOptions(options, this.info.family);
-    const promptTokens = await this.promptTokens(prompt, opts.chat);
-    yield* this.decodeStream(promptTokens, opts, site);
+    yield* this.generation(options, (opts) => this.promptTokens(prompt, opts.chat), true);
   }
 
   async chat(messages: ChatMessage[], options?: GenerateOptions): Promise<GenerateResult> {
-    return lastResult(this.chatStream(messages, options));
+    return lastResult(this.generation(options, (opts) => this.chatPrompt(messages, opts), false));
   }
 
   async *chatStream(messages: ChatMessage[], options?: GenerateOptions): AsyncIterableIterator<StreamChunk> {
+    yield* this.generation(options, (opts) => this.chatPrompt(messages, opts), true);
+  }
+
+  private chatPrompt(messages: ChatMessage[], opts: ResolvedOptions): Promise<Int32Array> {
+    if (opts.chat === false) fail('no chat option (chat() always renders the chat template)', 'chat', false);
+    return this.encodeChat(messages);
+  }
+
+  /** One generation: options checked, the prompt's ids, then the block loop. */
+  private async *generation(
+    options: GenerateOptions | undefined,
+    prompt: (opts: ResolvedOptions) => Promise<Int32Array>,
+    textPerBlock: boolean,
+  ): AsyncIterableIterator<StreamChunk> {
     const site = new Error();
     this.assertLive();
     const opts = resolveOptions(options, this.info.family);
-    if (opts.chat === false) fail('no chat option (chat() always renders the chat template)', 'chat', false);
-    const promptTokens = await this.encodeChat(messages);
-    yield* this.decodeStream(promptTokens, opts, site);
+    yield* this.decodeStream(await prompt(opts), opts, site, textPerBlock);
   }
 
-  /** The block loop for prompt ids: waits for a batch slot, then streams blocks, then the result. */
-  private async *decodeStream(promptTokens: Int32Array, opts: ResolvedOptions, site: Error): AsyncIterableIterator<StreamChunk> {
+  /**
+   * The block loop for prompt ids: waits for a batch slot, then streams blocks, then the result.
+   * `textPerBlock` false (generate, chat): the blocks carry no text and the text is decoded once
+   * at the end, not after every block (each decode is a round trip to a libuv thread).
+   */
+  private async *decodeStream(promptTokens: Int32Array, opts: ResolvedOptions, site: Error, textPerBlock: boolean): AsyncIterableIterator<StreamChunk> {
     this.checkLength(promptTokens.length, opts.genLength);
     const { maskTokenId } = this.info;
     const eosTokenId = this.eosId;
@@ -173,6 +185,7 @@ class Model implements DiffusionModel {
           // The slot is free before the consumer sees the result: a caller that awaits
           // one generation and starts the next never waits behind itself.
           sequence.release();
+          if (!textPerBlock && this.codec) text = await this.codec.decode(finalTokens);
           const summary = { ...next.value, seconds: secondsSince(queuedAt) };
           yield { blockIndex: -1, text: '', tokens: new Int32Array(0), result: await this.result(summary, promptTokens, text, queueSeconds) };
           return;
@@ -184,7 +197,7 @@ class Model implements DiffusionModel {
             if (t === eosTokenId) { eosSeen = true; break; }
             finalTokens.push(t);
           }
-          if (this.codec) {
+          if (textPerBlock && this.codec) {
             const full = await this.codec.decode(finalTokens);
             blockText = full.startsWith(text) ? full.slice(text.length) : full;
             text = full;

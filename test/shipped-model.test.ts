@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { defaultModelDir, loadModel } from '../lib';
 import { makeHeldOut, scoreAnswer } from '../lib/tasks';
-import type { DiffusionModel } from '../types';
+import type { DiffusionModel, GenerateResult, StreamChunk } from '../types';
 
 let model: DiffusionModel;
 beforeAll(async () => {
@@ -47,6 +47,33 @@ test.each(['vanilla', 'prefix-cache', 'dual-cache', 'streaming'] as const)('%s g
   expect(r.tokens.includes(model.info.maskTokenId)).toBe(false);
   expect(r.stats.tokensUntilEos).toBeLessThan(64);
   expect(r.text.length).toBeGreaterThan(0);
+});
+
+// generate() and chat() decode the text once at the end; stream() after every block: the
+// same text either way, over several blocks (block 8 of gen 64), and the same tokens.
+test('generate and chat give the text their streams give, decoded once', async () => {
+  const opts = { strategy: 'dual-cache' as const, genLength: 64, blockLength: 8, earlyExit: false };
+  const prompt = 'Ana has 15 apples and buys 27 more. How many apples now?';
+  const joined = async (it: AsyncIterable<StreamChunk>) => {
+    let text = '';
+    let result: GenerateResult | undefined;
+    for await (const c of it) {
+      text += c.text;
+      if (c.result) result = c.result;
+    }
+    return { text, result: result! };
+  };
+  const whole = await model.generate(prompt, opts);
+  const streamed = await joined(model.stream(prompt, opts));
+  expect(whole.text.length).toBeGreaterThan(0);
+  expect(whole.text).toBe(streamed.text);
+  expect(whole.text).toBe(streamed.result.text);
+  expect(Array.from(whole.tokens)).toEqual(Array.from(streamed.result.tokens));
+  const messages = [{ role: 'user' as const, content: prompt }];
+  const chat = await model.chat(messages, opts);
+  const chatStreamed = await joined(model.chatStream(messages, opts));
+  expect(chat.text).toBe(chatStreamed.text);
+  expect(Array.from(chat.tokens)).toEqual(Array.from(chatStreamed.result.tokens));
 });
 
 // The issue's rule (vanilla, gen 256, block 32, one token per step) on the first
