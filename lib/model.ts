@@ -260,6 +260,12 @@ class Model implements DiffusionModel {
 
   private checkLength(promptLength: number, genLength: number): void {
     const max = this.info.maxSequenceLength;
+    if (max > 0 && genLength >= max) {
+      // No prompt fits: the option is what is wrong, not the prompt.
+      throw new RangeError(
+        `Expected a genLength below the model's maxSequenceLength (${max}) for genLength but received ${genLength}`,
+      );
+    }
     if (max > 0 && promptLength + genLength > max) {
       throw new RangeError(
         `Expected a prompt of at most ${Math.max(0, max - genLength)} tokens (maxSequenceLength ${max}, ` +

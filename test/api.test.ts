@@ -52,8 +52,13 @@ describe('options', () => {
 
 describe('prompts', () => {
   test('a prompt longer than the model maximum is rejected', async () => {
+    await expect(model.generate(PROMPT, { genLength: 60, blockLength: 4 })).rejects.toThrow(
+      'Expected a prompt of at most 4 tokens (maxSequenceLength 64, genLength 60) for prompt but received 7 tokens',
+    );
+  });
+  test('a genLength that leaves no room for a prompt names genLength', async () => {
     await expect(model.generate(PROMPT, { genLength: 64, blockLength: 8 })).rejects.toThrow(
-      'Expected a prompt of at most 0 tokens (maxSequenceLength 64, genLength 64) for prompt but received 7 tokens',
+      "Expected a genLength below the model's maxSequenceLength (64) for genLength but received 64",
     );
   });
   test('token ids outside the vocabulary are rejected', async () => {

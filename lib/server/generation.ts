@@ -116,6 +116,11 @@ async function promptIds(model: DiffusionModel, parsed: ParsedRequest): Promise<
 function checkLength(model: DiffusionModel, promptLength: number, parsed: ParsedRequest): void {
   const max = model.info.maxSequenceLength;
   const genLength = parsed.genLength;
+  if (max > 0 && genLength >= max) {
+    throw badRequest(
+      `${parsed.lengthField} (${genLength}) leaves no room for a prompt within the model's maximum sequence length (${max})`,
+      parsed.lengthField, 'context_length_exceeded');
+  }
   if (max > 0 && promptLength + genLength > max) {
     throw badRequest(
       `The prompt (${promptLength} tokens) plus ${parsed.lengthField} (${genLength}) exceeds the model's maximum sequence length (${max})`,
