@@ -2,6 +2,7 @@
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
   if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
   if (Array.isArray(value)) return 'an array';

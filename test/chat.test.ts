@@ -85,7 +85,7 @@ describe('errors', () => {
     [[], 'Expected at least one message for messages but received an empty array'],
     [[null], 'Expected a { role, content } object for messages[0] but received null'],
     [[{ role: 'user', content: 'a' }, { role: 'robot', content: 'b' }], /Expected one of 'system', 'user', 'assistant' for messages\[1\].role but received the string "robot"/],
-    [[{ role: 'user' }], 'Expected a string for messages[0].content but received undefined'],
+    [[{ role: 'user' }], 'Expected a string for messages[0].content but received nothing'],
     [[{ role: 'user', content: 42 }], 'Expected a string for messages[0].content but received 42'],
     [[{ role: 'user', content: 'a', name: 'x' }], 'Expected only the fields role and content for messages[0] but received the field "name"'],
   ])('%j is rejected before rendering', async (messages, message) => {
