@@ -16,6 +16,7 @@
         "cpp/forward.cpp",
         "cpp/json.cpp",
         "cpp/loader.cpp",
+        "cpp/op_times.cpp",
         "cpp/repack.cpp",
         "cpp/ops/attention.cpp",
         "cpp/ops/confidence.cpp",

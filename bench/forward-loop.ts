@@ -3,9 +3,10 @@
 // forwardBatch, repeated for a few seconds. Prints ms per forward and per sequence and the
 // GFLOP/s of the layer GEMMs and the LM head (attention left out). For profiling (wrap it
 // in `perf record -g`) and for A/B timing of kernel changes without the block loop, the
-// tokenizer or the scheduler around it.
-//   node dist/bench/forward-loop.js [--model DIR] [--batch 1] [--rows 32] [--cached 64]
-//     [--threads 2] [--seconds 3]
+// tokenizer or the scheduler around it. With SDLLM_OP_TIMES=1 the addon prints where the
+// forwards' time went, op by op, at exit (cpp/op_times.h).
+//   [SDLLM_OP_TIMES=1] node dist/bench/forward-loop.js [--model DIR] [--batch 1] [--rows 32]
+//     [--cached 64] [--threads 2] [--seconds 3]
 import { defaultModelDir } from '../lib/model';
 import { native } from '../lib/native';
 import type { NativeBatchItem, NativeForwardRequest } from '../types/native';

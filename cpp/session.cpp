@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "cpu_forward_ops.h"
+#include "op_times.h"
 
 namespace sdllm {
 
@@ -41,6 +42,7 @@ std::vector<ForwardResult> forward_batch(const std::vector<SessionRequest>& batc
     entries[i] = BatchEntry{&batch[i].session->cache(), batch[i].request, &results[i]};
   }
   std::unique_ptr<ForwardOps> ops = cpu_forward_ops(pool);
+  if (op_times_enabled()) ops = timed_forward_ops(std::move(ops));
   run_forward(*ops, batch[0].session->weights(), entries.data(), entries.size());
   return results;
 }
