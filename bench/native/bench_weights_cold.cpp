@@ -1,12 +1,16 @@
 // bench_weights_cold: what a projection pays when its weights come from DRAM rather than
 // L3. A loaded checkpoint's q | k | v projection (op_project, the weights repacked at load
-// as a forward sees them) on m rows, timed three ways, best of 10 rounds of 64 calls:
+// as a forward sees them) on m rows, timed four ways, best of 10 rounds of 64 calls:
 //   hot:     layer 0 again and again (weights in L2/L3);
 //   cycling: every layer in turn (weights in L3 while the layers' q | k | v fit);
-//   cold:    layer 0 after a 64 MB read between calls (weights from DRAM; the read is not
-//            timed).
+//   cold:    layer 0 after a 64 MB read between calls by all the pool's threads (weights
+//            from DRAM; the read is not timed);
+//   x rewritten: hot, x rewritten by the pool's threads before each call (each then reads
+//            rows the other core wrote, as after the norm in a forward).
 // A forward of a model larger than L3 streams every weight from DRAM once, so "cold" is
-// the projection as a forward runs it.
+// the projection as a forward runs it. (Until 2026-12-07 13:00 the 64 MB read ran on the
+// calling thread alone; the pool's worker fell asleep meanwhile, and "cold" on two threads
+// measured its futex wake-up, ~60 us here, not DRAM: docs/PERFORMANCE.md.)
 //
 // How to run:
 //   cmake -S . -B build/bench -DSDLLM_BUILD_BENCH=ON -DSDLLM_CUDA=OFF
@@ -50,21 +54,35 @@ int main(int argc, char** argv) {
   };
   std::vector<float> junk(size_t{16} << 20, 1.f);  // 64 MB
   volatile float sink = 0;
+  // Every thread of the pool reads its part: each core's caches are flushed (were the
+  // vCPUs' L3s separate, one thread's read would leave the other's weights in place), and
+  // the workers stay awake, as in a forward (after a read by the caller alone they had gone
+  // to sleep, and the timed call then paid a futex wake-up: tens of us in this VM).
   auto evict = [&] {
-    float acc = 0;
-    for (size_t i = 0; i < junk.size(); i += 16) acc += junk[i];
-    sink = acc;
+    pool.parallel_for(static_cast<int64_t>(junk.size() / 16), 1024, [&](int64_t b, int64_t e, int) {
+      float acc = 0;
+      for (int64_t i = b; i < e; ++i) acc += junk[static_cast<size_t>(i) * 16];
+      sink = sink + acc;
+    });
   };
   using Clock = std::chrono::steady_clock;
-  const char* names[3] = {"hot (layer 0 again)", "cycling the layers", "cold (after a 64 MB read)"};
+  // x rewritten by the pool before each call, each thread its share of the rows, as the
+  // norm before a projection does in a forward.
+  auto rewrite_x = [&] {
+    pool.parallel_for(m, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b * d; i < e * d; ++i) x[static_cast<size_t>(i)] *= 1.0f;
+    });
+  };
+  const char* names[4] = {"hot (layer 0 again)", "cycling the layers", "cold (after a 64 MB read)", "hot, x rewritten by the pool"};
   std::printf("%s: q|k|v %lld x %lld -> %lld, %d thread(s), %d layers\n", argv[1], static_cast<long long>(m),
               static_cast<long long>(d), static_cast<long long>(n), threads, layers);
-  for (int mode = 0; mode < 3; ++mode) {
+  for (int mode = 0; mode < 4; ++mode) {
     double best = 1e30;
     for (int round = 0; round < 10; ++round) {
       double us = 0;
       for (int i = 0; i < 64; ++i) {
         if (mode == 2) evict();
+        if (mode == 3) rewrite_x();
         const Clock::time_point t0 = Clock::now();
         project(mode == 1 ? i % layers : 0);
         us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
