@@ -272,7 +272,19 @@ async function main(): Promise<void> {
     workers.push({ w: new Worker(`torch t${t}`, spawn(python, [script], { env })), engine: 'torch', threads: t });
   }
   for (const { w, engine } of workers) if (engine !== 'q8') for (const dir of dirs.values()) await w.call({ cmd: 'load', dir });
-  if (measure) for (const t of threadList) peak.set(t, await measure({ threads: t, seconds: 0.3 }));
+  // The yardstick beside the cells: measured at the start and again after each size's
+  // rounds; the highest reading counts (the stricter one: a reading taken while a
+  // neighbour held a core would flatter the engine's % of it), and all are printed.
+  const peakReadings = new Map<number, number[]>();
+  const measurePeaks = async () => {
+    if (!measure) return;
+    for (const t of threadList) {
+      const g = await measure({ threads: t, seconds: 0.3 });
+      peakReadings.set(t, [...(peakReadings.get(t) ?? []), g]);
+      peak.set(t, Math.max(peak.get(t) ?? 0, g));
+    }
+  };
+  await measurePeaks();
 
   type Cell = { best: number; bestForwards: number; tokens: number[]; nfe: number };
   const cells = new Map<string, Cell>();
@@ -291,6 +303,7 @@ async function main(): Promise<void> {
           c.bestForwards = Math.min(c.bestForwards, out.forwardSeconds as number);
           cells.set(key, c);
         }
+    await measurePeaks();
   }
   for (const { w, engine } of workers) if (engine !== 'q8') w.close();
 
@@ -318,6 +331,10 @@ async function main(): Promise<void> {
     `best of ${rounds} interleaved rounds of ${repeat} back-to-back generations each; tokens/s = gen / seconds of the whole generate call; ` +
     `GFLOP/s = the generation's forward FLOPs / those seconds; "per forward": / the seconds inside the forward calls only ` +
     `(this engine: its native forward with the confidence reduction, timed around the native call; PyTorch: its forward, without the softmax).`);
+  if (peakReadings.size > 0) {
+    const spread = [...peakReadings].map(([t, g]) => `${t} thread${t > 1 ? 's' : ''}: ${g.map((v) => v.toFixed(0)).join(', ')}`);
+    console.log(`FMA peak readings (GFLOP/s, at the start and after each size; "% of peak" divides by the highest): ${spread.join('; ')}.`);
+  }
   if (!keep) fs.rmSync(root, { recursive: true, force: true });
 }
 
