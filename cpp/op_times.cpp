@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,10 +23,34 @@ const char* const kNames[kOpCount] = {
     "write_cache", "attention", "swiglu", "add", "project_swiglu (gate|up + SwiGLU)", "gemm_add (down/out + residual)",
     "confidence", "upload/download/copy", "other (scratch, segments, finish)"};
 
+// Each call's time also goes into a histogram of eighth-octave buckets (2^(1/8), ~9% wide,
+// from 64 ns), for the median: on two shared vCPUs a few preempted calls move the mean of an
+// op by 10-20%, and the median says what a call usually takes.
+constexpr int kBuckets = 256;
+constexpr double kBucketBaseNs = 64.0;
+
+int bucket_of(int64_t ns) {
+  if (ns <= static_cast<int64_t>(kBucketBaseNs)) return 0;
+  const int b = static_cast<int>(8.0 * std::log2(static_cast<double>(ns) / kBucketBaseNs));
+  return b < kBuckets ? b : kBuckets - 1;
+}
+
 struct Table {
   std::atomic<int64_t> calls[kOpCount] = {};
   std::atomic<int64_t> ns[kOpCount] = {};
+  std::atomic<int64_t> histogram[kOpCount][kBuckets] = {};
   std::atomic<int64_t> forwards{0};
+
+  // The geometric middle of the bucket that holds the middle call, in us.
+  double median_us(int op) const {
+    const int64_t half = (calls[op].load() + 1) / 2;
+    int64_t seen = 0;
+    for (int b = 0; b < kBuckets; ++b) {
+      seen += histogram[op][b].load();
+      if (seen >= half) return kBucketBaseNs * std::exp2((b + 0.5) / 8.0) / 1e3;
+    }
+    return 0;
+  }
 
   ~Table() {
     int64_t total = 0;
@@ -33,12 +58,13 @@ struct Table {
     if (forwards.load() == 0 || total == 0) return;
     std::fprintf(stderr, "\nSDLLM_OP_TIMES: %lld forwards, %.1f ms in ops (%.3f ms a forward)\n",
                  static_cast<long long>(forwards.load()), total / 1e6, total / 1e6 / forwards.load());
-    std::fprintf(stderr, "%-36s %10s %12s %10s %7s\n", "op", "calls", "total ms", "us/call", "share");
+    std::fprintf(stderr, "%-36s %10s %12s %10s %10s %7s\n", "op", "calls", "total ms", "us/call", "median us",
+                 "share");
     for (int i = 0; i < kOpCount; ++i) {
       const int64_t c = calls[i].load(), t = ns[i].load();
       if (c == 0) continue;
-      std::fprintf(stderr, "%-36s %10lld %12.1f %10.1f %6.1f%%\n", kNames[i], static_cast<long long>(c), t / 1e6,
-                   t / 1e3 / c, 100.0 * t / total);
+      std::fprintf(stderr, "%-36s %10lld %12.1f %10.1f %10.1f %6.1f%%\n", kNames[i], static_cast<long long>(c),
+                   t / 1e6, t / 1e3 / c, median_us(i), 100.0 * t / total);
     }
   }
 };
@@ -51,6 +77,7 @@ class Timed {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_);
     g_table.calls[op_].fetch_add(1, std::memory_order_relaxed);
     g_table.ns[op_].fetch_add(ns.count(), std::memory_order_relaxed);
+    g_table.histogram[op_][bucket_of(ns.count())].fetch_add(1, std::memory_order_relaxed);
   }
 
  private:
