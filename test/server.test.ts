@@ -246,6 +246,20 @@ describe('a served model', () => {
     expect(await health.json()).toMatchObject({ status: 'ok' });
   });
 
+  test('GET /v1/models/{id}: the served model, 404 for another id, 405 for POST', async () => {
+    const one = await fetch(`${base}/v1/models/dllm-mini-arith`);
+    expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ id: 'dllm-mini-arith', object: 'model', owned_by: 'streaming-dllm' });
+    const other = await fetch(`${base}/v1/models/gpt-4%20o`);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: unknown }).error).toMatchObject({ code: 'model_not_found', param: 'model', message: expect.stringContaining('"gpt-4 o"') });
+    const post = await fetch(`${base}/v1/models/dllm-mini-arith`, { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/route="\/v1\/models\/\{id\}",status="404"/);
+  });
+
   test.each([
     ['/v1/completions', { prompt: 'x', gen_length: 30, block_length: 8 }, 'block_length', /divides gen_length \(30\)/],
     ['/v1/completions', { prompt: 'x', strategy: 'fast' }, 'strategy', /for strategy but received the string "fast"/],

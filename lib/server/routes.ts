@@ -1,4 +1,4 @@
-// The six routes, and the per-request safety net: every request ends in an answer (or a
+// The routes, and the per-request safety net: every request ends in an answer (or a
 // closed connection), every error is caught here, and each answer is counted in /metrics.
 import type * as http from 'http';
 import { handleGeneration, requireModel, ServerState } from './generation';
@@ -14,6 +14,9 @@ const ROUTES: Record<string, { method: 'GET' | 'POST'; handle: Handler; timed?: 
   '/metrics': { method: 'GET', handle: metrics },
 };
 
+const MODEL_PREFIX = '/v1/models/';
+const MODEL_ROUTE: { method: 'GET'; handle: Handler } = { method: 'GET', handle: model };
+
 export function createRequestHandler(state: ServerState): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     // A client that resets mid-request makes these emit errors; nothing else needs them.
@@ -21,8 +24,9 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
     res.on('error', () => undefined);
     const started = process.hrtime.bigint();
     const pathname = (req.url ?? '/').split('?')[0];
-    const route = ROUTES[pathname];
-    const label = route ? pathname : 'other';
+    // OpenAI's retrieve-model route, GET /v1/models/{id}: one route label for every id.
+    const route = ROUTES[pathname] ?? (pathname.startsWith(MODEL_PREFIX) ? MODEL_ROUTE : undefined);
+    const label = route === MODEL_ROUTE ? `${MODEL_PREFIX}{id}` : route ? pathname : 'other';
     const answer = async (): Promise<number> => {
       if (!route) throw new HttpError(404, `No route ${pathname}`, 'invalid_request_error', null, 'not_found');
       if (req.method !== route.method) {
@@ -57,15 +61,33 @@ function health(_req: http.IncomingMessage, res: http.ServerResponse, state: Ser
   return 503;
 }
 
-function models(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+function modelObject(state: ServerState): Record<string, unknown> {
   const model = requireModel(state);
-  sendJson(res, 200, {
-    object: 'list',
-    data: [{
-      id: state.modelId, object: 'model', created: state.loadedAt, owned_by: 'streaming-dllm',
-      family: model.info.family, max_sequence_length: model.info.maxSequenceLength, backend: model.backend,
-    }],
-  });
+  return {
+    id: state.modelId, object: 'model', created: state.loadedAt, owned_by: 'streaming-dllm',
+    family: model.info.family, max_sequence_length: model.info.maxSequenceLength, backend: model.backend,
+  };
+}
+
+function models(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+  sendJson(res, 200, { object: 'list', data: [modelObject(state)] });
+  return 200;
+}
+
+function model(req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+  const raw = (req.url ?? '/').split('?')[0].slice(MODEL_PREFIX.length);
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    id = raw;
+  }
+  const object = modelObject(state);
+  if (id !== state.modelId) {
+    throw new HttpError(404, `The model ${JSON.stringify(id)} does not exist; this server serves "${state.modelId}"`,
+      'invalid_request_error', 'model', 'model_not_found');
+  }
+  sendJson(res, 200, object);
   return 200;
 }
 
