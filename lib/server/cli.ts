@@ -6,7 +6,7 @@ import { serve } from './index';
 export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1]
                             [--max-batch 8] [--max-queue 64] [--threads N]
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
-  snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models, /health, /metrics`;
+  snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models[/{id}], /health, /metrics`;
 
 function parseServeArgs(argv: string[]): ServeOptions {
   const options: ServeOptions = {};
