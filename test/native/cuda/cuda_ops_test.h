@@ -14,28 +14,15 @@
 #include "dtype.h"
 #include "ops.h"
 #include "sdllm_cuda.h"
+#include "test_data.h"
 #include "threadpool.h"
 
 namespace sdllm {
 namespace cuda_ops_test {
 
 // ---- data ---------------------------------------------------------------------------------
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
-  uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-  float uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>((next() >> 40) * (1.0 / 16777216.0)); }
-  std::vector<float> vec(int64_t n, float lo = -1.f, float hi = 1.f) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = uniform(lo, hi);
-    return v;
-  }
-};
+using cuda_test_data::Rng;
+using cuda_test_data::f32_to_f16;
 
 // Host copy of a weight in some dtype (the values are first rounded to that dtype).
 struct HostWeight {
@@ -44,19 +31,6 @@ struct HostWeight {
   int64_t rows, cols;
   WeightView view() const { return WeightView{bytes.data(), dtype, rows, cols}; }
 };
-inline uint16_t f32_to_f16(float f) {  // round to nearest even, finite normal/subnormal range only
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  const uint32_t sign = (u >> 16) & 0x8000u;
-  const float a = std::fabs(f);
-  if (a < 6.1035156e-05f) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a / 5.9604645e-08f)));
-  int e;
-  const float m = std::frexp(a, &e);  // a = m 2^e, m in [0.5, 1)
-  uint32_t mant = static_cast<uint32_t>(std::nearbyint((m * 2.f - 1.f) * 1024.f));
-  int ex = e - 1 + 15;
-  if (mant == 1024) { mant = 0; ex++; }
-  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(ex) << 10) | mant);
-}
 inline HostWeight make_weight(Rng& r, DType t, int64_t rows, int64_t cols, float lo = -1.f, float hi = 1.f) {
   HostWeight w{{}, t, rows, cols};
   const int64_t n = rows * cols;
@@ -156,6 +130,18 @@ struct Case {
   double tol_alt = 0;
   std::string alt_name;
 };
+
+// A case with no kernel to compare (launch-argument refusals, the cuBLAS loader): its
+// `gpu` step checks and reports; there is no CPU result.
+inline Case check_only_case(const char* op, const char* desc) {
+  Case c;
+  c.op = op;
+  c.desc = desc;
+  c.tol = 0;
+  c.schedules = 1;
+  c.cpu = [](Out&) {};
+  return c;
+}
 
 inline std::vector<Case> g_cases;  // the table, filled by build_table()
 inline ThreadPool& pool() { return default_pool(2); }

@@ -38,6 +38,7 @@
 #include "dtype.h"
 #include "model.h"
 #include "session.h"
+#include "test_data.h"
 #include "threadpool.h"
 #include "../../../cuda/backend.h"
 
@@ -76,35 +77,7 @@ SdllmCudaApiFn api_fn() {
 #endif
 }
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
-  uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-  float uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>((next() >> 40) * (1.0 / 16777216.0)); }
-  int32_t below(int64_t n) { return static_cast<int32_t>(next() % static_cast<uint64_t>(n)); }
-};
-
-uint16_t to_f16(float f) {  // nearest even; |f| < 65504
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  const uint32_t sign = (u >> 16) & 0x8000u;
-  const float a = std::fabs(f);
-  if (a < 6.1035156e-05f) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(a / 5.9604645e-08f)));
-  int e;
-  const float m = std::frexp(a, &e);
-  uint32_t mant = static_cast<uint32_t>(std::nearbyint((m * 2.f - 1.f) * 1024.f));
-  int ex = e - 1 + 15;
-  if (mant == 1024) {
-    mant = 0;
-    ex++;
-  }
-  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(ex) << 10) | mant);
-}
+using cuda_test_data::Rng;
 
 struct Spec {
   std::string name;
@@ -131,7 +104,7 @@ WeightView make(TestModel& t, Rng& r, DType dt, int64_t rows, int64_t cols, floa
     if (dt == DType::F32) {
       std::memcpy(p + 4 * i, &v, 4);
     } else {
-      const uint16_t h = dt == DType::BF16 ? f32_to_bf16(v) : to_f16(v);
+      const uint16_t h = dt == DType::BF16 ? f32_to_bf16(v) : cuda_test_data::f32_to_f16(v);
       std::memcpy(p + 2 * i, &h, 2);
     }
   }

@@ -367,12 +367,7 @@ void add_confidence(int64_t n_rows, int64_t vocab, int64_t row_stride, Confidenc
 
 // ---- cuBLAS loader (no kernel: the run-time loading and its error message) ----------------
 void add_cublas_loader() {
-  Case c;
-  c.op = "cublas_loader";
-  c.desc = "missing library names the library and what to install; real load";
-  c.tol = 0;
-  c.schedules = 1;
-  c.cpu = [](Out&) {};
+  Case c = check_only_case("cublas_loader", "missing library names the library and what to install; real load");
   c.gpu = [](Out&, Errors& e) {
     const char* names[] = {"libsdllm_no_such_cublas.so.99"};
     cuda::Cublas lib;
@@ -391,12 +386,7 @@ void add_cublas_loader() {
 
   // A library whose cublasCreate fails (as a cuBLAS 13 does on a pre-R580 driver) is
   // skipped for the next candidate, and the reason is in the message when none works.
-  Case f;
-  f.op = "cublas_loader";
-  f.desc = "cublasCreate failing in the first candidate: the next one is used";
-  f.tol = 0;
-  f.schedules = 1;
-  f.cpu = [](Out&) {};
+  Case f = check_only_case("cublas_loader", "cublasCreate failing in the first candidate: the next one is used");
   f.gpu = [](Out&, Errors& e) {
     const char* both[] = {SDLLM_FAKE_CUBLAS_FAIL, SDLLM_FAKE_CUBLAS_OK};
     cuda::Cublas lib;

@@ -15,6 +15,35 @@
 namespace sdllm {
 namespace cuda_ops_test {
 
+namespace {
+
+// The shape's attention over a cache segment (k0/v0, rows of n_kv * hd + pad floats) and the
+// query rows' own K/V, which live in the fused q|k|v rows as a session produces them.
+AttentionParams attention_params(const AttnShape& s, const float* qkv, const float* k0, const float* v0, float* out) {
+  const int64_t qw = static_cast<int64_t>(s.n_heads) * s.hd, kvw = static_cast<int64_t>(s.n_kv) * s.hd;
+  AttentionParams p;
+  p.q = qkv;
+  p.n_q = s.n_q;
+  p.q_stride = qw + 2 * kvw + s.pad;
+  p.k0 = k0;
+  p.v0 = v0;
+  p.n_k0 = s.n_k0;
+  p.kv0_stride = kvw + s.pad;
+  p.k1 = qkv + qw;
+  p.v1 = qkv + qw + kvw;
+  p.n_k1 = s.n_k1;
+  p.kv1_stride = p.q_stride;
+  p.n_heads = s.n_heads;
+  p.n_kv_heads = s.n_kv;
+  p.head_dim = s.hd;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
+  p.out = out;
+  p.out_stride = qw + s.pad;
+  return p;
+}
+
+}  // namespace
+
 // ---- attention ------------------------------------------------------------------------------
 
 void add_attention(const AttnShape& s) {
@@ -33,25 +62,7 @@ void add_attention(const AttnShape& s) {
   const auto qkv = r.vec(s.n_q * qkv_stride, -2.f, 2.f);
   const auto k0 = r.vec(s.n_k0 * cache_stride, -2.f, 2.f), v0 = r.vec(s.n_k0 * cache_stride);
   auto params = [=](const float* qkvp, const float* k0p, const float* v0p, float* out) {
-    AttentionParams p;
-    p.q = qkvp;
-    p.n_q = s.n_q;
-    p.q_stride = qkv_stride;
-    p.k0 = k0p;
-    p.v0 = v0p;
-    p.n_k0 = s.n_k0;
-    p.kv0_stride = cache_stride;
-    p.k1 = qkvp + qw;
-    p.v1 = qkvp + qw + kvw;
-    p.n_k1 = s.n_k1;
-    p.kv1_stride = qkv_stride;
-    p.n_heads = s.n_heads;
-    p.n_kv_heads = s.n_kv;
-    p.head_dim = s.hd;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
-    p.out = out;
-    p.out_stride = out_stride;
-    return p;
+    return attention_params(s, qkvp, k0p, v0p, out);
   };
   c.cpu = [=](Out& o) {
     o.f.assign(static_cast<size_t>(s.n_q * out_stride), 0.f);
@@ -195,25 +206,7 @@ void add_attention_tc(const AttnShape& s) {
   auto k0 = std::make_shared<std::vector<float>>(r.vec(s.n_k0 * cache_stride, -2.f, 2.f));
   auto v0 = std::make_shared<std::vector<float>>(r.vec(s.n_k0 * cache_stride));
   auto params = [=](const float* qkvp, const float* k0p, const float* v0p, float* out) {
-    AttentionParams p;
-    p.q = qkvp;
-    p.n_q = s.n_q;
-    p.q_stride = qkv_stride;
-    p.k0 = k0p;
-    p.v0 = v0p;
-    p.n_k0 = s.n_k0;
-    p.kv0_stride = cache_stride;
-    p.k1 = qkvp + qw;
-    p.v1 = qkvp + qw + kvw;
-    p.n_k1 = s.n_k1;
-    p.kv1_stride = qkv_stride;
-    p.n_heads = s.n_heads;
-    p.n_kv_heads = s.n_kv;
-    p.head_dim = s.hd;
-    p.scale = 1.0f / std::sqrt(static_cast<float>(s.hd));
-    p.out = out;
-    p.out_stride = out_stride;
-    return p;
+    return attention_params(s, qkvp, k0p, v0p, out);
   };
   auto reference = [=](bool round, Out& o) {
     std::vector<float> q = *qkv, kc = *k0, vc = *v0;
@@ -258,12 +251,7 @@ void add_attention_tc(const AttnShape& s) {
 
 // Launch-argument checks of attention_tc (no kernel runs).
 void add_attention_tc_refusals() {
-  Case c;
-  c.op = "attention_tc";
-  c.desc = "refuses head_dim 80 / 48, uneven GQA, a split without workspace";
-  c.tol = 0;
-  c.schedules = 1;
-  c.cpu = [](Out&) {};
+  Case c = check_only_case("attention_tc", "refuses head_dim 80 / 48, uneven GQA, a split without workspace");
   c.gpu = [](Out&, Errors& e) {
     std::vector<float> buf(4096, 0.f);
     AttentionParams p;
