@@ -1,5 +1,6 @@
 // HTTP errors with OpenAI's error body: { error: { message, type, param, code } }.
 import type * as http from 'http';
+import { describe } from '../validate';
 
 export class HttpError extends Error {
   constructor(
@@ -18,6 +19,10 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string, param: string | null, code: string | null = 'invalid_value') =>
   new HttpError(400, message, 'invalid_request_error', param, code);
+
+/** A request naming a model other than the one served (a body's `model`, a /v1/models/{id}). */
+export const modelNotFound = (model: unknown, modelId: string) =>
+  new HttpError(404, `The model ${describe(model)} does not exist; this server serves "${modelId}"`, 'invalid_request_error', 'model', 'model_not_found');
 
 export function errorBody(e: HttpError): { error: { message: string; type: string; param: string | null; code: string | null } } {
   return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };

@@ -6,7 +6,7 @@ import type { NativeFamily } from '../../types/native';
 import { checkMessages } from '../chat';
 import { resolveOptions } from '../options';
 import { describe } from '../validate';
-import { badRequest, HttpError } from './errors';
+import { badRequest, modelNotFound } from './errors';
 
 export type Endpoint = 'completion' | 'chat';
 
@@ -44,7 +44,7 @@ const camelToSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase
 
 export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, modelId: string, family: NativeFamily): ParsedRequest {
   if (body.model !== undefined && body.model !== modelId) {
-    throw new HttpError(404, `The model ${describe(body.model)} does not exist; this server serves "${modelId}"`, 'invalid_request_error', 'model', 'model_not_found');
+    throw modelNotFound(body.model, modelId);
   }
   for (const [field, ok] of Object.entries(INERT)) {
     if (body[field] !== undefined && !ok(body[field])) {

@@ -2,7 +2,7 @@
 // closed connection), every error is caught here, and each answer is counted in /metrics.
 import type * as http from 'http';
 import { handleGeneration, requireModel, ServerState } from './generation';
-import { HttpError, sendError, sendJson, toHttpError } from './errors';
+import { HttpError, modelNotFound, sendError, sendJson, toHttpError } from './errors';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, state: ServerState) => Promise<number> | number;
 
@@ -83,10 +83,7 @@ function model(req: http.IncomingMessage, res: http.ServerResponse, state: Serve
     id = raw;
   }
   const object = modelObject(state);
-  if (id !== state.modelId) {
-    throw new HttpError(404, `The model ${JSON.stringify(id)} does not exist; this server serves "${state.modelId}"`,
-      'invalid_request_error', 'model', 'model_not_found');
-  }
+  if (id !== state.modelId) throw modelNotFound(id, state.modelId);
   sendJson(res, 200, object);
   return 200;
 }
