@@ -12,7 +12,7 @@
 // --threads defaults to SDLLM_THREADS or the hardware concurrency; --quick runs only
 // m = 32 and 160 of the LLaDA shapes; --no-llada / --no-small skip a group; --mid adds the
 // d_model 512/1024 shapes (m = 32, 160 and 1032, the rows of a batch of 8 streaming
-// steps); --tiny adds the d_model 128 shapes of bench:torch's ~1 M checkpoint. SDLLM_FORCE_SCALAR=1 measures the scalar path.
+// steps); --m 30,32,36 replaces every group's row counts; --tiny adds the d_model 128 shapes of bench:torch's ~1 M checkpoint. SDLLM_FORCE_SCALAR=1 measures the scalar path.
 //
 // Shapes: a LLaDA-8B forward pass for m = 32..160 rows, (k, n) = (4096, 4096) for the
 // attention projections, (4096, 12288) for gate/up and (12288, 4096) for down; and a
@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   bool quick = false, llada = true, small = true, mid = false, tiny = false, wall = false, only_q8 = false;
   double min_ms = 300;
+  std::vector<int64_t> rows;  // --m: the row counts of every group instead of its own
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
@@ -123,6 +124,15 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--wall")) wall = true;
     else if (!std::strcmp(argv[i], "--only-q8")) only_q8 = true;
     else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) min_ms = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--m") && i + 1 < argc) {
+      for (const char* p = argv[++i]; *p;) {
+        char* end = nullptr;
+        const long v = std::strtol(p, &end, 10);
+        if (end == p || v <= 0) break;
+        rows.push_back(v);
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
   }
   ThreadPool& pool = default_pool(threads);
   Blas blas = load_blas();
@@ -147,12 +157,14 @@ int main(int argc, char** argv) {
   if (mid)  // 1032 rows: a batch of 8 streaming steps of 129 rows (bench/batch.ts)
     groups.push_back({{32, 160, 1032},
                       {{"d1024 qkvo", 1024, 1024}, {"d1024 mlp-in", 1024, 2816}, {"d1024 mlp-out", 2816, 1024},
-                       {"d512 qkvo", 512, 512}, {"d512 mlp-in", 512, 1408}, {"d512 mlp-out", 1408, 512}}});
+                       {"d512 qkvo", 512, 512}, {"d512 q|k|v", 512, 1536}, {"d512 mlp-in", 512, 1408}, {"d512 mlp-out", 1408, 512}}});
   if (tiny)  // bench:torch's ~1 M checkpoint (d_model 128, mlp 384): a 128-row vanilla step
     groups.push_back({{32, 128}, {{"d128 qkvo", 128, 128}, {"d128 mlp-in", 128, 384}, {"d128 mlp-out", 384, 128}}});
   if (small)
     groups.push_back({{32, 160}, {{"small qkvo", 256, 256}, {"small mlp-in", 256, 768}, {"small mlp-out", 768, 256},
                                   {"small head", 256, 100}}});
+  if (!rows.empty())
+    for (auto& g : groups) g.first = rows;
   g_cpu_clock = pool.size() == 1 && !wall;
   std::printf("clock: %s\n", g_cpu_clock ? "thread CPU time (one thread; --wall for wall time)" : "wall time");
   // The FMA loop's size: about as long as a mid-size GEMM, timed in the same rounds.
