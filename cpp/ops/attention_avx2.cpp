@@ -6,19 +6,20 @@
 //   Q rows are gathered and pre-multiplied by the scale into a thread-local buffer;
 //   for each block of up to kb keys (segment 0, then segment 1):
 //     K block is transposed to Kt[hd][kb] (keys in lanes, zero-padded to 8),
-//     per micro-tile of up to 4 rows: S = Q Kt (4 rows x 16 keys of registers),
-//     the running max/sum are updated once per block, P = exp(S - max) with a
-//     vectorised exp, acc = acc * corr + P V (broadcast p x V-row FMAs over hd).
+//     per micro-tile of up to 4 rows (8 with AVX-512, attention_avx512.cpp):
+//     S = Q Kt (rows x 16 keys of registers), the running max/sum are updated once per
+//     block, P = exp(S - max) with a vectorised exp, acc = acc * corr + P V (broadcast
+//     p x V-row FMAs over hd).
 //   out = acc / sum.
 // Items are handed out dynamically (atomic counter) so a busy core does not stall the
 // others; avx2_attention_batch puts the items of several calls (a batch's sequences) in
-// one list, so a batch's attention is one pool job, not one per sequence. Accumulation is float32 except the per-row softmax sum (double).
+// one list, so a batch's attention is one pool job, not one per sequence. Accumulation is
+// float32 except the per-row softmax sum (double).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -133,15 +134,18 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(x);
 }
 
-// dst[c][j] = src[j][c] for j < nb, c < hd (rows of src `lds` apart, of dst `ldd`):
-// 8x8 register transposes, scalar edges.
-void transpose_block(const float* src, int64_t lds, int64_t nb, int64_t hd, float* dst, int64_t ldd) {
-  int64_t j = 0;
-  for (; j + 8 <= nb; j += 8) {
+// dst[c][j] = src[j][c] for j < nb, c < hd (rows of src `lds` apart, of dst `ldd`), and
+// 0 for nb <= j < nbp (nbp a multiple of 8): 8x8 register transposes, the keys past nb
+// read from `zeros` (hd floats), scalar only for a head_dim that is not a multiple of 8.
+void transpose_block(const float* src, int64_t lds, int64_t nb, int64_t nbp, int64_t hd, const float* zeros, float* dst,
+                     int64_t ldd) {
+  for (int64_t j = 0; j < nbp; j += 8) {
+    const float* row[8];
+    for (int i = 0; i < 8; ++i) row[i] = j + i < nb ? src + (j + i) * lds : zeros;
     int64_t c = 0;
     for (; c + 8 <= hd; c += 8) {
       __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (j + i) * lds + c);
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(row[i] + c);
       const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
       const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
       const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
@@ -160,10 +164,15 @@ void transpose_block(const float* src, int64_t lds, int64_t nb, int64_t hd, floa
       _mm256_storeu_ps(dst + (c + 7) * ldd + j, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
     for (; c < hd; ++c)
-      for (int i = 0; i < 8; ++i) dst[c * ldd + j + i] = src[(j + i) * lds + c];
+      for (int i = 0; i < 8; ++i) dst[c * ldd + j + i] = row[i][c];
   }
-  for (; j < nb; ++j)
-    for (int64_t c = 0; c < hd; ++c) dst[c * ldd + j] = src[j * lds + c];
+}
+
+// dst = src, n floats (a head's row of V: a call to memcpy per row cost more than the copy).
+inline void copy_row(float* dst, const float* src, int64_t n) {
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) _mm256_storeu_ps(dst + c, _mm256_loadu_ps(src + c));
+  for (; c < n; ++c) dst[c] = src[c];
 }
 
 struct Segment {
@@ -173,7 +182,7 @@ struct Segment {
 };
 
 struct Scratch {
-  std::vector<float> q, acc, kt, vb, s;
+  std::vector<float> q, acc, kt, vb, s, zeros;
   std::vector<double> sum;
   std::vector<float> max;
 };
@@ -210,6 +219,47 @@ Plan plan_of(const AttentionParams& p, int64_t threads) {
   return pl;
 }
 
+// The softmax step of one key block for the rows of a micro-tile (scores s, rows lds
+// apart; max, sum and acc rows of the running state): padded keys set to -inf, the block
+// max, the running state rescaled when the max grows, then s = exp(s - max) and the row
+// sums. avx512_softmax_rows (attention_avx512.cpp) does the same operations per row.
+void softmax_rows(int mr, float* s_tile, int64_t lds, int64_t nb, int64_t nbp, float* max, double* sum, float* acc_tile,
+                  int64_t lda) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int r = 0; r < mr; ++r) {
+    float* s = s_tile + r * lds;
+    __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t j = 0; j < nbp; j += 8) {
+      __m256 x = _mm256_loadu_ps(s + j);
+      if (j + 8 > nb) {
+        const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb - j)), lane);
+        x = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), x, _mm256_castsi256_ps(valid));
+        _mm256_storeu_ps(s + j, x);
+      }
+      vmax = _mm256_max_ps(vmax, x);
+    }
+    const float bmax = hmax(vmax), old = max[r];
+    float* acc = acc_tile + r * lda;
+    if (bmax > old) {
+      if (sum[r] > 0) {
+        const float corr = std::exp(old - bmax);
+        const __m256 vc = _mm256_set1_ps(corr);
+        for (int64_t c = 0; c < lda; c += 8) _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vc));
+        sum[r] *= corr;
+      }
+      max[r] = bmax;
+    }
+    const __m256 vm = _mm256_set1_ps(max[r]);
+    __m256 vs = _mm256_setzero_ps();
+    for (int64_t j = 0; j < nbp; j += 8) {
+      const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+      _mm256_storeu_ps(s + j, e);
+      vs = _mm256_add_ps(vs, e);
+    }
+    sum[r] += hsum(vs);
+  }
+}
+
 // Work item `it` of one plan. Every query row's arithmetic depends only on its own q and
 // the keys, never on which rows share its chunk or which items run beside it.
 void run_item(const Plan& pl, int64_t it, Scratch& t, bool avx512) {
@@ -241,63 +291,30 @@ void run_item(const Plan& pl, int64_t it, Scratch& t, bool avx512) {
       // the value block to contiguous rows (source rows are a large power-of-two stride
       // apart, which maps them all onto a few L1 sets).
       const float* kbase = sg.k + j0 * sg.stride + kvh * hd;
-      transpose_block(kbase, sg.stride, nb, hd, t.kt.data(), kb);
-      if (nbp > nb)
-        for (int64_t c = 0; c < hd; ++c)
-          std::fill(t.kt.begin() + c * kb + nb, t.kt.begin() + c * kb + nbp, 0.f);
+      transpose_block(kbase, sg.stride, nb, nbp, hd, t.zeros.data(), t.kt.data(), kb);
       const float* vsrc = sg.v + j0 * sg.stride + kvh * hd;
-      for (int64_t j = 0; j < nb; ++j)
-        std::memcpy(t.vb.data() + j * hd, vsrc + j * sg.stride, sizeof(float) * static_cast<size_t>(hd));
+      for (int64_t j = 0; j < nb; ++j) copy_row(t.vb.data() + j * hd, vsrc + j * sg.stride, hd);
       const float* vbase = t.vb.data();
-      const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-      for (int64_t m0 = 0; m0 < nr; m0 += kMr) {
-        const int mr = static_cast<int>(std::min<int64_t>(kMr, nr - m0));
-        // AVX-512 takes the keys in 16s where it is in use, AVX2 the rest: same floats.
-        const int64_t kdone = avx512 ? avx512_qk_rows(mr, t.q.data() + m0 * hd, hd, t.kt.data(), kb, nbp, t.s.data(), kb) : 0;
-        if (kdone < nbp) kQk[mr - 1](t.q.data() + m0 * hd, hd, t.kt.data() + kdone, kb, nbp - kdone, t.s.data() + kdone, kb);
-        for (int r = 0; r < mr; ++r) {
-          float* s = t.s.data() + r * kb;
-          // Mask the padded keys, then the block max.
-          __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-          for (int64_t j = 0; j < nbp; j += 8) {
-            __m256 x = _mm256_loadu_ps(s + j);
-            if (j + 8 > nb) {
-              const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nb - j)), lane);
-              x = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), x,
-                                   _mm256_castsi256_ps(valid));
-              _mm256_storeu_ps(s + j, x);
-            }
-            vmax = _mm256_max_ps(vmax, x);
-          }
-          const size_t row = static_cast<size_t>(m0 + r);
-          const float bmax = hmax(vmax), old = t.max[row];
-          float* acc = t.acc.data() + (m0 + r) * hdp;
-          if (bmax > old) {
-            if (t.sum[row] > 0) {
-              const float corr = std::exp(old - bmax);
-              const __m256 vc = _mm256_set1_ps(corr);
-              for (int64_t c = 0; c < hdp; c += 8) _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), vc));
-              t.sum[row] *= corr;
-            }
-            t.max[row] = bmax;
-          }
-          const __m256 vm = _mm256_set1_ps(t.max[row]);
-          __m256 vs = _mm256_setzero_ps();
-          int64_t j = 0;
-          if (avx512) {
-            alignas(32) float sum8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            j = avx512_softmax_exp(s, nbp, t.max[row], sum8);
-            vs = _mm256_load_ps(sum8);
-          }
-          for (; j < nbp; j += 8) {
-            const __m256 e = exp_nonpos(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
-            _mm256_storeu_ps(s + j, e);
-            vs = _mm256_add_ps(vs, e);
-          }
-          t.sum[row] += hsum(vs);
+      // Micro-tiles of query rows: 8 with AVX-512 (its 16-lane tiles hold 8 rows' scores
+      // or values in registers), 4 with AVX2. A row's floats do not depend on the tile.
+      const int64_t tile = avx512 ? kAvx512AttentionRows : kMr;
+      for (int64_t m0 = 0; m0 < nr; m0 += tile) {
+        const int mr = static_cast<int>(std::min<int64_t>(tile, nr - m0));
+        const float* q = t.q.data() + m0 * hd;
+        float* acc = t.acc.data() + m0 * hdp;
+        if (avx512) {
+          avx512_qk_rows(mr, q, hd, t.kt.data(), kb, nbp, t.s.data(), kb);
+          avx512_softmax_rows(mr, t.s.data(), kb, nb, nbp, t.max.data() + m0, t.sum.data() + m0, acc, hdp);
+          // Value columns past the last multiple of 16 (a head_dim such as 40): AVX2 tiles.
+          const int64_t cdone = avx512_pv_rows(mr, t.s.data(), kb, vbase, hd, nb, hd, acc, hdp);
+          for (int r = 0; cdone < hd && r < mr; r += kMr)
+            kPv[std::min(kMr, mr - r) - 1](t.s.data() + r * kb, kb, vbase + cdone, hd, nb, hd - cdone,
+                                           acc + r * hdp + cdone, hdp);
+        } else {
+          kQk[mr - 1](q, hd, t.kt.data(), kb, nbp, t.s.data(), kb);
+          softmax_rows(mr, t.s.data(), kb, nb, nbp, t.max.data() + m0, t.sum.data() + m0, acc, hdp);
+          kPv[mr - 1](t.s.data(), kb, vbase, hd, nb, hd, acc, hdp);
         }
-        const int64_t cdone = avx512 ? avx512_pv_rows(mr, t.s.data(), kb, vbase, hd, nb, hd, t.acc.data() + m0 * hdp, hdp) : 0;
-        if (cdone < hd) kPv[mr - 1](t.s.data(), kb, vbase + cdone, hd, nb, hd - cdone, t.acc.data() + m0 * hdp + cdone, hdp);
       }
     }
   }
@@ -326,7 +343,7 @@ void avx2_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& p
   std::vector<Plan> plans;
   std::vector<int64_t> first{0};
   plans.reserve(count);
-  size_t q = 0, acc = 0, kv = 0, s = 0, row = 0;
+  size_t q = 0, acc = 0, kv = 0, s = 0, row = 0, zeros = 0;
   for (size_t c = 0; c < count; ++c) {
     const Plan pl = plan_of(ps[c], threads);
     if (pl.items == 0) continue;
@@ -335,8 +352,9 @@ void avx2_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& p
     q = std::max(q, static_cast<size_t>(pl.chunk * pl.hd));
     acc = std::max(acc, static_cast<size_t>(pl.chunk * pl.hdp));
     kv = std::max(kv, static_cast<size_t>(pl.hd * pl.kb));
-    s = std::max(s, static_cast<size_t>(kMr * pl.kb));
+    s = std::max(s, static_cast<size_t>(std::max(kMr, kAvx512AttentionRows) * pl.kb));
     row = std::max(row, static_cast<size_t>(pl.chunk));
+    zeros = std::max(zeros, static_cast<size_t>(pl.hd));
   }
   const int64_t items = first.back();
   if (items == 0) return;
@@ -347,6 +365,7 @@ void avx2_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& p
     t.acc.resize(acc);
     t.kt.resize(kv);
     t.vb.resize(kv);
+    t.zeros.assign(zeros, 0.f);
     t.s.resize(s);
     t.sum.resize(row);
     t.max.resize(row);

@@ -40,16 +40,20 @@ void avx2_attention(const AttentionParams& p, ThreadPool& pool);
 // Several independent calls (the sequences of a batch) as one job over all their items.
 void avx2_attention_batch(const AttentionParams* ps, size_t count, ThreadPool& pool);
 
-// The attention's score and value tiles in 16 lanes (attention_avx512.cpp; only when
-// use_avx512()): for mr (1-4) query rows, the first multiple of 16 keys (scores) or of 16
-// columns (values); they return how far they got, the AVX2 tiles do the rest. Same floats.
+// The attention's tiles in 16 lanes (attention_avx512.cpp; only when use_avx512()), for
+// micro-tiles of mr = 1 .. kAvx512AttentionRows query rows. Same floats as the AVX2 ones.
+constexpr int kAvx512AttentionRows = 8;
+// Scores of all nbp keys (nbp a multiple of 8, at most ldk); returns nbp.
 int64_t avx512_qk_rows(int mr, const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t nbp, float* s,
                        int64_t lds);
+// Values for the first multiple of 16 of hd columns; returns it (the AVX2 tiles do the rest).
 int64_t avx512_pv_rows(int mr, const float* p, int64_t ldp, const float* v, int64_t ldv, int64_t nb, int64_t hd,
                        float* acc, int64_t lda);
-// s[j] = exp(s[j] - max) for the first multiple of 16 of nbp scores, added to the 8-lane
-// row sum sum8 as the AVX2 loop adds them; returns how far it got.
-int64_t avx512_softmax_exp(float* s, int64_t nbp, float max, float* sum8);
+// The softmax step of one key block (scores s, rows lds apart): padded keys to -inf, each
+// row's running max / sum / acc (lda floats a row) updated and its scores replaced by
+// exp(s - max), as the AVX2 loop does row by row.
+void avx512_softmax_rows(int mr, float* s, int64_t lds, int64_t nb, int64_t nbp, float* max, double* sum,
+                         float* acc, int64_t lda);
 
 // The softmax sums of op_confidence over one block of a logits row: with
 // d = (l[t] - m) * inv for t < n (m the row's running max, so d <= 0), sum = sum exp(d)

@@ -182,7 +182,11 @@ void test_attention(ThreadPool& pool) {
                      {37, 129, 37, 6, 6, 32},  {9, 0, 71, 7, 1, 32},    {6, 65, 0, 3, 1, 48},
                      {11, 33, 13, 4, 2, 80},   {2, 1, 1, 4, 4, 128},    {13, 97, 5, 7, 1, 48},
                      {5, 17, 9, 2, 1, 20},     {7, 0, 23, 3, 3, 12},    {1, 300, 1, 32, 8, 128},
-                     {4, 0, 0, 4, 2, 80},      {129, 200, 129, 4, 4, 128}, {3, 9, 0, 2, 2, 8}};
+                     {4, 0, 0, 4, 2, 80},      {129, 200, 129, 4, 4, 128}, {3, 9, 0, 2, 2, 8},
+                     // AVX-512: 8-row micro-tiles (whole and partial), 24-48 keys left for the
+                     // last score tile, a head_dim past 16 columns (AVX2 value tiles of <= 4
+                     // rows), the shipped model's serving step (76 rows over 22 + 76 keys).
+                     {13, 40, 8, 3, 1, 24},    {76, 22, 76, 8, 8, 32},  {8, 48, 0, 2, 2, 40}};
   for (bool scalar : paths()) {
     set_force_scalar(scalar);
     for (const C& c : cases) {
