@@ -1,362 +1,26 @@
-// Tests of the JSON parser, the safetensors header validation and load_model on
-// small checkpoints written to a temporary directory. Exits non-zero on any failure.
+// Tests of load_model (cpp/loader.cpp) on small LLaDA and Dream checkpoints written to a
+// temporary directory: views, sharded indexes, every refusal of a bad checkpoint, Q8_0
+// files and quantization at load. The JSON parser and the safetensors reader have their
+// own programs (test_json.cpp, test_safetensors.cpp). Exits non-zero on any failure.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
-#include <fstream>
-#include <iostream>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "json.h"
+#include "loader_test_harness.h"
 #include "model.h"
 #include "safetensors.h"
 #include "threadpool.h"
 
 using namespace sdllm;
+using namespace sdllm_test;
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::cerr << "FAIL: " << what << "\n";
-  }
-}
-
-// Runs fn, which must throw an exception of type E whose message contains every needle.
-template <typename E = std::runtime_error>
-void expect_throw(const std::string& what, const std::function<void()>& fn,
-                  const std::vector<std::string>& needles = {}) {
-  try {
-    fn();
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) {
-      if (msg.find(n) == std::string::npos) {
-        check(false, what + ": message \"" + msg + "\" lacks \"" + n + "\"");
-        return;
-      }
-    }
-    check(true, what);
-    return;
-  } catch (const std::exception& e) {
-    check(false, what + ": wrong exception type: " + e.what());
-    return;
-  }
-  check(false, what + ": did not throw");
-}
-
-// ---------------------------------------------------------------------------
-// JSON
-
-void test_json_values() {
-  JsonValue v = parse_json(R"( {"a": [1, -2, 3.5, true, false, null], "b": {"c": "x"}, "e": {}} )");
-  check(v.is_object() && v.object.size() == 3, "object with three members");
-  const JsonValue* a = v.find("a");
-  check(a && a->is_array() && a->array.size() == 6, "array member");
-  check(a->array[0].is_int && a->array[0].integer == 1, "int 1");
-  check(a->array[1].is_int && a->array[1].integer == -2, "int -2");
-  check(!a->array[2].is_int && a->array[2].number == 3.5, "double 3.5");
-  check(a->array[3].is_bool() && a->array[3].boolean, "true");
-  check(a->array[4].is_bool() && !a->array[4].boolean, "false");
-  check(a->array[5].is_null(), "null");
-  check(v.find("b")->find("c")->string == "x", "nested string");
-  check(v.find("e")->is_object() && v.find("e")->object.empty(), "empty object");
-  check(v.find("zz") == nullptr, "absent key");
-  check(parse_json("[]").array.empty(), "empty array");
-  check(parse_json("\"\"").string.empty(), "empty string");
-  check(parse_json("0").is_int, "zero");
-  check(parse_json("-0").is_int && parse_json("-0").integer == 0, "minus zero");
-}
-
-void test_json_numbers() {
-  JsonValue big = parse_json("9007199254740993");  // 2^53 + 1: a double would round it
-  check(big.is_int && big.integer == 9007199254740993LL, "exact int64 beyond 2^53");
-  check(parse_json("9223372036854775807").integer == INT64_MAX, "int64 max");
-  JsonValue over = parse_json("9223372036854775808");
-  check(over.is_number() && !over.is_int, "2^63 is a number but not an int64");
-  check(parse_json("4096.0").is_int && parse_json("4096.0").integer == 4096, "4096.0 counts as integral");
-  check(parse_json("1e3").is_int && parse_json("1e3").integer == 1000, "1e3 counts as integral");
-  check(!parse_json("1e-5").is_int && parse_json("1e-5").number == 1e-5, "1e-5");
-  check(parse_json("500000.0").number == 500000.0, "rope theta");
-  check(parse_json("1E+2").number == 100.0, "capital exponent");
-  check(parse_json("1e-400").number == 0.0, "underflow rounds to zero");
-  for (const char* bad : {"01", "-", "1.", ".5", "+1", "1e", "1e+", "--1", "0x10", "1e400", "NaN", "Infinity", "-01"})
-    expect_throw<JsonError>(std::string("bad number ") + bad, [&] { parse_json(bad); }, {"JSON error at byte"});
-}
-
-void test_json_strings() {
-  check(parse_json(R"("a\"b\\c\/d\b\f\n\r\t")").string == "a\"b\\c/d\b\f\n\r\t", "simple escapes");
-  check(parse_json(R"("\u00e9")").string == "\xc3\xa9", "\\u00e9 to UTF-8");
-  check(parse_json(R"("\u20AC")").string == "\xe2\x82\xac", "\\u20AC to UTF-8");
-  check(parse_json(R"("\ud83d\ude00")").string == "\xf0\x9f\x98\x80", "surrogate pair to one code point");
-  check(parse_json("\"\xc3\xa9\xf0\x9f\x98\x80\"").string == "\xc3\xa9\xf0\x9f\x98\x80", "raw UTF-8 kept");
-  check(parse_json(R"("\u0000")").string == std::string(1, '\0'), "escaped NUL");
-  expect_throw<JsonError>("lone high surrogate", [] { parse_json(R"("\ud83d")"); }, {"surrogate"});
-  expect_throw<JsonError>("high surrogate then letter", [] { parse_json(R"("\ud83dx")"); }, {"surrogate"});
-  expect_throw<JsonError>("high + high surrogate", [] { parse_json(R"("\ud83d\ud83d")"); }, {"surrogate"});
-  expect_throw<JsonError>("lone low surrogate", [] { parse_json(R"("\ude00")"); }, {"surrogate"});
-  expect_throw<JsonError>("bad hex", [] { parse_json(R"("\u12g4")"); }, {"hex"});
-  expect_throw<JsonError>("truncated \\u", [] { parse_json(R"("\u12)"); });
-  expect_throw<JsonError>("invalid escape", [] { parse_json(R"("\x")"); }, {"escape"});
-  expect_throw<JsonError>("raw newline", [] { parse_json("\"a\nb\""); }, {"control character"});
-  expect_throw<JsonError>("unterminated", [] { parse_json("\"abc"); }, {"unterminated", "byte 0"});
-  expect_throw<JsonError>("invalid UTF-8 byte", [] { parse_json("\"\xff\""); }, {"UTF-8"});
-  expect_throw<JsonError>("overlong UTF-8", [] { parse_json("\"\xc0\xaf\""); }, {"UTF-8"});
-  expect_throw<JsonError>("UTF-8 surrogate", [] { parse_json("\"\xed\xa0\x80\""); }, {"UTF-8"});
-  expect_throw<JsonError>("truncated UTF-8", [] { parse_json("\"\xe2\x82"); }, {"UTF-8"});
-}
-
-void test_json_structure() {
-  expect_throw<JsonError>("duplicate key", [] { parse_json(R"({"a": 1, "b": 2, "a": 3})"); },
-                          {"duplicate key \"a\"", "byte 17"});
-  expect_throw<JsonError>("trailing comma in object", [] { parse_json(R"({"a": 1,})"); });
-  expect_throw<JsonError>("trailing comma in array", [] { parse_json("[1,]"); });
-  expect_throw<JsonError>("missing colon", [] { parse_json(R"({"a" 1})"); }, {"':'"});
-  expect_throw<JsonError>("unquoted key", [] { parse_json("{a: 1}"); });
-  expect_throw<JsonError>("trailing garbage", [] { parse_json("{} x"); }, {"byte 3"});
-  expect_throw<JsonError>("two values", [] { parse_json("1 2"); });
-  expect_throw<JsonError>("empty input", [] { parse_json(""); }, {"byte 0"});
-  expect_throw<JsonError>("whitespace only", [] { parse_json("   "); });
-  expect_throw<JsonError>("bad literal", [] { parse_json("tru"); });
-  expect_throw<JsonError>("single quotes", [] { parse_json("'a'"); });
-  expect_throw<JsonError>("comment", [] { parse_json("[1 /* c */]"); });
-  expect_throw<JsonError>("NUL byte", [] { parse_json(std::string("[1,\0 2]", 7)); });
-
-  // Deep nesting: the limit, not the stack, stops it.
-  std::string deep(1000000, '[');
-  expect_throw<JsonError>("one million brackets", [&] { parse_json(deep); }, {"nesting"});
-  std::string deep_obj;
-  for (int i = 0; i < 100000; ++i) deep_obj += "{\"a\":";
-  expect_throw<JsonError>("deep objects", [&] { parse_json(deep_obj); }, {"nesting"});
-  std::string ok_depth = std::string(128, '[') + std::string(128, ']');
-  check(parse_json(ok_depth).is_array(), "depth 128 is allowed");
-  std::string too_deep = std::string(129, '[') + std::string(129, ']');
-  expect_throw<JsonError>("depth 129", [&] { parse_json(too_deep); }, {"nesting"});
-
-  // Every proper prefix of a document is truncated and must be rejected.
-  const std::string doc = R"({"k": [1, 2.5e3, "s\u00e9\n", {"x": null, "y": [true, false]}], "z": -7})";
-  parse_json(doc);
-  int prefix_failures = 0;
-  for (size_t n = 0; n < doc.size(); ++n) {
-    try {
-      parse_json(doc.substr(0, n));
-      ++prefix_failures;
-    } catch (const JsonError&) {
-    }
-  }
-  check(prefix_failures == 0, "every truncated prefix is rejected");
-
-  // Random corruption must only ever produce a value or a JsonError.
-  std::mt19937 rng(1234);
-  int fuzz_bad = 0;
-  const std::string alphabet = "{}[]\",:\\u0123456789.eE+-tfnrl \x80\xc3\xff";
-  for (int iter = 0; iter < 20000; ++iter) {
-    std::string s = doc;
-    const int edits = 1 + static_cast<int>(rng() % 4);
-    for (int e = 0; e < edits; ++e) {
-      const size_t at = rng() % (s.size() + 1);
-      const char c = alphabet[rng() % alphabet.size()];
-      switch (rng() % 3) {
-        case 0: if (at < s.size()) s[at] = c; break;
-        case 1: s.insert(s.begin() + at, c); break;
-        default: if (at < s.size()) s.erase(at, 1); break;
-      }
-    }
-    try {
-      parse_json(s);
-    } catch (const JsonError&) {
-    } catch (...) {
-      ++fuzz_bad;
-    }
-  }
-  check(fuzz_bad == 0, "fuzzed documents only throw JsonError");
-}
-
-// ---------------------------------------------------------------------------
-// safetensors
-
-// A safetensors image with the given header text, padded to 8 bytes as writers do.
-std::vector<uint8_t> st_image(std::string header, size_t data_bytes) {
-  while (header.size() % 8) header += ' ';
-  std::vector<uint8_t> out(8 + header.size() + data_bytes, 0);
-  uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
-  std::memcpy(out.data() + 8, header.data(), header.size());
-  for (size_t i = 0; i < data_bytes; ++i) out[8 + header.size() + i] = static_cast<uint8_t>(i);
-  return out;
-}
-
-SafetensorsFile st_parse(const std::vector<uint8_t>& img) { return parse_safetensors(img.data(), img.size(), "mem.safetensors"); }
-
-void st_reject(const std::string& what, const std::string& header, size_t data_bytes,
-               std::vector<std::string> needles) {
-  needles.insert(needles.begin(), "mem.safetensors");
-  auto img = st_image(header, data_bytes);
-  expect_throw("safetensors rejects " + what, [&] { st_parse(img); }, needles);
-}
-
-void test_safetensors_valid() {
-  auto img = st_image(R"({"__metadata__": {"format": "pt"},
-      "b": {"dtype": "BF16", "shape": [4], "data_offsets": [24, 32]},
-      "a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
-      "e": {"dtype": "F16", "shape": [0, 5], "data_offsets": [32, 32]},
-      "i": {"dtype": "I64", "shape": [1], "data_offsets": [32, 40]}})",
-                      40);
-  SafetensorsFile f = st_parse(img);
-  check(f.tensors.size() == 4, "four tensors, metadata ignored");
-  check(f.tensors[0].name == "a" && f.tensors[1].name == "b", "sorted by offset");
-  const TensorInfo* a = f.find("a");
-  const TensorInfo* b = f.find("b");
-  check(a && a->supported && a->dtype == DType::F32 && a->shape == std::vector<int64_t>{2, 3}, "a parsed");
-  check(b && b->dtype == DType::BF16 && b->byte_length() == 8, "b parsed");
-  const size_t header_len = img.size() - 8 - 40;
-  check(a->data == img.data() + 8 + header_len && b->data == img.data() + 8 + header_len + 24, "data pointers");
-  check(f.find("e") && f.find("e")->byte_length() == 0, "empty tensor accepted");
-  check(f.find("i") && !f.find("i")->supported && f.find("i")->dtype_name == "I64", "I64 parsed but unsupported");
-  check(f.find("__metadata__") == nullptr, "metadata is not a tensor");
-  check(st_parse(st_image("{}", 0)).tensors.empty(), "empty header");
-  check(st_parse(st_image(R"({"s": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}})", 4)).tensors[0].shape.empty(),
-        "scalar tensor");
-}
-
-void test_safetensors_malformed() {
-  for (size_t n : {0, 1, 7}) {
-    std::vector<uint8_t> img(n, 0);
-    expect_throw("file of " + std::to_string(n) + " bytes", [&] { st_parse(img); },
-                 {"mem.safetensors", "too short"});
-  }
-  {
-    auto img = st_image("{}", 0);
-    img[0] = 200;  // header size beyond the file
-    expect_throw("header size beyond the file", [&] { st_parse(img); }, {"mem.safetensors", "exceeds the file size"});
-    for (int i = 0; i < 8; ++i) img[i] = 0xff;
-    expect_throw("header size 2^64-1", [&] { st_parse(img); }, {"mem.safetensors", "exceeds the file size"});
-  }
-  st_reject("non-JSON header", "this is not json", 0, {"not valid JSON", "byte 0"});
-  st_reject("truncated JSON header", R"({"a": {"dtype": "F32")", 0, {"not valid JSON"});
-  st_reject("array header", "[1, 2]", 0, {"not a JSON object"});
-  st_reject("duplicate tensor", R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-      "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 8, {"duplicate key \"a\""});
-  st_reject("entry not an object", R"({"w": 3})", 0, {"tensor 'w'", "not a JSON object"});
-  st_reject("missing dtype", R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4, {"tensor 'w'", "missing \"dtype\""});
-  st_reject("missing shape", R"({"w": {"dtype": "F32", "data_offsets": [0, 4]}})", 4, {"tensor 'w'", "missing \"shape\""});
-  st_reject("missing data_offsets", R"({"w": {"dtype": "F32", "shape": [1]}})", 4,
-            {"tensor 'w'", "missing \"data_offsets\""});
-  st_reject("dtype not a string", R"({"w": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", 4,
-            {"tensor 'w'", "\"dtype\" is not a string"});
-  st_reject("unknown dtype", R"({"w": {"dtype": "Q4_K", "shape": [1], "data_offsets": [0, 4]}})", 4,
-            {"tensor 'w'", "unsupported dtype 'Q4_K'"});
-  st_reject("shape not an array", R"({"w": {"dtype": "F32", "shape": 1, "data_offsets": [0, 4]}})", 4,
-            {"tensor 'w'", "\"shape\" is not an array"});
-  st_reject("negative dim", R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4,
-            {"tensor 'w'", "non-negative integers"});
-  st_reject("fractional dim", R"({"w": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]}})", 4,
-            {"tensor 'w'", "non-negative integers"});
-  st_reject("string dim", R"({"w": {"dtype": "F32", "shape": ["1"], "data_offsets": [0, 4]}})", 4,
-            {"tensor 'w'", "non-negative integers"});
-  st_reject("offsets of length 1", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4]}})", 4,
-            {"tensor 'w'", "data_offsets"});
-  st_reject("offsets not numbers", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": ["0", "4"]}})", 4,
-            {"tensor 'w'", "data_offsets"});
-  st_reject("negative offset", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", 4,
-            {"tensor 'w'", "data_offsets"});
-  st_reject("begin after end", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [8, 4]}})", 8,
-            {"tensor 'w'", "begin after end"});
-  st_reject("end beyond data", R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 12,
-            {"tensor 'w'", "beyond the data section"});
-  st_reject("huge end offset", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 9223372036854775807]}})", 4,
-            {"tensor 'w'", "beyond the data section"});
-  st_reject("byte length mismatch", R"({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})", 16,
-            {"tensor 'w'", "byte length 12", "= 16"});
-  st_reject("BF16 length mismatch", R"({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 16]}})", 16,
-            {"tensor 'w'", "byte length 16", "= 8"});
-  st_reject("shape product overflow",
-            R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})", 0,
-            {"tensor 'w'", "64 bits"});
-  st_reject("shape times dtype overflow",
-            R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 2], "data_offsets": [0, 0]}})", 0,
-            {"tensor 'w'", "64 bits"});
-  st_reject("overlap", R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-      "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12, {"'a'", "'b'", "overlap"});
-  st_reject("unsorted overlap", R"({"b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
-      "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 12, {"'a'", "'b'", "overlap"});
-  st_reject("contained range", R"({"big": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
-      "x": {"dtype": "F32", "shape": [1], "data_offsets": [16, 20]},
-      "small": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 20, {"'big'", "'small'", "overlap"});
-  st_reject("identical ranges", R"({"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]},
-      "b": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", 4, {"overlap"});
-  // Overlap hidden behind a short tensor: a long range must be remembered past its neighbour.
-  st_reject("overlap past a neighbour", R"({"long": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]},
-      "mid": {"dtype": "F32", "shape": [1], "data_offsets": [32, 36]},
-      "late": {"dtype": "F32", "shape": [1], "data_offsets": [28, 32]}})", 36, {"'long'", "'late'", "overlap"});
-
-  // Random corruption of a valid image must only ever be accepted or rejected cleanly.
-  auto base = st_image(R"({"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
-      "b": {"dtype": "BF16", "shape": [4], "data_offsets": [24, 32]}})", 32);
-  std::mt19937 rng(99);
-  int bad = 0;
-  for (int iter = 0; iter < 20000; ++iter) {
-    auto img = base;
-    const int edits = 1 + static_cast<int>(rng() % 3);
-    for (int e = 0; e < edits; ++e) img[rng() % img.size()] = static_cast<uint8_t>(rng());
-    if (rng() % 4 == 0) img.resize(rng() % img.size());
-    try {
-      SafetensorsFile f = st_parse(img);
-      for (const auto& t : f.tensors)
-        if (t.data < img.data() || t.data + t.byte_length() > img.data() + img.size()) ++bad;
-    } catch (const std::runtime_error&) {
-    } catch (...) {
-      ++bad;
-    }
-  }
-  check(bad == 0, "fuzzed safetensors images stay in bounds and throw only runtime_error");
-}
-
 // ---------------------------------------------------------------------------
 // Files and load_model
-
-std::string g_tmp;
-
-std::string tmp_path(const std::string& name) { return g_tmp + "/" + name; }
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
-  write_file(path, std::string(bytes.begin(), bytes.end()));
-}
-
-void test_mapped_files() {
-  auto img = st_image(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 8);
-  write_file(tmp_path("one.safetensors"), img);
-  SafetensorsFile f = open_safetensors(tmp_path("one.safetensors"));
-  check(f.file && f.file->size() == img.size(), "mapped size");
-  check(std::memcmp(f.file->data(), img.data(), img.size()) == 0, "mapped bytes");
-  check(f.find("a") && f.find("a")->data == f.file->data() + img.size() - 8, "view into the map");
-  expect_throw("missing file", [] { open_safetensors(tmp_path("nope.safetensors")); },
-               {"cannot open", "nope.safetensors"});
-  write_file(tmp_path("empty.safetensors"), std::string());
-  expect_throw("empty file", [] { open_safetensors(tmp_path("empty.safetensors")); },
-               {"empty.safetensors", "too short"});
-  mkdir(tmp_path("adir").c_str(), 0755);
-  expect_throw("directory", [] { open_safetensors(tmp_path("adir")); }, {"adir"});
-}
 
 // Writes safetensors files of F32 tensors whose values encode their index, so that
 // the views the loader returns can be checked element by element.
@@ -572,8 +236,6 @@ void test_load_dream_sharded() {
   write_file(dir + "/model.safetensors.index.json", std::string(R"({"weight_map": {"a": "../x.safetensors"}})"));
   expect_throw("shard outside the directory", [&] { load_model(dir); }, {"invalid shard"});
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------
 // Q8_0: checkpoints written by `streaming-dllm quantize`, and quantization at load
@@ -793,26 +455,14 @@ void test_quantize_at_load() {
   check(m->weight_bytes == plain->weight_bytes - 4 * lin + lin + 4 * lin_groups, "quantized at load: weight_bytes");
 }
 
+}  // namespace
+
 int main() {
-  char tmpl[] = "/tmp/sdllm_test_loader_XXXXXX";
-  if (!mkdtemp(tmpl)) {
-    std::perror("mkdtemp");
-    return 1;
-  }
-  g_tmp = tmpl;
-  test_json_values();
-  test_json_numbers();
-  test_json_strings();
-  test_json_structure();
-  test_safetensors_valid();
-  test_safetensors_malformed();
-  test_mapped_files();
+  if (!make_tmp_dir("test_loader")) return 1;
   test_load_llada();
   test_load_errors();
   test_load_dream_sharded();
   test_load_q8();
   test_quantize_at_load();
-  if (std::system(("rm -rf '" + g_tmp + "'").c_str()) != 0) std::cerr << "could not remove " << g_tmp << "\n";
-  std::cout << "loader: " << g_passed << " passed, " << g_failed << " failed\n";
-  return g_failed == 0 ? 0 : 1;
+  return finish("loader");
 }
