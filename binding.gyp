@@ -8,6 +8,7 @@
     {
       "target_name": "streaming_dllm",
       "sources": [
+        "cpp/config.cpp",
         "cpp/cpu_features.cpp",
         "cpp/cpu_forward_ops.cpp",
         "cpp/cuda_backend.cpp",
