@@ -271,6 +271,18 @@ void run_item(const Plan& pl, int64_t it, Scratch& t, bool avx512) {
   const int kvh = static_cast<int>(it / chunks_per_head);
   const int64_t r0 = (it % chunks_per_head) * chunk, nr = std::min(chunk, rows - r0);
   const __m256 vscale = _mm256_set1_ps(p.scale);
+  // The first key block of each segment into L2 now: its K and V rows are a large stride
+  // apart and, in a forward, were just written by the projection on either core; read one
+  // by one by the transpose and the copy, each line's trip was waited on in turn.
+  for (const Segment& sg : segs)
+    for (int64_t j = 0; j < std::min(kb, sg.n); ++j) {
+      const char* k_row = reinterpret_cast<const char*>(sg.k + j * sg.stride + kvh * hd);
+      const char* v_row = reinterpret_cast<const char*>(sg.v + j * sg.stride + kvh * hd);
+      for (int64_t b = 0; b < hd * 4; b += 64) {
+        _mm_prefetch(k_row + b, _MM_HINT_T1);
+        _mm_prefetch(v_row + b, _MM_HINT_T1);
+      }
+    }
   for (int64_t r = 0; r < nr; ++r) {
     const int64_t rr = r0 + r, i = rr / group;
     const int64_t h = static_cast<int64_t>(kvh) * group + rr % group;
