@@ -136,6 +136,25 @@ describe('forward request validation', () => {
     await expect(s.forward(request([1, 2, 3], range(0, 3), extra as Partial<NativeForwardRequest>))).rejects.toThrow(message);
   });
 
+  // Numbers are checked before any cast to an integer type (a NaN or out-of-range double
+  // cast to one is undefined behaviour in C++): rejected synchronously, with the field's name.
+  test.each([
+    ['NaN temperature', { temperature: NaN }, /temperature must be a finite number >= 0/],
+    ['negative temperature', { temperature: -1 }, /temperature must be a finite number >= 0/],
+    ['infinite confidenceTemperature', { confidenceTemperature: Infinity }, /confidenceTemperature must be a finite/],
+    ['fractional cacheAttend', { cacheAttend: 1.5 }, /cacheAttend must be an integer/],
+    ['huge cacheAttend', { cacheAttend: 1e300 }, /cacheAttend must be an integer/],
+    ['negative cacheWrite.rows', { cacheWrite: { start: 0, rows: -3 } }, /cacheWrite.rows must be an integer/],
+    ['fractional confidence kind', { confidence: 1.5 as never }, /confidence must be an integer in \[0, 3\]/],
+    ['negative seed', { seed: -1 }, /seed must be an integer/],
+    ['NaN noiseCounter', { noiseCounter: NaN }, /noiseCounter must be an integer/],
+    ['a string for a number', { seed: '3' as never }, /Expected a number for seed/],
+  ])('%s is rejected', (_n, extra, message) => {
+    const s = model.createSession(8);
+    expect(() => s.forward(request([1, 2, 3], range(0, 3), extra as Partial<NativeForwardRequest>))).toThrow(message);
+    s.dispose();
+  });
+
   test('a disposed session rejects calls without crashing', async () => {
     const s = model.createSession(8);
     s.dispose();
