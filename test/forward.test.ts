@@ -155,6 +155,11 @@ describe('forward request validation', () => {
     s.dispose();
   });
 
+  test('loadModel rejects a thread count that is not an integer in [0, 1024]', () => {
+    for (const threads of [1e9, -3, 1.5, NaN, '2' as never])
+      expect(() => native.loadModel(dir, { threads })).toThrow(/threads must be an integer in \[0, 1024\]/);
+  });
+
   test('a disposed session rejects calls without crashing', async () => {
     const s = model.createSession(8);
     s.dispose();

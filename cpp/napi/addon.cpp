@@ -372,7 +372,12 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
       quantize_q8 = name == "q8";
     }
     Napi::Value t = o.Get("threads");
-    if (t.IsNumber() && g_threads == 0) g_threads = t.As<Napi::Number>().Int32Value();
+    if (!t.IsUndefined()) {
+      const double n = t.IsNumber() ? t.As<Napi::Number>().DoubleValue() : -1;
+      if (!(n >= 0 && n <= 1024) || std::floor(n) != n)
+        throw Napi::RangeError::New(env, "threads must be an integer in [0, 1024] (0: one per core)");
+      if (g_threads == 0) g_threads = static_cast<int>(n);
+    }
     // backend 'cuda' (lib/backend.ts decides; the CPU path never loads a CUDA library).
     Napi::Value b = o.Get("backend");
     if (!b.IsUndefined()) {
