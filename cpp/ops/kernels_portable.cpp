@@ -20,6 +20,10 @@ void avx2_gemm_rows(const float*, int64_t, int64_t, const WeightView&, int64_t, 
 void avx512_gemm_rows(const float*, int64_t, int64_t, const WeightView&, int64_t, int64_t, float*, int64_t) {
   x86_kernel_called();
 }
+int64_t avx512_packed_floats(int64_t, int64_t) { x86_kernel_called(); }
+void avx512_pack_weight(const WeightView&, int64_t, int64_t, float*) { x86_kernel_called(); }
+int64_t avx512_packed_bf16_halves(int64_t, int64_t) { x86_kernel_called(); }
+void avx512_pack_weight_bf16(const WeightView&, int64_t, int64_t, uint16_t*) { x86_kernel_called(); }
 void avx2_widen(const WeightView&, int64_t, int64_t, float*) { x86_kernel_called(); }
 float avx2_dot(const float*, const float*, int64_t) { x86_kernel_called(); }
 void avx2_axpy(float, const float*, float*, int64_t) { x86_kernel_called(); }
