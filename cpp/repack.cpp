@@ -97,7 +97,9 @@ int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes,
     const size_t size = (static_cast<size_t>(used) + kHuge - 1) / kHuge * kHuge;
     std::shared_ptr<void> buf(std::aligned_alloc(kHuge, size), [](void* p) { std::free(p); });
     if (!buf) return model.repacked_bytes;  // leave the rest as they are: the GEMM packs per call
+#ifdef MADV_HUGEPAGE  // Linux only (macOS has no such advice)
     madvise(buf.get(), size, MADV_HUGEPAGE);  // advice only: without it the layout still works
+#endif
     const bool bf16 = w->dtype == DType::BF16;
     const int64_t groups = bf16 ? (w->rows + 3) / 4 : (w->rows + 1) / 2;  // quads or pairs
     auto run = [&](int64_t b, int64_t e, int) {
