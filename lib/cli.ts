@@ -31,6 +31,7 @@ Options:
   --temperature T        sampling temperature (default 0)
   --confidence KIND      prob | margin | entropy | random
   --seed N
+  --stop TEXT            end the text before TEXT (repeat for several; "\\n" is a newline)
   --no-chat              do not apply the chat template
   --threads N            CPU threads
   --weights file|q8      q8: quantize the linear weights to 8 bits at load (CPU backend)`;
@@ -80,6 +81,13 @@ function parse(argv: string[]): Parsed {
       case '--temperature': options.temperature = num(a, next()); break;
       case '--confidence': options.confidence = next() as GenerateOptions['confidence']; break;
       case '--seed': options.seed = num(a, next()); break;
+      case '--stop': {
+        const text = next();
+        if (text === undefined) throw new Error('Expected a text for --stop');
+        const stops = Array.isArray(options.stop) ? options.stop : [];
+        options.stop = [...stops, text.replace(/\\n/g, '\n').replace(/\\t/g, '\t')];
+        break;
+      }
       case '--no-chat': options.chat = false; break;
       case '--json': parsed.json = true; break;
       case '-h': case '--help': parsed.command = 'help'; break;

@@ -1,5 +1,6 @@
 // The block loop: blocks in order, each decoded by the strategy, then early exit.
-// Yields each block's tokens the moment the block is final.
+// Yields each block's tokens the moment the block is final; the consumer may end the loop
+// there (`next(true)`: a stop sequence was found in the text so far).
 import type { NativeSession } from '../types/native';
 import { DecodeContext, SequenceForward } from './decoder';
 import type { ResolvedOptions } from './options';
@@ -11,7 +12,7 @@ export interface FinishedBlock {
 }
 
 export interface DecodeSummary {
-  /** All generated positions, EOS fill included. */
+  /** All generated positions, EOS fill included; only the decoded blocks' when the consumer stopped the loop. */
   generated: Int32Array;
   nfe: number;
   blocksDecoded: number;
@@ -30,21 +31,24 @@ export async function* decodeBlocks(
   maskId: number,
   eosId: number,
   forward?: SequenceForward,
-): AsyncGenerator<FinishedBlock, DecodeSummary> {
+): AsyncGenerator<FinishedBlock, DecodeSummary, boolean | undefined> {
   const started = process.hrtime.bigint();
   const ctx = new DecodeContext(session, prompt, options, maskId, eosId, forward);
   const strategy = strategies[options.strategy];
   const blocks = options.genLength / options.blockLength;
   let decoded = 0;
+  let end = ctx.x.length;
   for (let b = 0; b < blocks; b++) {
     await strategy.decodeBlock(ctx, b);
     decoded++;
     const exit = options.earlyExit && ctx.exitIfEos(b);
-    yield { blockIndex: b, tokens: ctx.x.slice(ctx.blockStart(b), ctx.blockEnd(b)) };
-    if (exit) break;
+    const stop = yield { blockIndex: b, tokens: ctx.x.slice(ctx.blockStart(b), ctx.blockEnd(b)) };
+    if (stop === true) end = ctx.blockEnd(b);
+    if (exit || stop === true) break;
   }
   return {
-    generated: ctx.x.slice(ctx.promptLength),
+    // Stopped by the consumer: the blocks after this one were never decoded (still masks).
+    generated: ctx.x.slice(ctx.promptLength, end),
     nfe: ctx.nfe,
     blocksDecoded: decoded,
     seconds: Number(process.hrtime.bigint() - started) / 1e9,

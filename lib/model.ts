@@ -14,6 +14,7 @@ import { checkMessages } from './chat';
 import { PromptCodec } from './tokenizer';
 import { BackendName, chooseBackend } from './backend';
 import { fail, integer, oneOf } from './validate';
+import { findStop, StopHit, stopPrefixAtEnd, tokensThroughStop } from './stop';
 
 export const DEFAULT_MODEL_NAME = 'dllm-mini-arith';
 export const defaultModelDir = path.join(packageRoot(), 'models', DEFAULT_MODEL_NAME);
@@ -154,12 +155,17 @@ class Model implements DiffusionModel {
   /**
    * The block loop for prompt ids: waits for a batch slot, then streams blocks, then the result.
    * `textPerBlock` false (generate, chat): the blocks carry no text and the text is decoded once
-   * at the end, not after every block (each decode is a round trip to a libuv thread).
+   * at the end, not after every block (each decode is a round trip to a libuv thread), unless
+   * stop sequences need the text after each block.
    */
   private async *decodeStream(promptTokens: Int32Array, opts: ResolvedOptions, site: Error, textPerBlock: boolean): AsyncIterableIterator<StreamChunk> {
     this.checkLength(promptTokens.length, opts.genLength);
+    const stops = opts.stop;
+    const codec = this.codec;
+    if (stops.length > 0 && !codec) throw new Error(`${this.dir} has no tokenizer.json: stop sequences cannot be matched`);
     const { maskTokenId } = this.info;
     const eosTokenId = this.eosId;
+    const lastBlock = opts.genLength / opts.blockLength - 1;
     const queuedAt = process.hrtime.bigint();
     const sequence = await withCallSite(this.scheduler.admit(opts.signal), site);
     const queueSeconds = secondsSince(queuedAt);
@@ -171,13 +177,17 @@ class Model implements DiffusionModel {
       throw e;
     }
     let text = '';
+    /** The part of `text` already given out in chunks. */
+    let shown = '';
     let eosSeen = false;
+    let stopped: StopHit | null = null;
     const finalTokens: number[] = [];
     const gen = decodeBlocks(session, promptTokens, opts, maskTokenId, eosTokenId, (request) => sequence.forward(session, request));
     try {
       for (;;) {
         sequence.back();
-        const next = await withCallSite(gen.next(), site);
+        // true: a stop sequence ended the text, the loop ends after the block just decoded.
+        const next = await withCallSite(gen.next(stopped !== null), site);
         // Until the next gen.next() this generation is with its consumer (text decoding,
         // the caller's loop body): the batches go on without waiting for it.
         sequence.away();
@@ -185,9 +195,10 @@ class Model implements DiffusionModel {
           // The slot is free before the consumer sees the result: a caller that awaits
           // one generation and starts the next never waits behind itself.
           sequence.release();
-          if (!textPerBlock && this.codec) text = await this.codec.decode(finalTokens);
+          if (!textPerBlock && stops.length === 0 && codec) text = await codec.decode(finalTokens);
           const summary = { ...next.value, seconds: secondsSince(queuedAt) };
-          yield { blockIndex: -1, text: '', tokens: new Int32Array(0), result: await this.result(summary, promptTokens, text, queueSeconds) };
+          const completion = stopped ? await tokensThroughStop(finalTokens, stops, (ids) => codec!.decode(ids)) : undefined;
+          yield { blockIndex: -1, text: '', tokens: new Int32Array(0), result: this.result(summary, promptTokens, text, queueSeconds, stopped, completion) };
           return;
         }
         const block = next.value;
@@ -197,10 +208,18 @@ class Model implements DiffusionModel {
             if (t === eosTokenId) { eosSeen = true; break; }
             finalTokens.push(t);
           }
-          if (textPerBlock && this.codec) {
-            const full = await this.codec.decode(finalTokens);
-            blockText = full.startsWith(text) ? full.slice(text.length) : full;
-            text = full;
+          if ((textPerBlock || stops.length > 0) && codec) {
+            text = await codec.decode(finalTokens);
+            stopped = findStop(text, stops);
+            if (stopped) text = text.slice(0, stopped.index);
+          }
+          if (textPerBlock) {
+            // The text is final at EOS, a stop sequence or the last block; before that, a tail
+            // that may begin a stop sequence waits for the next block.
+            const final = eosSeen || stopped !== null || block.blockIndex === lastBlock;
+            const ready = text.slice(0, final ? text.length : text.length - stopPrefixAtEnd(text, stops));
+            blockText = ready.startsWith(shown) ? ready.slice(shown.length) : ready;
+            if (ready.length > shown.length || !ready.startsWith(shown)) shown = ready;
           }
         }
         yield { blockIndex: block.blockIndex, text: blockText, tokens: block.tokens };
@@ -221,7 +240,9 @@ class Model implements DiffusionModel {
     this.native.dispose();
   }
 
-  private async result(summary: DecodeSummary, promptTokens: Int32Array, text: string, queueSeconds: number): Promise<GenerateResult> {
+  /** `stop`: the stop sequence that ended the text, `throughStop` the tokens up to the one completing it. */
+  private result(summary: DecodeSummary, promptTokens: Int32Array, text: string, queueSeconds: number,
+    stop: StopHit | null, throughStop: number | undefined): GenerateResult {
     const { generated, nfe, seconds, blocksDecoded } = summary;
     let untilEos = generated.indexOf(this.eosId);
     if (untilEos < 0) untilEos = generated.length;
@@ -229,6 +250,8 @@ class Model implements DiffusionModel {
       text,
       tokens: generated,
       promptTokens,
+      finishReason: stop ? 'stop' : untilEos < generated.length ? 'eos' : 'length',
+      stopSequence: stop ? stop.sequence : null,
       stats: {
         nfe,
         seconds,
@@ -237,6 +260,7 @@ class Model implements DiffusionModel {
         tokensPerSecondUntilEos: untilEos / seconds,
         tokensUntilEos: untilEos,
         blocksDecoded,
+        completionTokens: throughStop ?? untilEos,
       },
     };
   }

@@ -25,6 +25,8 @@ export interface ResolvedOptions {
   seed: number;
   chat: boolean | undefined;
   signal: AbortSignal | undefined;
+  /** Stop sequences (none: empty). */
+  stop: string[];
   /** SlowFast sampling's parameters (read only by strategy `slowfast`). */
   slowfast: SlowFastOptions;
   /** Strategy `slowfast` over a prefix KV cache of the committed blocks (off by default). */
@@ -55,7 +57,7 @@ export const FAST_DLLM_THRESHOLD = 0.9;
 
 const KNOWN = new Set([
   'strategy', 'genLength', 'blockLength', 'steps', 'threshold', 'factor', 'window', 'alpha',
-  'earlyExit', 'temperature', 'confidence', 'seed', 'chat', 'signal',
+  'earlyExit', 'temperature', 'confidence', 'seed', 'chat', 'signal', 'stop',
   'explorationSteps', 'cycleThreshold', 'stabilityWindow', 'stabilityStd', 'highConfidence', 'maxSubCycles', 'prefixCache',
 ]);
 
@@ -105,6 +107,8 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
   const signal = options.signal;
   if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) fail('an AbortSignal', 'signal', signal);
 
+  const stop = stopSequences(options.stop);
+
   const slowfast: SlowFastOptions = {
     explorationSteps: integer('explorationSteps', options.explorationSteps ?? SLOWFAST_DEFAULTS.explorationSteps, 1),
     cycleThreshold: real('cycleThreshold', options.cycleThreshold ?? SLOWFAST_DEFAULTS.cycleThreshold, 0, 1),
@@ -119,6 +123,25 @@ export function resolveOptions(options: GenerateOptions = {}, familyName: Native
   return {
     strategy, genLength, blockLength, steps, stepsPerBlock: steps / blocks,
     threshold: factor !== null ? null : threshold, factor, window, alpha, earlyExit,
-    temperature, confidence, seed, chat, signal, slowfast, prefixCache, family,
+    temperature, confidence, seed, chat, signal, stop, slowfast, prefixCache, family,
   };
+}
+
+/** Most stop sequences a call may give, and the longest one (in UTF-16 units). */
+export const MAX_STOP_SEQUENCES = 16;
+export const MAX_STOP_LENGTH = 1024;
+
+/** `stop`: nothing, null, one string or an array of them; each non-empty and at most MAX_STOP_LENGTH long. */
+function stopSequences(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length > MAX_STOP_SEQUENCES) {
+    fail(`a string or an array of at most ${MAX_STOP_SEQUENCES} strings`, 'stop', value);
+  }
+  list.forEach((s, i) => {
+    if (typeof s !== 'string' || s.length === 0 || s.length > MAX_STOP_LENGTH) {
+      fail(`a non-empty string of at most ${MAX_STOP_LENGTH} characters`, Array.isArray(value) ? `stop[${i}]` : 'stop', s);
+    }
+  });
+  return [...list] as string[];
 }

@@ -185,7 +185,7 @@ describe('a served model', () => {
     expect(json).toMatchObject({ object: 'text_completion', model: 'dllm-mini-arith', choices: [{ index: 0, text: expected.text, finish_reason: 'stop' }] });
     expect(json.id).toMatch(/^cmpl-/);
     expect(json.usage).toEqual({
-      prompt_tokens: expected.promptTokens.length, completion_tokens: expected.stats.tokensUntilEos,
+      prompt_tokens: expected.promptTokens.length, completion_tokens: expected.stats.completionTokens,
       total_tokens: expected.promptTokens.length + expected.stats.tokensUntilEos,
     });
     expect(json.stats.nfe).toBe(expected.stats.nfe);
@@ -238,6 +238,28 @@ describe('a served model', () => {
     expect(chunks[3].choices[0]).toMatchObject({ delta: {}, finish_reason: whole.json.choices[0].finish_reason });
   });
 
+  test('stop sequences: the text ends before the first, finish_reason stop, usage through it; streamed alike', async () => {
+    const body = { prompt: QUESTION, strategy: 'dual-cache', gen_length: 64, block_length: 8, early_exit: false };
+    const whole = (await post(base, '/v1/completions', body)).json;
+    const text: string = whole.choices[0].text;
+    const at = text.indexOf('\n');
+    expect(at).toBeGreaterThan(0);
+    const stop = ['never there', '\n'];
+    const expected = await model.generate(QUESTION, { strategy: 'dual-cache', genLength: 64, blockLength: 8, earlyExit: false, stop });
+    const { status, json } = await post(base, '/v1/completions', { ...body, stop });
+    expect(status).toBe(200);
+    expect(json.choices[0]).toMatchObject({ text: text.slice(0, at), finish_reason: 'stop' });
+    expect(json.usage.completion_tokens).toBe(expected.stats.completionTokens);
+    expect(json.usage.completion_tokens).toBeLessThan(whole.usage.completion_tokens);
+    expect(json.stats.blocks_decoded).toBeLessThan(whole.stats.blocks_decoded);
+    const events = sseEvents((await post(base, '/v1/completions', { ...body, stop: '\n', stream: true })).text);
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks.map((c) => c.choices[0].text).join('')).toBe(text.slice(0, at));
+    expect(chunks[chunks.length - 1].choices[0].finish_reason).toBe('stop');
+    const chat = await post(base, '/v1/chat/completions', { messages: MESSAGES, ...SHORT, stop: null });
+    expect(chat.status).toBe(200);
+  });
+
   test('GET /v1/models and /health', async () => {
     const models = await (await fetch(`${base}/v1/models`)).json();
     expect(models).toMatchObject({ object: 'list', data: [{ id: 'dllm-mini-arith', object: 'model', owned_by: 'streaming-dllm' }] });
@@ -277,6 +299,8 @@ describe('a served model', () => {
     ['/v1/completions', { prompt: 'x', stream: 'yes' }, 'stream', /boolean for stream/],
     ['/v1/completions', { prompt: 'x', stream_options: { include_usage: true } }, 'stream_options', /only allowed with stream: true/],
     ['/v1/completions', { prompt: 'x', n: 2 }, 'n', /n is not supported/],
+    ['/v1/completions', { prompt: 'x', stop: 3 }, 'stop', /a string or an array of at most 16 strings for stop but received 3/],
+    ['/v1/completions', { prompt: 'x', stop: ['\n', ''] }, 'stop[1]', /a non-empty string of at most 1024 characters for stop\[1\]/],
     ['/v1/completions', {}, 'prompt', /prompt is required/],
     ['/v1/completions', { prompt: '' }, 'prompt', /non-empty prompt/],
     ['/v1/completions', { prompt: [1, -2] }, 'prompt', /token ids for prompt/],

@@ -22,7 +22,11 @@ export interface LoadOptions {
    * arithmetic (16-bit weights widened exactly), token for token; slower. Ignored on the CPU.
    */
   gpuPrecision?: 'bf16' | 'exact';
-  /** Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default: all cores. */
+  /**
+   * Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default:
+   * the physical cores this process may run on (CPU affinity), capped by its cgroup's CPU quota
+   * (a container's CPU limit); `runtimeInfo().cpu.threadsReason` says what bounded it.
+   */
   threads?: number;
   /**
    * 'file' (default): weights as the checkpoint stores them (a Q8_0 checkpoint written by
@@ -100,6 +104,14 @@ export interface GenerateOptions {
   chat?: boolean;
   /** Cancels generation between forward passes. */
   signal?: AbortSignal;
+  /**
+   * Stop sequences (at most 16, each non-empty): the generation ends after the block whose
+   * text first contains one, and `text` ends just before it (OpenAI's `stop`). Blocks are
+   * final once decoded, so the text before a stop sequence is the text the same call gives
+   * without it; the blocks after it are not decoded. Streamed text holds back a tail that
+   * could be the start of a stop sequence until the next block decides it.
+   */
+  stop?: string | string[] | null;
   /** SlowFast: exploration calls per sub-cycle (K). Default 6. */
   explorationSteps?: number;
   /** SlowFast: confidence a masked position needs to count in the span estimate (c). Default 0.3. */
@@ -129,17 +141,28 @@ export interface GenerateStats {
   tokensPerSecondUntilEos: number;
   /** Generated tokens before the first EOS. */
   tokensUntilEos: number;
-  /** Number of blocks decoded before early exit (or all). */
+  /** Number of blocks decoded before early exit or a stop sequence (or all). */
   blocksDecoded: number;
+  /**
+   * Tokens of the completion as an API bills them: those before the first EOS, or after a
+   * stop sequence, those up to the one that completes it.
+   */
+  completionTokens: number;
 }
+
+/** Why the text ends: the model's EOS, a stop sequence of the call, or every position used. */
+export type FinishReason = 'eos' | 'stop' | 'length';
 
 export interface GenerateResult {
   /** Decoded text of the generated positions up to the first EOS, special tokens skipped. */
   text: string;
-  /** All genLength generated token ids (EOS fill included). */
+  /** All genLength generated token ids (EOS fill included); after a stop sequence, the decoded blocks' only. */
   tokens: Int32Array;
   /** Prompt token ids as fed to the model. */
   promptTokens: Int32Array;
+  finishReason: FinishReason;
+  /** The stop sequence that ended the text (finishReason 'stop'), else null. */
+  stopSequence: string | null;
   stats: GenerateStats;
 }
 

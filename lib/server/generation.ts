@@ -130,7 +130,7 @@ function checkLength(model: DiffusionModel, promptLength: number, parsed: Parsed
 
 function recordResult(metrics: ServerMetrics, result: GenerateResult): void {
   metrics.promptTokens.inc({}, result.promptTokens.length);
-  metrics.generatedTokens.inc({}, result.stats.tokensUntilEos);
+  metrics.generatedTokens.inc({}, result.stats.completionTokens);
   metrics.generatedPositions.inc({}, result.tokens.length);
   metrics.nfe.inc({}, result.stats.nfe);
   metrics.queueTime.observe(result.stats.queueSeconds);

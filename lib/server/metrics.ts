@@ -87,7 +87,7 @@ function batchSizeLines(stats: SchedulerStats): string[] {
 export class ServerMetrics {
   readonly requests = new Counter('streaming_dllm_requests_total', 'HTTP requests answered, by route and status (499: the client closed the connection).');
   readonly promptTokens = new Counter('streaming_dllm_prompt_tokens_total', 'Prompt tokens of finished generations.');
-  readonly generatedTokens = new Counter('streaming_dllm_generated_tokens_total', 'Generated tokens before EOS of finished generations.');
+  readonly generatedTokens = new Counter('streaming_dllm_generated_tokens_total', 'Completion tokens of finished generations (before EOS, or through a stop sequence).');
   readonly generatedPositions = new Counter('streaming_dllm_generated_positions_total', 'Generated positions (EOS fill included) of finished generations.');
   readonly nfe = new Counter('streaming_dllm_nfe_total', 'Model forward passes (NFE) of finished generations.');
   readonly duration = new Histogram('streaming_dllm_request_duration_seconds', 'Time from the request to its last byte, generation routes, by route.');

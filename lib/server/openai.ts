@@ -9,7 +9,7 @@ export interface Usage {
   total_tokens: number;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type OpenAIFinishReason = 'stop' | 'length';
 
 /** What one response is about: its id, creation time (s) and model. */
 export interface ResponseHead {
@@ -18,15 +18,15 @@ export interface ResponseHead {
   model: string;
 }
 
-/** Tokens counted as OpenAI does: the prompt fed, and the completion up to (not including) EOS. */
+/** Tokens counted as OpenAI does: the prompt fed, and the completion up to (not including) EOS or through a stop sequence. */
 export function usageOf(result: GenerateResult): Usage {
-  const completion = result.stats.tokensUntilEos;
+  const completion = result.stats.completionTokens;
   return { prompt_tokens: result.promptTokens.length, completion_tokens: completion, total_tokens: result.promptTokens.length + completion };
 }
 
-/** 'stop' when the model produced EOS, 'length' when it used every generated position. */
-export function finishReasonOf(result: GenerateResult): FinishReason {
-  return result.stats.tokensUntilEos < result.tokens.length ? 'stop' : 'length';
+/** 'stop' when the model produced EOS or a stop sequence ended the text, 'length' when it used every generated position. */
+export function finishReasonOf(result: GenerateResult): OpenAIFinishReason {
+  return result.finishReason === 'length' ? 'length' : 'stop';
 }
 
 export function statsOf(result: GenerateResult) {
@@ -52,7 +52,7 @@ export function fullResponse(endpoint: Endpoint, head: ResponseHead, result: Gen
 }
 
 /** A stream chunk carrying `text`; `finish` on the last one. Chat's first chunk also names the role. */
-export function textChunk(endpoint: Endpoint, head: ResponseHead, text: string, finish: FinishReason | null = null, role = false) {
+export function textChunk(endpoint: Endpoint, head: ResponseHead, text: string, finish: OpenAIFinishReason | null = null, role = false) {
   if (endpoint === 'completion') {
     return { ...head, object: 'text_completion', choices: [{ index: 0, text, logprobs: null, finish_reason: finish }] };
   }

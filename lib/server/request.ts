@@ -30,7 +30,6 @@ export interface ParsedRequest {
 const INERT: Record<string, (v: unknown) => boolean> = {
   n: (v) => v === 1,
   top_p: (v) => v === 1,
-  stop: (v) => v === null,
   logprobs: (v) => v === null || v === false,
   echo: (v) => v === false,
   presence_penalty: (v) => v === 0,
