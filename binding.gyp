@@ -9,6 +9,7 @@
       "target_name": "streaming_dllm",
       "sources": [
         "cpp/config.cpp",
+        "cpp/cpu_budget.cpp",
         "cpp/cpu_features.cpp",
         "cpp/cpu_forward_ops.cpp",
         "cpp/cuda_backend.cpp",

@@ -10,6 +10,8 @@
 // job slot is busy, and waiting on it would deadlock.
 #include "threadpool.h"
 
+#include "cpu_budget.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +20,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -44,18 +47,24 @@ struct ThreadPool::Impl {
   std::vector<std::thread> workers;
   std::mutex submit_mu;  // serialises parallel_for callers
 
-  // generation and pending change under mu (so sleepers' predicates see them) but are
+  // job and pending change under mu (so sleepers' predicates see them) but are
   // atomics so that spinning threads can poll them without the lock.
   std::mutex mu;
   std::condition_variable wake, done;
-  std::atomic<uint64_t> generation{0};  // bumped per job; workers wait for a change
+  // The job word: a generation bumped per job (workers wait for a change) in the high bits
+  // and the job's number of sharers in the low kSharerBits, read together so that a worker
+  // knows whether it has a share of the very generation it saw. Workers without one are
+  // not waited for: on a many-core host a small job's caller no longer waits for every
+  // worker to notice it (a sleeping one costs a futex wake-up).
+  static constexpr int kSharerBits = 16;
+  std::atomic<uint64_t> job{0};
   std::atomic<bool> stop{false};
 
   // The current job, valid while a generation is in flight (written before the bump).
   const std::function<void(int64_t, int64_t, int)>* fn = nullptr;
   std::vector<int64_t> bounds;  // chunk c covers items [bounds[c], bounds[c + 1])
   int sharers = 0;  // threads with a share of the chunks: 0 .. sharers-1
-  std::atomic<int> pending{0};  // workers still running the current job
+  std::atomic<int> pending{0};  // sharing workers still running the current job
   std::exception_ptr error;
 
   // Thread t's share: chunks [front, back) not yet claimed, in one word (front in the low
@@ -110,19 +119,22 @@ struct ThreadPool::Impl {
     t_inside_job = true;  // anything a worker runs is inside a job
     uint64_t seen = 0;
     for (;;) {
-      uint64_t g = generation.load(std::memory_order_acquire);
+      uint64_t g = job.load(std::memory_order_acquire);
       for (int i = 0; g == seen && i < kSpinIters && !stop.load(std::memory_order_relaxed); ++i) {
         SDLLM_CPU_RELAX();
-        g = generation.load(std::memory_order_acquire);
+        g = job.load(std::memory_order_acquire);
       }
       if (g == seen) {
         std::unique_lock<std::mutex> lk(mu);
-        wake.wait(lk, [&] { return stop.load() || generation.load() != seen; });
-        g = generation.load();
+        wake.wait(lk, [&] { return stop.load() || job.load() != seen; });
+        g = job.load();
       }
       if (stop.load()) return;
       seen = g;
-      if (id < sharers) run_shares(id);
+      // Not a sharer of this job: nothing to do and nobody waiting (the job may be long
+      // over, and a later one already published; the next load sees it).
+      if (id >= static_cast<int>(g & ((uint64_t{1} << kSharerBits) - 1))) continue;
+      run_shares(id);
       if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lk(mu);  // pairs with the caller's predicate check
         done.notify_one();
@@ -132,7 +144,7 @@ struct ThreadPool::Impl {
 };
 
 ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
-  impl_->size = std::max(1, threads);
+  impl_->size = std::clamp(threads, 1, (1 << Impl::kSharerBits) - 1);
   impl_->shares.reset(new Impl::Share[static_cast<size_t>(impl_->size)]);
   for (int i = 1; i < impl_->size; ++i) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
 }
@@ -149,10 +161,12 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::size() const { return impl_->size; }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn,
+                              int max_threads) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  const int64_t sharers = std::min<int64_t>(impl_->size, n / grain);
+  const int64_t cap = max_threads > 0 ? std::min(max_threads, impl_->size) : impl_->size;
+  const int64_t sharers = std::min<int64_t>(cap, n / grain);
   if (sharers <= 1 || t_inside_job) {
     fn(0, n, 0);
     return;
@@ -179,9 +193,10 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
       s.bounds.push_back(end);
       s.shares[t].span.store(Impl::pack(first, static_cast<int64_t>(s.bounds.size()) - 1), std::memory_order_relaxed);
     }
-    s.pending.store(static_cast<int>(s.workers.size()), std::memory_order_relaxed);
+    s.pending.store(static_cast<int>(sharers) - 1, std::memory_order_relaxed);
     s.error = nullptr;
-    s.generation.fetch_add(1, std::memory_order_release);
+    const uint64_t next_generation = (s.job.load(std::memory_order_relaxed) >> Impl::kSharerBits) + 1;
+    s.job.store((next_generation << Impl::kSharerBits) | static_cast<uint64_t>(sharers), std::memory_order_release);
   }
   s.wake.notify_all();  // no system call when no worker sleeps
   using Clock = std::chrono::steady_clock;
@@ -214,17 +229,32 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   }
 }
 
+namespace {
+std::string g_default_pool_sizing;
+}
+
 ThreadPool& default_pool(int threads) {
   static std::unique_ptr<ThreadPool> pool = [threads] {
     int t = threads;
+    std::string why = "the threads option";
     if (const char* env = std::getenv("SDLLM_THREADS")) {
       const int e = std::atoi(env);
-      if (e > 0) t = e;
+      if (e > 0) t = e, why = "SDLLM_THREADS";
     }
-    if (t <= 0) t = static_cast<int>(std::thread::hardware_concurrency());
+    if (t <= 0) {
+      const ThreadDefault& d = default_thread_count();
+      t = d.threads;
+      why = "default: " + d.reason;
+    }
+    g_default_pool_sizing = why;
     return std::unique_ptr<ThreadPool>(new ThreadPool(std::max(1, t)));
   }();
   return *pool;
+}
+
+const std::string& default_pool_sizing() {
+  default_pool();
+  return g_default_pool_sizing;
 }
 
 }  // namespace sdllm

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace sdllm {
 
@@ -19,15 +20,20 @@ class ThreadPool {
   // each, `worker` being the index of the thread that runs it (0 = the caller); returns when
   // all chunks are done. Each thread runs its own run of consecutive chunks first, then
   // takes the smallest chunks left over by slower threads.
-  // Calls from several threads are serialised.
-  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
+  // Calls from several threads are serialised. `max_threads` > 0 caps the threads that take
+  // part (the others are not waited for): a job too small to pay for many threads' hand-off.
+  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn,
+                    int max_threads = 0);
 
  private:
   struct Impl;
   Impl* impl_;
 };
 
-// Process-wide pool, created on first use with `threads` (0 = hardware concurrency).
+// Process-wide pool, created on first use with `threads`, unless SDLLM_THREADS is set;
+// 0 = default_thread_count() (cpu_budget.h: the usable physical cores within the quota).
 ThreadPool& default_pool(int threads = 0);
+// How the pool's size was chosen ("default: 2 usable logical CPUs, 2 physical cores", ...).
+const std::string& default_pool_sizing();
 
 }  // namespace sdllm

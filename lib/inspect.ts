@@ -50,7 +50,7 @@ export function formatInspect(r: InspectReport): string {
   const lines = [
     `streaming-dllm ${r.version} on ${r.platform}, Node ${r.node}`,
     `addon:    ${r.addon.kind} (${r.addon.path})`,
-    `cpu:      ${KERNEL_NAMES[r.cpu.kernels] ?? r.cpu.kernels} (avx2 ${r.cpu.avx2}, fma ${r.cpu.fma}, avx512 ${r.cpu.avx512}), ${r.cpu.threads} threads`,
+    `cpu:      ${KERNEL_NAMES[r.cpu.kernels] ?? r.cpu.kernels} (avx2 ${r.cpu.avx2}, fma ${r.cpu.fma}, avx512 ${r.cpu.avx512}), ${r.cpu.threads} thread${r.cpu.threads === 1 ? "" : "s"} (${r.cpu.threadsReason})`,
     p?.driverFound
       ? `cuda:     driver ${p.driverRelease ? `${p.driverRelease}, ` : ''}supports CUDA ${cudaVersionString(p.driverVersion)} (${p.driverLibrary}), ${p.devices.length} device(s)`
       : `cuda:     no CUDA driver found${p?.driverError ? ` (${p.driverError})` : r.cuda.probeError ? ` (${r.cuda.probeError})` : ''}`,

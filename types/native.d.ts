@@ -96,6 +96,8 @@ export interface NativeRuntimeInfo {
   avx512: boolean;
   kernels: 'avx512' | 'avx2-fma' | 'scalar';
   threads: number;
+  /** How `threads` was chosen: the threads option, SDLLM_THREADS, or the default and what bounded it (affinity, physical cores, cgroup quota). */
+  threadsReason: string;
 }
 
 export interface NativeCudaDevice {

@@ -375,7 +375,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (!t.IsUndefined()) {
       const double n = t.IsNumber() ? t.As<Napi::Number>().DoubleValue() : -1;
       if (!(n >= 0 && n <= 1024) || std::floor(n) != n)
-        throw Napi::RangeError::New(env, "threads must be an integer in [0, 1024] (0: one per core)");
+        throw Napi::RangeError::New(env, "threads must be an integer in [0, 1024] (0: one per usable physical core)");
       if (g_threads == 0) g_threads = static_cast<int>(n);
     }
     // backend 'cuda' (lib/backend.ts decides; the CPU path never loads a CUDA library).
@@ -482,6 +482,7 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
   o.Set("avx512", f.avx512);
   o.Set("kernels", cpu_kernels_name());
   o.Set("threads", pool().size());
+  o.Set("threadsReason", default_pool_sizing());
   return o;
 }
 

@@ -69,8 +69,14 @@ void op_project(const float* x, int64_t m, int64_t k, const WeightView* const* w
       for (int j = 0; j < count; j++) compute(j, i0, i1, 0, w[j]->rows);
   };
 
-  // Tiny products (the small test models) are not worth waking a thread for.
-  if (m * k * n_total < (1 << 18) || pool.size() == 1) return all_columns(0, m);
+  // Tiny products (the small test models) are not worth waking a thread for, and a thread
+  // gets at least as much work as that: on a many-core host a small model's projection
+  // would otherwise be cut into sub-microsecond slices for every core, each paying the
+  // hand-off (a guess at the break-even, not measured on many cores: this machine has two).
+  constexpr int64_t kMinMacsPerThread = int64_t{1} << 18;
+  const int64_t macs = m * k * n_total;
+  if (macs < kMinMacsPerThread || pool.size() == 1) return all_columns(0, m);
+  const int max_threads = static_cast<int>(std::min<int64_t>(pool.size(), macs / kMinMacsPerThread));
 
   // Split by x rows: ranges of whole kernel tiles, at least two tiles a thread.
   const int64_t tile_rows = gemm::float_tile_rows();
@@ -78,7 +84,7 @@ void op_project(const float* x, int64_t m, int64_t k, const WeightView* const* w
   if (!any_q8 && weight_bytes < activation_bytes && m >= 2 * tile_rows * pool.size()) {
     pool.parallel_for((m + tile_rows - 1) / tile_rows, 1, [&](int64_t b, int64_t e, int) {
       all_columns(b * tile_rows, std::min(m, e * tile_rows));
-    });
+    }, max_threads);
     return;
   }
 
@@ -95,7 +101,7 @@ void op_project(const float* x, int64_t m, int64_t k, const WeightView* const* w
     const int64_t n = w[0]->rows;
     pool.parallel_for((n + unit - 1) / unit, 1, [&](int64_t b, int64_t e, int) {
       compute_paired(0, m, b * unit, std::min(n, e * unit));
-    });
+    }, max_threads);
     return;
   }
   // Units of each weight in turn, each weight's starting at its column 0.
@@ -106,7 +112,7 @@ void op_project(const float* x, int64_t m, int64_t k, const WeightView* const* w
       const int64_t s = std::max(b, first_unit[j]), t = std::min(e, first_unit[j + 1]);
       if (s < t) compute(j, 0, m, (s - first_unit[j]) * unit, std::min(w[j]->rows, (t - first_unit[j]) * unit));
     }
-  });
+  }, max_threads);
 }
 
 }  // namespace sdllm

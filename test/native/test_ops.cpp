@@ -442,6 +442,26 @@ void test_threadpool() {
       grains = grains && !small.load() && covered.load() == n;
     }
   report("threadpool: every chunk holds at least the grain, all items covered", grains, "");
+  // max_threads: only workers 0 .. max-1 run chunks; jobs of 2 sharers and of all 5 threads
+  // back to back (a worker left out of one job sees the next one's word), after pauses too.
+  ThreadPool wide(5);
+  bool capped = true, covered_all = true;
+  std::vector<int64_t> counts(500);
+  for (int job = 0; job < 6000 && capped; ++job) {
+    const int cap = job % 3 == 0 ? 0 : 1 + job % 4;  // 0 = no cap
+    std::atomic<int> highest{0};
+    wide.parallel_for(500, 1, [&](int64_t b, int64_t e, int worker) {
+      int h = highest.load();
+      while (worker > h && !highest.compare_exchange_weak(h, worker)) {
+      }
+      for (int64_t i = b; i < e; ++i) counts[static_cast<size_t>(i)] += 1;
+    }, cap);
+    capped = cap == 0 || highest.load() < cap;
+    if (job % 1500 == 1499) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (int64_t v : counts) covered_all = covered_all && v == 6000;
+  report("threadpool: max_threads caps the workers taking part; capped and full jobs interleaved cover every item once",
+         capped && covered_all, capped && covered_all ? "" : capped ? "an item ran twice or never" : "a worker above the cap ran a chunk");
 }
 
 }  // namespace
