@@ -22,7 +22,7 @@ export const defaultModelDir = path.join(packageRoot(), 'models', DEFAULT_MODEL_
 export async function loadModel(dir: string = defaultModelDir, options: LoadOptions = {}): Promise<DiffusionModel> {
   const site = new Error();
   if (typeof dir !== 'string' || dir.length === 0) fail('a model directory path', 'dir', dir);
-  if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('an options object', 'options', options);
   const threads = options.threads === undefined ? 0 : integer('threads', options.threads, 1, 1024);
   const device = options.device === undefined ? 0 : integer('device', options.device, 0, 1024);
   const gpuPrecision = oneOf('gpuPrecision', options.gpuPrecision ?? 'bf16', ['bf16', 'exact'] as const);
@@ -278,7 +278,10 @@ class Model implements DiffusionModel {
     } else {
       fail('a string or an array of token ids', 'prompt', prompt);
     }
-    if (ids.length === 0) fail('a non-empty prompt', 'prompt', typeof prompt === 'string' ? prompt : 'an empty array');
+    if (ids.length === 0) {
+      if (typeof prompt === 'string') fail('a non-empty prompt', 'prompt', prompt);
+      throw new TypeError('Expected a non-empty prompt for prompt but received an empty array');
+    }
     return ids;
   }
 

@@ -64,7 +64,7 @@ const KNOWN = new Set([
 /** Options with every default filled for the model family (LLaDA when not given), validated. */
 export function resolveOptions(options: GenerateOptions = {}, familyName: NativeFamily = 'llada'): ResolvedOptions {
   const family = familyRules(familyName);
-  if (options === null || typeof options !== 'object') fail('an options object', 'options', options);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('an options object', 'options', options);
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) fail(`one of ${[...KNOWN].join(', ')}`, 'an option name', key);
   }

@@ -68,7 +68,8 @@ describe('prompts', () => {
     await expect(model.generate('hello', { genLength: 8, blockLength: 8 })).rejects.toThrow(/no tokenizer.json/);
   });
   test('an empty prompt is rejected', async () => {
-    await expect(model.generate([], { genLength: 8, blockLength: 8 })).rejects.toThrow(/non-empty prompt/);
+    await expect(model.generate([], { genLength: 8, blockLength: 8 })).rejects.toThrow('Expected a non-empty prompt for prompt but received an empty array');
+    await expect(model.generate('x', [] as never)).rejects.toThrow('Expected an options object for options but received an array');
   });
 });
 
