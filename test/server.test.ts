@@ -260,6 +260,26 @@ describe('a served model', () => {
     expect(chat.status).toBe(200);
   });
 
+  test('OpenAI clients\' shapes: text content parts, message names, fields at their no-op values or null', async () => {
+    const [system, user] = MESSAGES;
+    const expected = await model.chat([...MESSAGES], { strategy: 'streaming', genLength: 64, blockLength: 32 });
+    const parts = [
+      { role: 'system', content: [{ type: 'text', text: system.content }] },
+      { role: 'user', name: 'leo', content: [{ type: 'text', text: user.content.slice(0, 10) }, { type: 'text', text: user.content.slice(10) }] },
+    ];
+    const joined = await model.chat([{ ...system }, { role: 'user', content: `${user.content.slice(0, 10)}\n${user.content.slice(10)}` }],
+      { strategy: 'streaming', genLength: 64, blockLength: 32 });
+    const a = await post(base, '/v1/chat/completions', { messages: parts, ...SHORT });
+    expect(a.status).toBe(200);
+    expect(a.json.choices[0].message.content).toBe(joined.text);
+    const b = await post(base, '/v1/chat/completions', {
+      messages: MESSAGES, ...SHORT, n: null, stream: null, logit_bias: {}, response_format: { type: 'text' }, tools: [], tool_choice: 'none',
+      logprobs: false, top_logprobs: null, temperature: null, seed: null, best_of: 1,
+    });
+    expect(b.status).toBe(200);
+    expect(b.json.choices[0].message.content).toBe(expected.text);
+  });
+
   test('GET /v1/models and /health', async () => {
     const models = await (await fetch(`${base}/v1/models`)).json();
     expect(models).toMatchObject({ object: 'list', data: [{ id: 'dllm-mini-arith', object: 'model', owned_by: 'streaming-dllm' }] });
@@ -277,7 +297,10 @@ describe('a served model', () => {
     expect(((await other.json()) as { error: unknown }).error).toMatchObject({ code: 'model_not_found', param: 'model', message: expect.stringContaining('"gpt-4 o"') });
     const post = await fetch(`${base}/v1/models/dllm-mini-arith`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET');
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const head = await fetch(`${base}/health`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/route="\/v1\/models\/\{id\}",status="404"/);
   });
@@ -313,6 +336,11 @@ describe('a served model', () => {
     ['/v1/chat/completions', { messages: [{ role: 'user', content: 5 }] }, 'messages[0].content', /a string for messages\[0\]\.content but received 5/],
     ['/v1/chat/completions', { messages: MESSAGES, prompt: 'x' }, 'prompt', /prompt belongs to \/v1\/completions/],
     ['/v1/chat/completions', { messages: MESSAGES, chat: false }, 'chat', /always use the chat template/],
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 'messages[0].content[0].type', /only text parts are supported/],
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] }, 'messages[0].content[0].text', /a string for messages\[0\]\.content\[0\]\.text but received 5/],
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x', name: 3 }] }, 'messages[0].name', /a string for messages\[0\]\.name/],
+    ['/v1/completions', { prompt: 'x', logit_bias: { 5: 1 } }, 'logit_bias', /logit_bias is not supported/],
+    ['/v1/completions', { prompt: 'x', response_format: { type: 'json_object' } }, 'response_format', /response_format is not supported/],
   ])('%s %j: 400 naming %s', async (route, body, param, message) => {
     const { status, json } = await post(base, route, body);
     expect(status).toBe(400);

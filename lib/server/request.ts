@@ -26,14 +26,22 @@ export interface ParsedRequest {
   genLength: number;
 }
 
-/** OpenAI fields accepted only at the value that means "no effect" here. */
+const isEmptyObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
+
+/** OpenAI fields accepted only at the value that means "no effect" here (null, OpenAI's "default", always). */
 const INERT: Record<string, (v: unknown) => boolean> = {
   n: (v) => v === 1,
+  best_of: (v) => v === 1,
   top_p: (v) => v === 1,
-  logprobs: (v) => v === null || v === false,
+  logprobs: (v) => v === false || v === 0,
+  top_logprobs: (v) => v === 0,
   echo: (v) => v === false,
   presence_penalty: (v) => v === 0,
   frequency_penalty: (v) => v === 0,
+  logit_bias: isEmptyObject,
+  response_format: (v) => v !== null && typeof v === 'object' && (v as { type?: unknown }).type === 'text' && Object.keys(v).length === 1,
+  tools: (v) => Array.isArray(v) && v.length === 0,
+  tool_choice: (v) => v === 'none',
   user: (v) => typeof v === 'string',
 };
 const OPENAI_FIELDS = new Set(['model', 'prompt', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', ...Object.keys(INERT)]);
@@ -46,11 +54,11 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
     throw modelNotFound(body.model, modelId);
   }
   for (const [field, ok] of Object.entries(INERT)) {
-    if (body[field] !== undefined && !ok(body[field])) {
+    if (body[field] !== undefined && body[field] !== null && !ok(body[field])) {
       throw badRequest(`${field} is not supported (received ${describe(body[field])}); omit it`, field, 'unsupported_value');
     }
   }
-  const stream = body.stream === undefined ? false : body.stream;
+  const stream = body.stream === undefined || body.stream === null ? false : body.stream;
   if (typeof stream !== 'boolean') throw badRequest(`Expected a boolean for stream but received ${describe(stream)}`, 'stream');
   const includeUsage = parseStreamOptions(body.stream_options, stream);
 
@@ -62,13 +70,48 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
     if (body.prompt !== undefined) throw badRequest('prompt belongs to /v1/completions; send messages here', 'prompt', 'unknown_field');
     if (body.chat !== undefined) throw badRequest('chat does not apply: chat completions always use the chat template', 'chat', 'unknown_field');
     try {
-      parsed.messages = checkMessages(body.messages);
+      parsed.messages = checkMessages(openAIMessages(body.messages));
     } catch (e) {
       throw badRequest((e as Error).message, fieldOf((e as Error).message) ?? 'messages');
     }
   }
   parsed.options = libraryOptions(body, parsed, family);
   return parsed;
+}
+
+/**
+ * OpenAI chat messages as the library's { role, content }: content given as an array of
+ * text parts is their texts joined by newlines (as vLLM joins them); `name` is accepted and
+ * not used (the supported families' chat templates have no place for it). Anything else is
+ * left for checkMessages to judge.
+ */
+function openAIMessages(value: unknown): unknown {
+  if (!Array.isArray(value)) return value;
+  return value.map((m: unknown, i) => {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return m;
+    const { name, content, ...rest } = m as Record<string, unknown>;
+    if (name !== undefined && name !== null && typeof name !== 'string') {
+      throw badRequest(`Expected a string for messages[${i}].name but received ${describe(name)}`, `messages[${i}].name`);
+    }
+    return { ...rest, content: Array.isArray(content) ? textOfParts(content, `messages[${i}].content`) : content };
+  });
+}
+
+function textOfParts(parts: unknown[], at: string): string {
+  return parts.map((part: unknown, j) => {
+    const field = `${at}[${j}]`;
+    if (part === null || typeof part !== 'object' || Array.isArray(part)) {
+      throw badRequest(`Expected a { type: "text", text } part for ${field} but received ${describe(part)}`, field);
+    }
+    const { type, text, ...rest } = part as Record<string, unknown>;
+    if (type !== 'text') {
+      throw badRequest(`Expected "text" for ${field}.type but received ${describe(type)}: only text parts are supported`, `${field}.type`);
+    }
+    if (typeof text !== 'string') throw badRequest(`Expected a string for ${field}.text but received ${describe(text)}`, `${field}.text`);
+    const extra = Object.keys(rest)[0];
+    if (extra !== undefined) throw badRequest(`Unknown field ${field}.${extra}`, `${field}.${extra}`, 'unknown_field');
+    return text;
+  }).join('\n');
 }
 
 function parseStreamOptions(value: unknown, stream: boolean): boolean {

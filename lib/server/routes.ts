@@ -29,8 +29,10 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
     const label = route === MODEL_ROUTE ? `${MODEL_PREFIX}{id}` : route ? pathname : 'other';
     const answer = async (): Promise<number> => {
       if (!route) throw new HttpError(404, `No route ${pathname}`, 'invalid_request_error', null, 'not_found');
-      if (req.method !== route.method) {
-        throw new HttpError(405, `${pathname} accepts ${route.method} only`, 'invalid_request_error', null, 'method_not_allowed', { allow: route.method });
+      // HEAD is GET without the body (Node's response drops it).
+      if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
+        const allow = route.method === 'GET' ? 'GET, HEAD' : route.method;
+        throw new HttpError(405, `${pathname} accepts ${allow.replace(', ', ' and ')} only`, 'invalid_request_error', null, 'method_not_allowed', { allow });
       }
       return route.handle(req, res, state);
     };
