@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   const refs: Reference[] = [];
   for (const prompt of prompts) {
     const r = await model.generate(prompt, options);
-    refs.push({ prompt, text: r.text, completionTokens: r.stats.tokensUntilEos, nfe: r.stats.nfe });
+    refs.push({ prompt, text: r.text, completionTokens: r.stats.completionTokens, nfe: r.stats.nfe });
   }
   // Batch 1 without HTTP: the library called directly in a closed loop for the same time,
   // wall time per call (prompt encoding included, as the server's requests include it).
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     const t = process.hrtime.bigint();
     const r = await model.generate(prompts[i % prompts.length], options);
     direct.push(Number(process.hrtime.bigint() - t) / 1e9);
-    directTokens += r.stats.tokensUntilEos;
+    directTokens += r.stats.completionTokens;
   }
   const baseline = directTokens / (Number(process.hrtime.bigint() - directStart) / 1e9);
   const sortedDirect = [...direct].sort((a, b) => a - b);

@@ -280,6 +280,35 @@ describe('a served model', () => {
     expect(b.json.choices[0].message.content).toBe(expected.text);
   });
 
+  test('several prompts: one choice each, as the library gives them alone; streamed by choice index', async () => {
+    const ids = Array.from(await model.encodePrompt(QUESTION));
+    const prompts = ['Tom has 8 pens. He buys 5 more. How many pens now?', ids, 'What is 9 plus 4?'];
+    const options = { strategy: 'prefix-cache' as const, genLength: 64, blockLength: 16 };
+    const alone = await Promise.all(prompts.map((p) => model.generate(p, options)));
+    const body = { prompt: prompts, strategy: 'prefix-cache', gen_length: 64, block_length: 16 };
+    const { status, json } = await post(base, '/v1/completions', body);
+    expect(status).toBe(200);
+    expect(json.choices.map((c: { index: number; text: string }) => [c.index, c.text])).toEqual(alone.map((r, i) => [i, r.text]));
+    expect(json.choices[1].stats.nfe).toBe(alone[1].stats.nfe);
+    const promptTokens = alone.reduce((a, r) => a + r.promptTokens.length, 0);
+    const completionTokens = alone.reduce((a, r) => a + r.stats.completionTokens, 0);
+    expect(json.usage).toEqual({ prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens });
+    expect(json.stats.nfe).toBe(alone.reduce((a, r) => a + r.stats.nfe, 0));
+
+    const events = sseEvents((await post(base, '/v1/completions', { ...body, stream: true, stream_options: { include_usage: true } })).text);
+    expect(events[events.length - 1]).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+    const usage = chunks[chunks.length - 1];
+    expect(usage).toMatchObject({ choices: [], usage: json.usage });
+    for (const [i, r] of alone.entries()) {
+      const mine = chunks.slice(0, -1).filter((c) => c.choices[0].index === i);
+      const finish = mine.filter((c) => c.choices[0].finish_reason !== null);
+      expect(finish).toHaveLength(1);
+      expect(mine[mine.length - 1]).toBe(finish[0]);
+      expect(mine.map((c) => c.choices[0].text).join('')).toBe(r.text);
+    }
+  });
+
   test('GET /v1/models and /health', async () => {
     const models = await (await fetch(`${base}/v1/models`)).json();
     expect(models).toMatchObject({ object: 'list', data: [{ id: 'dllm-mini-arith', object: 'model', owned_by: 'streaming-dllm' }] });
@@ -326,7 +355,11 @@ describe('a served model', () => {
     ['/v1/completions', { prompt: 'x', stop: ['\n', ''] }, 'stop[1]', /a non-empty string of at most 1024 characters for stop\[1\]/],
     ['/v1/completions', {}, 'prompt', /prompt is required/],
     ['/v1/completions', { prompt: '' }, 'prompt', /non-empty prompt/],
-    ['/v1/completions', { prompt: [1, -2] }, 'prompt', /token ids for prompt/],
+    ['/v1/completions', { prompt: [1, -2] }, 'prompt', /a non-empty array of token ids, or an array of those for prompt/],
+    ['/v1/completions', { prompt: ['x', ''] }, 'prompt[1]', /non-empty string or a non-empty array of token ids for prompt\[1\] but received the string ""/],
+    ['/v1/completions', { prompt: [[1, 2], [3, -1]] }, 'prompt[1]', /for prompt\[1\] but received an array/],
+    ['/v1/completions', { prompt: ['a', [100000]] }, 'prompt[1]', /token ids between 0 and 335 for prompt\[1\] but received 100000/],
+    ['/v1/completions', { prompt: ['a', 'b', 'c', 'd', 'e'] }, 'prompt', /at most 4 prompts \(--max-batch plus --max-queue\) for prompt but received 5/],
     ['/v1/completions', { prompt: [100000] }, 'prompt', /token ids between 0 and 335 for prompt but received 100000/],
     ['/v1/completions', { prompt: 'x', gen_length: 1024, block_length: 32 }, 'gen_length', /gen_length \(1024\) leaves no room for a prompt within the model's maximum sequence length \(1024\)/],
     ['/v1/completions', { prompt: 'What is 12 plus 7?', gen_length: 1020, block_length: 34 }, 'prompt', /plus gen_length \(1020\) exceeds the model's maximum sequence length \(1024\)/],

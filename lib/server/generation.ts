@@ -43,14 +43,21 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
   const model = requireModel(state);
   const body = await readJsonBody(req, state.bodyLimit);
   const parsed = parseRequest(endpoint, body, state.modelId, model.info.family);
-  const prompt = await promptIds(model, parsed);
-  checkLength(model, prompt.length, parsed);
+  const prompts = await promptIds(model, parsed);
+  for (const [i, prompt] of prompts.entries()) checkLength(model, prompt.length, parsed, prompts.length > 1 ? i : -1);
+  // A request of more prompts than the server ever holds would wait for capacity that never comes.
+  if (prompts.length > state.maxBatch + state.maxQueue) {
+    throw badRequest(`Expected at most ${state.maxBatch + state.maxQueue} prompts (--max-batch plus --max-queue) for prompt but received ${prompts.length}`, 'prompt');
+  }
   // Synchronous from the check to the increment: concurrent requests cannot overshoot.
-  if (state.open >= state.maxBatch + state.maxQueue) throw busy(state);
-  state.open++;
+  if (state.open + prompts.length > state.maxBatch + state.maxQueue) throw busy(state);
+  state.open += prompts.length;
   const abort = new AbortController();
+  let clientGone = false;
   const onClose = () => {
-    if (!res.writableEnded) abort.abort(Object.assign(new Error('The client closed the connection'), { name: 'AbortError' }));
+    if (res.writableEnded) return;
+    clientGone = true;
+    abort.abort(Object.assign(new Error('The client closed the connection'), { name: 'AbortError' }));
   };
   res.on('close', onClose);
   const head: ResponseHead = {
@@ -59,28 +66,39 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     model: state.modelId,
   };
   const options = { ...parsed.options, signal: abort.signal };
+  // Several prompts run side by side (the scheduler batches them); the first failure stops the rest.
+  const all = async (run: (prompt: Int32Array, index: number) => Promise<GenerateResult>): Promise<GenerateResult[]> => {
+    try {
+      return await Promise.all(prompts.map(run));
+    } catch (e) {
+      abort.abort(e);
+      throw e;
+    }
+  };
   try {
-    let result: GenerateResult;
+    let results: GenerateResult[];
     if (parsed.stream) {
       openEventStream(res);
       if (endpoint === 'chat') sendEvent(res, textChunk(endpoint, head, '', null, true));
-      let last: GenerateResult | undefined;
-      for await (const chunk of model.stream(prompt, options)) {
-        if (chunk.result) last = chunk.result;
-        else sendEvent(res, textChunk(endpoint, head, chunk.text));
-      }
-      result = last!;
-      sendEvent(res, textChunk(endpoint, head, '', finishReasonOf(result)));
-      if (parsed.includeUsage) sendEvent(res, usageChunk(endpoint, head, result));
+      results = await all(async (prompt, index) => {
+        let last: GenerateResult | undefined;
+        for await (const chunk of model.stream(prompt, options)) {
+          if (chunk.result) last = chunk.result;
+          else sendEvent(res, textChunk(endpoint, head, chunk.text, null, false, index));
+        }
+        sendEvent(res, textChunk(endpoint, head, '', finishReasonOf(last!), false, index));
+        return last!;
+      });
+      if (parsed.includeUsage) sendEvent(res, usageChunk(endpoint, head, results));
       closeEventStream(res);
     } else {
-      result = await model.generate(prompt, options);
-      sendJson(res, 200, fullResponse(endpoint, head, result));
+      results = await all((prompt) => model.generate(prompt, options));
+      sendJson(res, 200, fullResponse(endpoint, head, results));
     }
-    recordResult(state.metrics, result);
+    for (const result of results) recordResult(state.metrics, result);
     return 200;
   } catch (e) {
-    if (abort.signal.aborted) return CLIENT_CLOSED;
+    if (clientGone) return CLIENT_CLOSED;
     // Not expected (the count above admits no more than the model's queue holds), but a
     // full queue is a 429 wherever it is found.
     const error = e instanceof QueueFullError ? busy(state) : toHttpError(e);
@@ -90,7 +108,7 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     res.end();
     return error.status;
   } finally {
-    state.open--;
+    state.open -= prompts.length;
     res.off('close', onClose);
   }
 }
@@ -100,20 +118,30 @@ function busy(state: ServerState): HttpError {
     'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
 }
 
-async function promptIds(model: DiffusionModel, parsed: ParsedRequest): Promise<Int32Array> {
-  try {
-    if (parsed.messages) return await model.encodeChat(parsed.messages);
-    const prompt = parsed.prompt!;
-    if (typeof prompt === 'string') return await model.encodePrompt(prompt, parsed.options.chat);
-    const bad = prompt.find((t) => t >= model.info.vocabSize);
-    if (bad !== undefined) throw new Error(`Expected token ids between 0 and ${model.info.vocabSize - 1} for prompt but received ${bad}`);
-    return Int32Array.from(prompt);
-  } catch (e) {
-    throw badRequest((e as Error).message, parsed.messages ? 'messages' : 'prompt');
+async function promptIds(model: DiffusionModel, parsed: ParsedRequest): Promise<Int32Array[]> {
+  if (parsed.messages) {
+    try {
+      return [await model.encodeChat(parsed.messages)];
+    } catch (e) {
+      throw badRequest((e as Error).message, 'messages');
+    }
   }
+  const prompts = parsed.prompts!;
+  const field = (i: number) => (prompts.length > 1 ? `prompt[${i}]` : 'prompt');
+  return Promise.all(prompts.map(async (prompt, i) => {
+    try {
+      if (typeof prompt === 'string') return await model.encodePrompt(prompt, parsed.options.chat);
+      const bad = prompt.find((t) => t >= model.info.vocabSize);
+      if (bad !== undefined) throw new Error(`Expected token ids between 0 and ${model.info.vocabSize - 1} for ${field(i)} but received ${bad}`);
+      return Int32Array.from(prompt);
+    } catch (e) {
+      throw badRequest((e as Error).message, field(i));
+    }
+  }));
 }
 
-function checkLength(model: DiffusionModel, promptLength: number, parsed: ParsedRequest): void {
+/** `index`: the prompt's place among several (its field is then prompt[index]), or -1. */
+function checkLength(model: DiffusionModel, promptLength: number, parsed: ParsedRequest, index: number): void {
   const max = model.info.maxSequenceLength;
   const genLength = parsed.genLength;
   if (max > 0 && genLength >= max) {
@@ -122,9 +150,10 @@ function checkLength(model: DiffusionModel, promptLength: number, parsed: Parsed
       parsed.lengthField, 'context_length_exceeded');
   }
   if (max > 0 && promptLength + genLength > max) {
+    const field = parsed.messages ? 'messages' : index >= 0 ? `prompt[${index}]` : 'prompt';
     throw badRequest(
-      `The prompt (${promptLength} tokens) plus ${parsed.lengthField} (${genLength}) exceeds the model's maximum sequence length (${max})`,
-      parsed.messages ? 'messages' : 'prompt', 'context_length_exceeded');
+      `The ${index >= 0 ? `prompt ${field}` : 'prompt'} (${promptLength} tokens) plus ${parsed.lengthField} (${genLength}) exceeds the model's maximum sequence length (${max})`,
+      field, 'context_length_exceeded');
   }
 }
 

@@ -12,8 +12,12 @@ export type Endpoint = 'completion' | 'chat';
 
 export interface ParsedRequest {
   endpoint: Endpoint;
-  /** /v1/completions: text (the chat template applies as in the library) or token ids (fed as is). */
-  prompt?: string | number[];
+  /**
+   * /v1/completions: one prompt or several (OpenAI's array of strings or of token-id arrays),
+   * each a text (the chat template applies as in the library) or token ids (fed as is).
+   * Several are generated side by side (one choice each, batched by the scheduler).
+   */
+  prompts?: Array<string | number[]>;
   /** /v1/chat/completions. */
   messages?: ChatMessage[];
   stream: boolean;
@@ -65,7 +69,7 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
   const parsed: ParsedRequest = { endpoint, stream, includeUsage, options: {}, lengthField: 'gen_length', genLength: 0 };
   if (endpoint === 'completion') {
     if (body.messages !== undefined) throw badRequest('messages belongs to /v1/chat/completions; send prompt here', 'messages', 'unknown_field');
-    parsed.prompt = parsePrompt(body.prompt);
+    parsed.prompts = parsePrompts(body.prompt);
   } else {
     if (body.prompt !== undefined) throw badRequest('prompt belongs to /v1/completions; send messages here', 'prompt', 'unknown_field');
     if (body.chat !== undefined) throw badRequest('chat does not apply: chat completions always use the chat template', 'chat', 'unknown_field');
@@ -127,15 +131,30 @@ function parseStreamOptions(value: unknown, stream: boolean): boolean {
   return includeUsage === true;
 }
 
-function parsePrompt(value: unknown): string | number[] {
+/** Most prompts one /v1/completions request may carry. */
+export const MAX_PROMPTS = 64;
+
+const isTokenIds = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every((t) => Number.isInteger(t) && t >= 0);
+
+/** A string, token ids, or an array of either (several prompts); never empty. */
+function parsePrompts(value: unknown): Array<string | number[]> {
   if (value === undefined) throw badRequest('prompt is required', 'prompt', 'missing_field');
-  if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') value = value[0];
   if (typeof value === 'string') {
     if (value.length === 0) throw badRequest('Expected a non-empty prompt for prompt but received the string ""', 'prompt');
-    return value;
+    return [value];
   }
-  if (Array.isArray(value) && value.length > 0 && value.every((t) => Number.isInteger(t) && t >= 0)) return value as number[];
-  throw badRequest(`Expected a string or a non-empty array of token ids for prompt but received ${describe(value)}`, 'prompt');
+  if (isTokenIds(value)) return [value];
+  if (Array.isArray(value) && value.length > 0 && value.every((p) => typeof p === 'string' || Array.isArray(p))) {
+    if (value.length > MAX_PROMPTS) {
+      throw badRequest(`Expected at most ${MAX_PROMPTS} prompts for prompt but received ${value.length}`, 'prompt');
+    }
+    return value.map((p: unknown, i) => {
+      if (typeof p === 'string' && p.length > 0) return p;
+      if (isTokenIds(p)) return p;
+      throw badRequest(`Expected a non-empty string or a non-empty array of token ids for prompt[${i}] but received ${describe(p)}`, `prompt[${i}]`);
+    });
+  }
+  throw badRequest(`Expected a string, a non-empty array of token ids, or an array of those for prompt but received ${describe(value)}`, 'prompt');
 }
 
 /** Diffusion options from their snake_case fields, validated by the library. */
