@@ -1,6 +1,7 @@
 // SDLLM_OP_TIMES: see op_times.h.
 #include "op_times.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -41,16 +42,17 @@ struct Table {
   std::atomic<int64_t> histogram[kOpCount][kBuckets] = {};
   std::atomic<int64_t> forwards{0};
 
-  // The geometric middle of the bucket that holds the middle call, in us.
-  double median_us(int op) const {
-    const int64_t half = (calls[op].load() + 1) / 2;
+  // The geometric middle of the bucket that holds the call at quantile q (0.5: the median), in us.
+  double quantile_us(int op, double q) const {
+    const int64_t rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q * calls[op].load())));
     int64_t seen = 0;
     for (int b = 0; b < kBuckets; ++b) {
       seen += histogram[op][b].load();
-      if (seen >= half) return kBucketBaseNs * std::exp2((b + 0.5) / 8.0) / 1e3;
+      if (seen >= rank) return kBucketBaseNs * std::exp2((b + 0.5) / 8.0) / 1e3;
     }
     return 0;
   }
+  double median_us(int op) const { return quantile_us(op, 0.5); }
 
   ~Table() {
     int64_t total = 0;
@@ -58,13 +60,14 @@ struct Table {
     if (forwards.load() == 0 || total == 0) return;
     std::fprintf(stderr, "\nSDLLM_OP_TIMES: %lld forwards, %.1f ms in ops (%.3f ms a forward)\n",
                  static_cast<long long>(forwards.load()), total / 1e6, total / 1e6 / forwards.load());
-    std::fprintf(stderr, "%-36s %10s %12s %10s %10s %7s\n", "op", "calls", "total ms", "us/call", "median us",
-                 "share");
+    std::fprintf(stderr, "%-36s %10s %12s %10s %10s %8s %8s %7s\n", "op", "calls", "total ms", "us/call", "median us",
+                 "p90 us", "p99 us", "share");
     for (int i = 0; i < kOpCount; ++i) {
       const int64_t c = calls[i].load(), t = ns[i].load();
       if (c == 0) continue;
-      std::fprintf(stderr, "%-36s %10lld %12.1f %10.1f %10.1f %6.1f%%\n", kNames[i], static_cast<long long>(c),
-                   t / 1e6, t / 1e3 / c, median_us(i), 100.0 * t / total);
+      std::fprintf(stderr, "%-36s %10lld %12.1f %10.1f %10.1f %8.1f %8.1f %6.1f%%\n", kNames[i],
+                   static_cast<long long>(c), t / 1e6, t / 1e3 / c, median_us(i), quantile_us(i, 0.9),
+                   quantile_us(i, 0.99), 100.0 * t / total);
     }
   }
 };
