@@ -1,7 +1,7 @@
 // Per-op wall time of the CPU forward, for finding where a forward's time goes:
 // with SDLLM_OP_TIMES=1 in the environment, every forward's ForwardOps is wrapped so that
 // each call is timed on the calling thread (the CPU ops are synchronous: a pool job ends
-// before its call returns), and at process exit a table of calls, total, mean and median
+// before its call returns), and at process exit a table of calls, total, mean, median, p90 and p99
 // time and share per op goes to stderr. Off by default; the wrapper is not built into a
 // forward otherwise. The CUDA backend is not wrapped (its calls return before the GPU
 // has run them).
