@@ -5,6 +5,7 @@
 import * as http from 'http';
 import * as net from 'net';
 import { loadModel, serve } from '../lib';
+import { runServe } from '../lib/server/cli';
 import type { DiffusionModel, RunningServer } from '../types';
 
 const QUESTION = 'Ann has 12 apples. She buys 7 more. How many apples now?';
@@ -481,6 +482,92 @@ describe('loading, a full queue and disconnects', () => {
     } finally {
       await server.close();
     }
+  });
+
+  // Requests pipelined on a connection whose answer is streaming: the way to send a request
+  // to a server that no longer accepts connections.
+  function rawRequest(method: string, route: string, body?: unknown): string {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    return `${method} ${route} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`;
+  }
+
+  test('close({ drainMs }): running generations finish, new ones get 503 and /health draining, then it closes', async () => {
+    const server = await serve({ port: 0, threads: 2 });
+    await server.ready;
+    const streaming = { prompt: QUESTION, strategy: 'vanilla', gen_length: 128, block_length: 32, steps: 128, stream: true };
+    // Two connections, each streaming an answer; once both have a block out, the server
+    // drains and each connection asks for one more thing.
+    const sockets = [0, 1].map(() => net.connect(server.port, '127.0.0.1'));
+    const received = ['', ''];
+    const ended = sockets.map((s) => new Promise<void>((resolve) => s.on('close', () => resolve())));
+    const then = [rawRequest('POST', '/v1/completions', { prompt: QUESTION, ...SHORT }), rawRequest('GET', '/health')];
+    let closed: Promise<void> | undefined;
+    sockets.forEach((socket, i) => socket.on('data', (d: Buffer) => {
+      received[i] += d.toString();
+      if (!closed && received.every((r) => r.includes('data: '))) {
+        closed = server.close({ drainMs: 60000 });
+        sockets.forEach((s, j) => s.write(then[j]));
+      }
+    }));
+    for (const socket of sockets) socket.write(rawRequest('POST', '/v1/completions', streaming));
+    await Promise.all(ended);
+    await closed;
+    for (const r of received) {
+      const answers = r.split(/(?=HTTP\/1\.1 )/);
+      expect(answers).toHaveLength(2);
+      expect(answers[0]).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answers[0]).toContain('data: [DONE]');
+      expect(answers[1]).toMatch(/^HTTP\/1\.1 503 /);
+      expect(answers[1]).toMatch(/connection: close/i);
+    }
+    expect(received[0]).toContain('"code":"shutting_down"');
+    expect(received[1]).toContain('"status":"draining"');
+    await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+  });
+
+  test('the serve command drains on SIGTERM: the running stream ends with [DONE], then it returns', async () => {
+    const listeners = [process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')];
+    const lines: string[] = [];
+    const spy = jest.spyOn(console, 'error').mockImplementation((m: unknown) => { lines.push(String(m)); });
+    try {
+      const done = runServe(['--port', '0', '--threads', '2', '--drain-seconds', '60']);
+      const line = async (re: RegExp) => {
+        for (let i = 0; i < 400 && !lines.some((l) => re.test(l)); i++) await new Promise((r) => setTimeout(r, 25));
+        return lines.find((l) => re.test(l))!;
+      };
+      const url = /listening on (\S+)/.exec(await line(/listening on/))![1];
+      expect(await line(/serving/)).toBeDefined();
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: QUESTION, strategy: 'vanilla', gen_length: 128, block_length: 32, steps: 128, stream: true }),
+      });
+      const reader = res.body!.getReader();
+      let text = new TextDecoder().decode((await reader.read()).value);
+      process.emit('SIGTERM');
+      for (;;) {
+        const { value, done: end } = await reader.read();
+        if (end) break;
+        text += new TextDecoder().decode(value);
+      }
+      expect(text).toMatch(/data: \[DONE\]\n\n$/);
+      expect(await done).toBe(0);
+      expect(lines.some((l) => /shutting down/.test(l))).toBe(true);
+      // Its signal listeners are gone: a later signal does what it would without it.
+      expect([process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]).toEqual(listeners);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('a drain that runs out cuts the generation off', async () => {
+    const server = await serve({ port: 0, threads: 2 });
+    await server.ready;
+    const a = holdOpen(server.url, '/v1/completions', { prompt: QUESTION, ...LONG, stream: true }, 1);
+    await a.started;
+    const t0 = Date.now();
+    await server.close({ drainMs: 100 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await a.ended;
   });
 
   test('a full queue answers 429; disconnected clients abort and free their slots', async () => {

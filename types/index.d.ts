@@ -227,8 +227,13 @@ export interface RunningServer {
   readonly port: number;
   /** Resolves once the model is loaded; rejects with the load error (the server keeps answering 503). */
   readonly ready: Promise<DiffusionModel>;
-  /** Stops listening, closes the connections and disposes the model. */
-  close(): Promise<void>;
+  /**
+   * Stops listening, closes the connections and disposes the model. With `drainMs` > 0 the
+   * generations already admitted may finish first (for at most that long): meanwhile new
+   * generation requests on open connections get 503 `shutting_down` and /health answers 503
+   * `draining`, so a load balancer stops sending; what is still running after it is cut off.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 /** Rejection of a call beyond maxBatch + maxQueue (LoadOptions). */

@@ -1,15 +1,17 @@
 // `streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--max-batch N]
-// [--max-queue N] [--threads N]`: runs until SIGINT or SIGTERM, then closes cleanly.
+// [--max-queue N] [--threads N] [--drain-seconds 30]`: runs until SIGINT or SIGTERM, then
+// lets the admitted generations finish (at most --drain-seconds; a second signal stops at
+// once) and closes.
 import type { ServeOptions } from '../../types';
 import { serve } from './index';
 
 export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1]
-                            [--max-batch 8] [--max-queue 64] [--threads N]
+                            [--max-batch 8] [--max-queue 64] [--threads N] [--drain-seconds 30]
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
   snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models[/{id}], /health, /metrics`;
 
-function parseServeArgs(argv: string[]): ServeOptions {
-  const options: ServeOptions = {};
+function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number } {
+  const options: ServeOptions & { drainSeconds: number } = { drainSeconds: 30 };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || v.trim() === '' || !Number.isInteger(n)) throw new Error(`Expected an integer for ${flag} but received ${v}`);
@@ -25,6 +27,7 @@ function parseServeArgs(argv: string[]): ServeOptions {
       case '--max-batch': options.maxBatch = num(a, v); i++; break;
       case '--max-queue': options.maxQueue = num(a, v); i++; break;
       case '--threads': options.threads = num(a, v); i++; break;
+      case '--drain-seconds': options.drainSeconds = num(a, v); i++; break;
       default: throw new Error(`Unknown argument ${a}\n${SERVE_USAGE}`);
     }
     if (a !== undefined && v === undefined) throw new Error(`${a} needs a value`);
@@ -37,18 +40,34 @@ export async function runServe(argv: string[]): Promise<number> {
     console.log(SERVE_USAGE);
     return 0;
   }
-  const running = await serve(parseServeArgs(argv));
+  const { drainSeconds, ...serveOptions } = parseServeArgs(argv);
+  if (drainSeconds < 0) throw new Error(`Expected an integer >= 0 for --drain-seconds but received ${drainSeconds}`);
+  const running = await serve(serveOptions);
   console.error(`streaming-dllm: listening on ${running.url} (loading the model)`);
   running.ready.then(
     (model) => console.error(`streaming-dllm: ${model.dir} loaded (${model.backend}); serving`),
     (e: Error) => console.error(`streaming-dllm: the model failed to load: ${e.message} (/health answers 503)`),
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  console.error('streaming-dllm: shutting down');
-  await running.close();
+  await nextSignal();
+  console.error(`streaming-dllm: shutting down (letting running generations finish, at most ${drainSeconds} s; signal again to stop now)`);
+  // A second signal while draining: stop now.
+  const again = nextSignal();
+  await Promise.race([running.close({ drainMs: drainSeconds * 1000 }), again]);
+  again.cancel();
   return 0;
+}
+
+/** The next SIGINT or SIGTERM; cancel() removes the listeners (a process with none left exits on a signal as usual). */
+function nextSignal(): Promise<void> & { cancel(): void } {
+  let stop!: () => void;
+  const signalled = new Promise<void>((resolve) => {
+    stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return Object.assign(signalled, { cancel: () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); } });
 }

@@ -28,6 +28,15 @@ export interface ServerState {
   bodyLimit: number;
   /** Generations admitted and not yet answered: decoding plus queued. */
   open: number;
+  /** Generation requests being handled, from their first byte to their answer (what a drain waits for). */
+  handling: number;
+  /** Set by close({ drainMs }): new generations are refused while the admitted ones finish. */
+  draining: boolean;
+}
+
+/** The answer to a generation request that arrives while the server drains. */
+export function shuttingDown(): HttpError {
+  return new HttpError(503, 'The server is shutting down', 'server_error', null, 'shutting_down', { connection: 'close', 'retry-after': '1' });
 }
 
 export function requireModel(state: ServerState): DiffusionModel {

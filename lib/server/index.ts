@@ -20,7 +20,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const dir = options.model ?? defaultModelDir;
   const state: ServerState = {
     model: null, loadError: null, modelId: path.basename(path.resolve(dir)), loadedAt: 0,
-    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0,
+    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0, handling: 0, draining: false,
   };
   const server = http.createServer(createRequestHandler(state));
   // Malformed HTTP never reaches a route; answer 400 and drop the connection.
@@ -60,9 +60,17 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
     ready,
-    async close() {
+    async close(closeOptions: { drainMs?: number } = {}) {
+      const drainMs = closeOptions.drainMs === undefined ? 0 : integer('drainMs', closeOptions.drainMs, 0);
       closed = true;
+      state.draining = true;
+      // No new connections; idle kept-alive ones close now, busy ones after their answer.
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + drainMs;
+      while (state.handling > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
+      }
       server.closeAllConnections();
       await stopped;
       state.model?.dispose();

@@ -1,14 +1,27 @@
 // The routes, and the per-request safety net: every request ends in an answer (or a
 // closed connection), every error is caught here, and each answer is counted in /metrics.
 import type * as http from 'http';
-import { handleGeneration, requireModel, ServerState } from './generation';
+import { handleGeneration, requireModel, ServerState, shuttingDown } from './generation';
 import { HttpError, modelNotFound, sendError, sendJson, toHttpError } from './errors';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, state: ServerState) => Promise<number> | number;
 
+/** A generation route: refused while draining, counted while handled (a drain waits for it). */
+function generation(endpoint: 'completion' | 'chat'): Handler {
+  return async (req, res, state) => {
+    if (state.draining) throw shuttingDown();
+    state.handling++;
+    try {
+      return await handleGeneration(endpoint, req, res, state);
+    } finally {
+      state.handling--;
+    }
+  };
+}
+
 const ROUTES: Record<string, { method: 'GET' | 'POST'; handle: Handler; timed?: boolean }> = {
-  '/v1/completions': { method: 'POST', handle: (req, res, s) => handleGeneration('completion', req, res, s), timed: true },
-  '/v1/chat/completions': { method: 'POST', handle: (req, res, s) => handleGeneration('chat', req, res, s), timed: true },
+  '/v1/completions': { method: 'POST', handle: generation('completion'), timed: true },
+  '/v1/chat/completions': { method: 'POST', handle: generation('chat'), timed: true },
   '/v1/models': { method: 'GET', handle: models },
   '/health': { method: 'GET', handle: health },
   '/metrics': { method: 'GET', handle: metrics },
@@ -54,6 +67,10 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
 }
 
 function health(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
+  if (state.draining) {
+    sendJson(res, 503, { status: 'draining', model: state.modelId }, { connection: 'close' });
+    return 503;
+  }
   if (state.model) {
     sendJson(res, 200, { status: 'ok', model: state.modelId });
     return 200;
