@@ -559,6 +559,59 @@ describe('loading, a full queue and disconnects', () => {
     }
   });
 
+  /** A request through node:http (any headers, Origin included): status, headers and body. */
+  function request(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { method, headers, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => { text += d.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  test('cors: allowed origins are named on answers and preflights get 204; others get no CORS headers', async () => {
+    await expect(serve({ port: 0, cors: 'example.com' })).rejects.toThrow(/an origin such as http:\/\/localhost:3000 \(no path\) for cors/);
+    await expect(serve({ port: 0, cors: [] })).rejects.toThrow(/for cors but received an array/);
+    const server = await serve({ port: 0, threads: 2, cors: ['http://app.example', 'https://other.example:8443'] });
+    try {
+      await server.ready;
+      const body = JSON.stringify({ prompt: QUESTION, ...SHORT });
+      const json = { 'content-type': 'application/json' };
+      const allowed = await request(`${server.url}/v1/completions`, 'POST', { ...json, origin: 'http://app.example' }, body);
+      expect(allowed.status).toBe(200);
+      expect(allowed.headers['access-control-allow-origin']).toBe('http://app.example');
+      expect(allowed.headers.vary).toBe('origin');
+      const stranger = await request(`${server.url}/v1/completions`, 'POST', { ...json, origin: 'http://evil.example' }, body);
+      expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+      const pre = await request(`${server.url}/v1/chat/completions`, 'OPTIONS', {
+        origin: 'https://other.example:8443', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-trace',
+      });
+      expect(pre.status).toBe(204);
+      expect(pre.headers).toMatchObject({
+        'access-control-allow-origin': 'https://other.example:8443', 'access-control-allow-methods': 'POST, OPTIONS',
+        'access-control-allow-headers': 'content-type, x-trace',
+      });
+      const refused = await request(`${server.url}/v1/chat/completions`, 'OPTIONS', { origin: 'http://evil.example', 'access-control-request-method': 'POST' });
+      expect(refused.status).toBe(405);
+      expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+      const health = await request(`${server.url}/health`, 'GET', { origin: 'http://app.example' });
+      expect(health.headers['access-control-allow-origin']).toBe('http://app.example');
+    } finally {
+      await server.close();
+    }
+    const any = await serve({ port: 0, cors: '*', load: () => new Promise(() => undefined) });
+    try {
+      const health = await request(`${any.url}/health`, 'GET', { origin: 'http://anywhere.example' });
+      expect(health.status).toBe(503);
+      expect(health.headers['access-control-allow-origin']).toBe('*');
+    } finally {
+      await any.close();
+    }
+  });
+
   test('a drain that runs out cuts the generation off', async () => {
     const server = await serve({ port: 0, threads: 2 });
     await server.ready;

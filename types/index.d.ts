@@ -216,6 +216,11 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** CPU threads of the native backend. */
   threads?: number;
+  /**
+   * Cross-origin requests from browsers (CORS): '*' for any origin, or the origins allowed
+   * (e.g. ['http://localhost:3000']). Default: none (no CORS headers; preflights get 405).
+   */
+  cors?: string | string[];
   /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue }) (e.g. to delay it in tests). */
   load?: (limits: { maxBatch: number; maxQueue: number }) => Promise<DiffusionModel>;
 }

@@ -7,6 +7,7 @@ import { serve } from './index';
 
 export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1]
                             [--max-batch 8] [--max-queue 64] [--threads N] [--drain-seconds 30]
+                            [--cors '*' | --cors ORIGIN[,ORIGIN...]]
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
   snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models[/{id}], /health, /metrics`;
 
@@ -28,6 +29,7 @@ function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number }
       case '--max-queue': options.maxQueue = num(a, v); i++; break;
       case '--threads': options.threads = num(a, v); i++; break;
       case '--drain-seconds': options.drainSeconds = num(a, v); i++; break;
+      case '--cors': options.cors = v === undefined ? v : v.split(','); i++; break;
       default: throw new Error(`Unknown argument ${a}\n${SERVE_USAGE}`);
     }
     if (a !== undefined && v === undefined) throw new Error(`${a} needs a value`);

@@ -32,6 +32,8 @@ export interface ServerState {
   handling: number;
   /** Set by close({ drainMs }): new generations are refused while the admitted ones finish. */
   draining: boolean;
+  /** Origins allowed cross-origin ('*' among them: any); empty: no CORS. */
+  corsOrigins: string[];
 }
 
 /** The answer to a generation request that arrives while the server drains. */

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'net';
 import * as path from 'path';
 import type { RunningServer, ServeOptions } from '../../types';
 import { defaultModelDir, loadModel } from '../model';
-import { integer } from '../validate';
+import { fail, integer } from '../validate';
 import { DEFAULT_BODY_LIMIT } from './body';
 import type { ServerState } from './generation';
 import { ServerMetrics } from './metrics';
@@ -17,10 +17,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const maxBatch = options.maxBatch === undefined ? 8 : integer('maxBatch', options.maxBatch, 1, 4096);
   const maxQueue = options.maxQueue === undefined ? 64 : integer('maxQueue', options.maxQueue, 0);
   const bodyLimit = options.bodyLimit === undefined ? DEFAULT_BODY_LIMIT : integer('bodyLimit', options.bodyLimit, 1);
+  const corsOrigins = corsOriginsOf(options.cors);
   const dir = options.model ?? defaultModelDir;
   const state: ServerState = {
     model: null, loadError: null, modelId: path.basename(path.resolve(dir)), loadedAt: 0,
-    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0, handling: 0, draining: false,
+    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0, handling: 0, draining: false, corsOrigins,
   };
   const server = http.createServer(createRequestHandler(state));
   // Malformed HTTP never reaches a route; answer 400 and drop the connection.
@@ -77,4 +78,17 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       state.model = null;
     },
   };
+}
+
+/** ServeOptions.cors as a list: '*' or origins like https://example.com (scheme, host, optional port). */
+function corsOriginsOf(cors: unknown): string[] {
+  if (cors === undefined) return [];
+  const list = typeof cors === 'string' ? [cors] : cors;
+  if (!Array.isArray(list) || list.length === 0) fail("'*' or a non-empty array of origins", 'cors', cors);
+  list.forEach((origin: unknown, i) => {
+    if (typeof origin !== 'string' || !(origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin))) {
+      fail("'*' or an origin such as http://localhost:3000 (no path)", Array.isArray(cors) ? `cors[${i}]` : 'cors', origin);
+    }
+  });
+  return list as string[];
 }

@@ -40,8 +40,12 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
     // OpenAI's retrieve-model route, GET /v1/models/{id}: one route label for every id.
     const route = ROUTES[pathname] ?? (pathname.startsWith(MODEL_PREFIX) ? MODEL_ROUTE : undefined);
     const label = route === MODEL_ROUTE ? `${MODEL_PREFIX}{id}` : route ? pathname : 'other';
+    const crossOrigin = allowOrigin(req, res, state);
     const answer = async (): Promise<number> => {
       if (!route) throw new HttpError(404, `No route ${pathname}`, 'invalid_request_error', null, 'not_found');
+      if (crossOrigin && req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+        return preflight(req, res, route.method);
+      }
       // HEAD is GET without the body (Node's response drops it).
       if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
         const allow = route.method === 'GET' ? 'GET, HEAD' : route.method;
@@ -64,6 +68,36 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
       })
       .catch(() => undefined);
   };
+}
+
+/**
+ * CORS: when the request's Origin is allowed, the answer names it (or '*'); true then.
+ * Set before the route answers: writeHead merges these headers into every response.
+ */
+function allowOrigin(req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): boolean {
+  const origin = req.headers.origin;
+  if (state.corsOrigins.length === 0 || origin === undefined) return false;
+  if (state.corsOrigins.includes('*')) {
+    res.setHeader('access-control-allow-origin', '*');
+    return true;
+  }
+  res.setHeader('vary', 'origin');
+  if (!state.corsOrigins.includes(origin)) return false;
+  res.setHeader('access-control-allow-origin', origin);
+  return true;
+}
+
+/** A CORS preflight of an allowed origin: 204 with the route's method and the headers asked for. */
+function preflight(req: http.IncomingMessage, res: http.ServerResponse, method: string): number {
+  const asked = req.headers['access-control-request-headers'];
+  res.writeHead(204, {
+    'access-control-allow-methods': method === 'GET' ? 'GET, HEAD, OPTIONS' : `${method}, OPTIONS`,
+    'access-control-allow-headers': typeof asked === 'string' && asked.length > 0 ? asked : 'content-type, authorization',
+    'access-control-max-age': '600',
+    'content-length': '0',
+  });
+  res.end();
+  return 204;
 }
 
 function health(_req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): number {
