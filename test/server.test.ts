@@ -444,6 +444,10 @@ describe('a served model', () => {
     expect(value(s, 'streaming_dllm_requests_total', { route: '/v1/completions', status: '400' })).toBeGreaterThanOrEqual(1);
     expect(value(s, 'streaming_dllm_generated_tokens_total')).toBeGreaterThan(0);
     expect(value(s, 'streaming_dllm_nfe_total')).toBeGreaterThan(0);
+    // By finish reason: the stop-sequence test's generations and EOS-ended ones; every reason listed.
+    expect(value(s, 'streaming_dllm_generations_total', { finish_reason: 'eos' })).toBeGreaterThan(0);
+    expect(value(s, 'streaming_dllm_generations_total', { finish_reason: 'stop' })).toBeGreaterThan(0);
+    expect(value(s, 'streaming_dllm_generations_total', { finish_reason: 'length' })).toBeGreaterThanOrEqual(0);
     expect(value(s, 'streaming_dllm_active_sequences')).toBe(0);
     expect(value(s, 'streaming_dllm_queue_depth')).toBe(0);
     expect(value(s, 'streaming_dllm_batch_size_count')).toBe(model.schedulerStats().batches);

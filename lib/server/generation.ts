@@ -173,5 +173,6 @@ function recordResult(metrics: ServerMetrics, result: GenerateResult): void {
   metrics.generatedTokens.inc({}, result.stats.completionTokens);
   metrics.generatedPositions.inc({}, result.tokens.length);
   metrics.nfe.inc({}, result.stats.nfe);
+  metrics.finished.inc({ finish_reason: result.finishReason });
   metrics.queueTime.observe(result.stats.queueSeconds);
 }

@@ -90,11 +90,13 @@ export class ServerMetrics {
   readonly generatedTokens = new Counter('streaming_dllm_generated_tokens_total', 'Completion tokens of finished generations (before EOS, or through a stop sequence).');
   readonly generatedPositions = new Counter('streaming_dllm_generated_positions_total', 'Generated positions (EOS fill included) of finished generations.');
   readonly nfe = new Counter('streaming_dllm_nfe_total', 'Model forward passes (NFE) of finished generations.');
+  readonly finished = new Counter('streaming_dllm_generations_total', 'Finished generations by what ended their text: eos, stop (a stop sequence) or length.');
   readonly duration = new Histogram('streaming_dllm_request_duration_seconds', 'Time from the request to its last byte, generation routes, by route.');
   readonly queueTime = new Histogram('streaming_dllm_queue_seconds', 'Time finished generations waited for a batch slot.');
 
   constructor() {
     for (const c of [this.promptTokens, this.generatedTokens, this.generatedPositions, this.nfe]) c.inc({}, 0);
+    for (const reason of ['eos', 'stop', 'length']) this.finished.inc({ finish_reason: reason }, 0);
     this.queueTime.init();
   }
 
@@ -106,6 +108,7 @@ export class ServerMetrics {
       ...this.generatedTokens.render(),
       ...this.generatedPositions.render(),
       ...this.nfe.render(),
+      ...this.finished.render(),
       ...this.duration.render(),
       ...this.queueTime.render(),
     ];
