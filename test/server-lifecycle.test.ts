@@ -147,6 +147,37 @@ describe('loading, a full queue and disconnects', () => {
     }
   });
 
+  test('apiKey: /v1/ routes need Authorization: Bearer with a key (401 otherwise); /health and /metrics stay open', async () => {
+    await expect(serve({ port: 0, apiKey: '' })).rejects.toThrow(/a non-empty key without whitespace for apiKey/);
+    const error = await serve({ port: 0, apiKey: ['ok', 'secret value'] }).catch((e: Error) => e);
+    expect(String(error)).toMatch(/for apiKey\[1\]/);
+    expect(String(error)).not.toContain('secret value');
+    const server = await serve({ port: 0, threads: 2, apiKey: ['key-one', 'key-two'], cors: '*' });
+    try {
+      await server.ready;
+      const body = JSON.stringify({ prompt: QUESTION, ...SHORT });
+      const json = { 'content-type': 'application/json' };
+      const missing = await request(`${server.url}/v1/completions`, 'POST', json, body);
+      expect(missing.status).toBe(401);
+      expect(missing.headers['www-authenticate']).toBe('Bearer');
+      expect(JSON.parse(missing.text).error).toMatchObject({ code: 'invalid_api_key', type: 'invalid_request_error', message: expect.stringMatching(/Missing API key/) });
+      const wrong = await request(`${server.url}/v1/completions`, 'POST', { ...json, authorization: 'Bearer key-three' }, body);
+      expect(wrong.status).toBe(401);
+      expect(JSON.parse(wrong.text).error.message).toBe('Invalid API key');
+      const right = await request(`${server.url}/v1/completions`, 'POST', { ...json, authorization: 'Bearer key-two' }, body);
+      expect(right.status).toBe(200);
+      expect((await request(`${server.url}/v1/models`, 'GET', {})).status).toBe(401);
+      expect((await request(`${server.url}/v1/models`, 'GET', { authorization: 'bearer key-one' })).status).toBe(200);
+      expect((await request(`${server.url}/health`, 'GET', {})).status).toBe(200);
+      expect((await request(`${server.url}/metrics`, 'GET', {})).status).toBe(200);
+      // A browser's preflight carries no credentials: it is answered without them.
+      const pre = await request(`${server.url}/v1/completions`, 'OPTIONS', { origin: 'http://a.example', 'access-control-request-method': 'POST' });
+      expect(pre.status).toBe(204);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a drain that runs out cuts the generation off', async () => {
     const server = await serve({ port: 0, threads: 2 });
     await server.ready;

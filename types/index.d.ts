@@ -221,6 +221,12 @@ export interface ServeOptions {
    * (e.g. ['http://localhost:3000']). Default: none (no CORS headers; preflights get 405).
    */
   cors?: string | string[];
+  /**
+   * API keys: when set, every /v1/ route asks for `Authorization: Bearer <key>` with one of
+   * them (401 `invalid_api_key` otherwise); /health and /metrics stay open, as do CORS
+   * preflights. Default: none (no authentication).
+   */
+  apiKey?: string | string[];
   /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue }) (e.g. to delay it in tests). */
   load?: (limits: { maxBatch: number; maxQueue: number }) => Promise<DiffusionModel>;
 }

@@ -7,7 +7,8 @@ import { serve } from './index';
 
 export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1]
                             [--max-batch 8] [--max-queue 64] [--threads N] [--drain-seconds 30]
-                            [--cors '*' | --cors ORIGIN[,ORIGIN...]]
+                            [--cors '*' | --cors ORIGIN[,ORIGIN...]] [--api-key KEY]...
+  The API key may also come from STREAMING_DLLM_API_KEY (keeps it out of the process list).
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
   snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models[/{id}], /health, /metrics`;
 
@@ -30,6 +31,7 @@ function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number }
       case '--threads': options.threads = num(a, v); i++; break;
       case '--drain-seconds': options.drainSeconds = num(a, v); i++; break;
       case '--cors': options.cors = v === undefined ? v : v.split(','); i++; break;
+      case '--api-key': options.apiKey = [...(Array.isArray(options.apiKey) ? options.apiKey : []), ...(v === undefined ? [] : [v])]; i++; break;
       default: throw new Error(`Unknown argument ${a}\n${SERVE_USAGE}`);
     }
     if (a !== undefined && v === undefined) throw new Error(`${a} needs a value`);
@@ -43,6 +45,10 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   const { drainSeconds, ...serveOptions } = parseServeArgs(argv);
+  const envKey = process.env.STREAMING_DLLM_API_KEY;
+  if (envKey !== undefined && envKey !== '') {
+    serveOptions.apiKey = [...(Array.isArray(serveOptions.apiKey) ? serveOptions.apiKey : []), envKey];
+  }
   if (drainSeconds < 0) throw new Error(`Expected an integer >= 0 for --drain-seconds but received ${drainSeconds}`);
   const running = await serve(serveOptions);
   console.error(`streaming-dllm: listening on ${running.url} (loading the model)`);

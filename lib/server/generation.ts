@@ -34,6 +34,8 @@ export interface ServerState {
   draining: boolean;
   /** Origins allowed cross-origin ('*' among them: any); empty: no CORS. */
   corsOrigins: string[];
+  /** API keys accepted on /v1/ routes; empty: no authentication. */
+  apiKeys: Buffer[];
 }
 
 /** The answer to a generation request that arrives while the server drains. */

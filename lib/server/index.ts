@@ -18,10 +18,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const maxQueue = options.maxQueue === undefined ? 64 : integer('maxQueue', options.maxQueue, 0);
   const bodyLimit = options.bodyLimit === undefined ? DEFAULT_BODY_LIMIT : integer('bodyLimit', options.bodyLimit, 1);
   const corsOrigins = corsOriginsOf(options.cors);
+  const apiKeys = apiKeysOf(options.apiKey);
   const dir = options.model ?? defaultModelDir;
   const state: ServerState = {
     model: null, loadError: null, modelId: path.basename(path.resolve(dir)), loadedAt: 0,
-    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0, handling: 0, draining: false, corsOrigins,
+    metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0, handling: 0, draining: false, corsOrigins, apiKeys,
   };
   const server = http.createServer(createRequestHandler(state));
   // Malformed HTTP never reaches a route; answer 400 and drop the connection.
@@ -91,4 +92,18 @@ function corsOriginsOf(cors: unknown): string[] {
     }
   });
   return list as string[];
+}
+
+/** ServeOptions.apiKey as buffers (compared in constant time): non-empty strings without spaces. */
+function apiKeysOf(apiKey: unknown): Buffer[] {
+  if (apiKey === undefined) return [];
+  const list = typeof apiKey === 'string' ? [apiKey] : apiKey;
+  if (!Array.isArray(list) || list.length === 0) fail('a key or a non-empty array of keys', 'apiKey', apiKey);
+  return list.map((key: unknown, i) => {
+    if (typeof key !== 'string' || !/^\S+$/.test(key)) {
+      // The key itself is not echoed into an error message.
+      fail('a non-empty key without whitespace', Array.isArray(apiKey) ? `apiKey[${i}]` : 'apiKey', typeof key === 'string' ? 'a string with whitespace or an empty one' : key);
+    }
+    return Buffer.from(key as string, 'utf8');
+  });
 }

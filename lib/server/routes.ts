@@ -1,5 +1,6 @@
 // The routes, and the per-request safety net: every request ends in an answer (or a
 // closed connection), every error is caught here, and each answer is counted in /metrics.
+import { timingSafeEqual } from 'crypto';
 import type * as http from 'http';
 import { handleGeneration, requireModel, ServerState, shuttingDown } from './generation';
 import { HttpError, modelNotFound, sendError, sendJson, toHttpError } from './errors';
@@ -46,6 +47,7 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
       if (crossOrigin && req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
         return preflight(req, res, route.method);
       }
+      if (pathname.startsWith('/v1/')) authenticate(req, state);
       // HEAD is GET without the body (Node's response drops it).
       if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
         const allow = route.method === 'GET' ? 'GET, HEAD' : route.method;
@@ -68,6 +70,23 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
       })
       .catch(() => undefined);
   };
+}
+
+/** With API keys set: `Authorization: Bearer <key>` must name one of them (compared in constant time). */
+function authenticate(req: http.IncomingMessage, state: ServerState): void {
+  if (state.apiKeys.length === 0) return;
+  const header = req.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
+  const given = match ? Buffer.from(match[1], 'utf8') : null;
+  // Every key is compared (no early exit), each in constant time for its length.
+  let ok = false;
+  for (const key of state.apiKeys) {
+    if (given !== null && given.length === key.length && timingSafeEqual(given, key)) ok = true;
+  }
+  if (!ok) {
+    throw new HttpError(401, given === null ? 'Missing API key: send Authorization: Bearer <key>' : 'Invalid API key',
+      'invalid_request_error', null, 'invalid_api_key', { 'www-authenticate': 'Bearer' });
+  }
 }
 
 /**
