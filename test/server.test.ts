@@ -163,6 +163,27 @@ describe('a served model', () => {
     }
   });
 
+  test('n: greedy requests give n copies of one generation; sampled ones n samples, choice j with seed + j', async () => {
+    const greedy = await post(base, '/v1/chat/completions', { messages: MESSAGES, ...SHORT, n: 3 });
+    expect(greedy.status).toBe(200);
+    const alone = await model.chat([...MESSAGES], { strategy: 'streaming', genLength: 64, blockLength: 32 });
+    expect(greedy.json.choices.map((c: { index: number; message: { content: string } }) => [c.index, c.message.content]))
+      .toEqual([0, 1, 2].map((i) => [i, alone.text]));
+    expect(greedy.json.usage.completion_tokens).toBe(3 * alone.stats.completionTokens);
+    expect(greedy.json.stats.nfe).toBe(alone.stats.nfe); // one generation ran
+    const sampled = { prompt: [QUESTION, 'What is 9 plus 4?'], strategy: 'dual-cache', gen_length: 32, block_length: 32, temperature: 1, seed: 7, n: 2 };
+    const { status, json } = await post(base, '/v1/completions', sampled);
+    expect(status).toBe(200);
+    const expected = await Promise.all([QUESTION, 'What is 9 plus 4?'].flatMap((p) => [7, 8].map((seed) =>
+      model.generate(p, { strategy: 'dual-cache', genLength: 32, blockLength: 32, temperature: 1, seed }))));
+    expect(json.choices.map((c: { index: number; text: string }) => [c.index, c.text])).toEqual(expected.map((r, i) => [i, r.text]));
+    const events = sseEvents((await post(base, '/v1/completions', { ...sampled, stream: true })).text);
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+    for (const [i, r] of expected.entries()) {
+      expect(chunks.filter((c) => c.choices[0].index === i).map((c) => c.choices[0].text).join('')).toBe(r.text);
+    }
+  });
+
   test('GET /v1/models and /health', async () => {
     const models = await (await fetch(`${base}/v1/models`)).json();
     expect(models).toMatchObject({ object: 'list', data: [{ id: 'dllm-mini-arith', object: 'model', owned_by: 'streaming-dllm' }] });
@@ -204,7 +225,10 @@ describe('a served model', () => {
     ['/v1/completions', { prompt: 'x', genLength: 64 }, 'genLength', /Unknown field genLength/],
     ['/v1/completions', { prompt: 'x', stream: 'yes' }, 'stream', /boolean for stream/],
     ['/v1/completions', { prompt: 'x', stream_options: { include_usage: true } }, 'stream_options', /only allowed with stream: true/],
-    ['/v1/completions', { prompt: 'x', n: 2 }, 'n', /n is not supported/],
+    ['/v1/completions', { prompt: 'x', n: 0 }, 'n', /an integer between 1 and 16 for n but received 0/],
+    ['/v1/completions', { prompt: 'x', n: 1.5 }, 'n', /for n but received 1.5/],
+    ['/v1/completions', { prompt: 'x', n: 2, seed: 2 ** 53 - 1 }, 'seed', /choice j uses seed \+ j/],
+    ['/v1/completions', { prompt: ['a', 'b', 'c'], n: 2, temperature: 1 }, 'n', /at most 4 generations/],
     ['/v1/completions', { prompt: 'x', stop: 3 }, 'stop', /a string or an array of at most 16 strings for stop but received 3/],
     ['/v1/completions', { prompt: 'x', stop: ['\n', ''] }, 'stop[1]', /a non-empty string of at most 1024 characters for stop\[1\]/],
     ['/v1/completions', {}, 'prompt', /prompt is required/],
@@ -213,7 +237,7 @@ describe('a served model', () => {
     ['/v1/completions', { prompt: ['x', ''] }, 'prompt[1]', /non-empty string or a non-empty array of token ids for prompt\[1\] but received the string ""/],
     ['/v1/completions', { prompt: [[1, 2], [3, -1]] }, 'prompt[1]', /for prompt\[1\] but received an array/],
     ['/v1/completions', { prompt: ['a', [100000]] }, 'prompt[1]', /token ids between 0 and 335 for prompt\[1\] but received 100000/],
-    ['/v1/completions', { prompt: ['a', 'b', 'c', 'd', 'e'] }, 'prompt', /at most 4 prompts \(--max-batch plus --max-queue\) for prompt but received 5/],
+    ['/v1/completions', { prompt: ['a', 'b', 'c', 'd', 'e'] }, 'prompt', /at most 4 generations \(--max-batch plus --max-queue; prompts times n\) for prompt but received 5/],
     ['/v1/completions', { prompt: [100000] }, 'prompt', /token ids between 0 and 335 for prompt but received 100000/],
     ['/v1/completions', { prompt: 'x', gen_length: 1024, block_length: 32 }, 'gen_length', /gen_length \(1024\) leaves no room for a prompt within the model's maximum sequence length \(1024\)/],
     ['/v1/completions', { prompt: 'What is 12 plus 7?', gen_length: 1020, block_length: 34 }, 'prompt', /plus gen_length \(1020\) exceeds the model's maximum sequence length \(1024\)/],

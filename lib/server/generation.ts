@@ -58,13 +58,20 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
   const parsed = parseRequest(endpoint, body, state.modelId, model.info.family);
   const prompts = await promptIds(model, parsed);
   for (const [i, prompt] of prompts.entries()) checkLength(model, prompt.length, parsed, prompts.length > 1 ? i : -1);
-  // A request of more prompts than the server ever holds would wait for capacity that never comes.
-  if (prompts.length > state.maxBatch + state.maxQueue) {
-    throw badRequest(`Expected at most ${state.maxBatch + state.maxQueue} prompts (--max-batch plus --max-queue) for prompt but received ${prompts.length}`, 'prompt');
+  // Choices: n per prompt, in OpenAI's order (prompt by prompt), choice j of a prompt with
+  // seed + j. A greedy request (temperature 0, no random confidence) gives the same answer
+  // every time: it runs once per prompt and its result stands for all n choices.
+  const deterministic = (parsed.options.temperature ?? 0) === 0 && parsed.options.confidence !== 'random';
+  const runsPerPrompt = deterministic ? 1 : parsed.n;
+  const runs = prompts.flatMap((prompt, p) =>
+    Array.from({ length: runsPerPrompt }, (_, j) => ({ prompt, choices: deterministic ? range(p * parsed.n, parsed.n) : [p * parsed.n + j], seedOffset: j })));
+  // A request of more generations than the server ever holds would wait for capacity that never comes.
+  if (runs.length > state.maxBatch + state.maxQueue) {
+    throw badRequest(`Expected at most ${state.maxBatch + state.maxQueue} generations (--max-batch plus --max-queue; prompts times n) for prompt but received ${runs.length}`, parsed.n > 1 ? 'n' : 'prompt');
   }
   // Synchronous from the check to the increment: concurrent requests cannot overshoot.
-  if (state.open + prompts.length > state.maxBatch + state.maxQueue) throw busy(state);
-  state.open += prompts.length;
+  if (state.open + runs.length > state.maxBatch + state.maxQueue) throw busy(state);
+  state.open += runs.length;
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
@@ -78,37 +85,41 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     created: Math.floor(Date.now() / 1000),
     model: state.modelId,
   };
-  const options = { ...parsed.options, signal: abort.signal };
-  // Several prompts run side by side (the scheduler batches them); the first failure stops the rest.
-  const all = async (run: (prompt: Int32Array, index: number) => Promise<GenerateResult>): Promise<GenerateResult[]> => {
+  const optionsOf = (seedOffset: number) => ({ ...parsed.options, signal: abort.signal, seed: (parsed.options.seed ?? 0) + seedOffset });
+  // The runs side by side (the scheduler batches them); the first failure stops the rest.
+  const all = async (run: (r: (typeof runs)[number]) => Promise<GenerateResult>): Promise<GenerateResult[]> => {
+    let done: GenerateResult[];
     try {
-      return await Promise.all(prompts.map(run));
+      done = await Promise.all(runs.map(run));
     } catch (e) {
       abort.abort(e);
       throw e;
     }
+    const results: GenerateResult[] = [];
+    runs.forEach((r, i) => r.choices.forEach((c) => { results[c] = done[i]; }));
+    return results;
   };
   try {
     let results: GenerateResult[];
     if (parsed.stream) {
       openEventStream(res);
-      if (endpoint === 'chat') sendEvent(res, textChunk(endpoint, head, '', null, true));
-      results = await all(async (prompt, index) => {
+      if (endpoint === 'chat') for (let c = 0; c < prompts.length * parsed.n; c++) sendEvent(res, textChunk(endpoint, head, '', null, true, c));
+      results = await all(async ({ prompt, choices, seedOffset }) => {
         let last: GenerateResult | undefined;
-        for await (const chunk of model.stream(prompt, options)) {
+        for await (const chunk of model.stream(prompt, optionsOf(seedOffset))) {
           if (chunk.result) last = chunk.result;
-          else sendEvent(res, textChunk(endpoint, head, chunk.text, null, false, index));
+          else for (const c of choices) sendEvent(res, textChunk(endpoint, head, chunk.text, null, false, c));
         }
-        sendEvent(res, textChunk(endpoint, head, '', finishReasonOf(last!), false, index));
+        for (const c of choices) sendEvent(res, textChunk(endpoint, head, '', finishReasonOf(last!), false, c));
         return last!;
       });
       if (parsed.includeUsage) sendEvent(res, usageChunk(endpoint, head, results));
       closeEventStream(res);
     } else {
-      results = await all((prompt) => model.generate(prompt, options));
+      results = await all(({ prompt, seedOffset }) => model.generate(prompt, optionsOf(seedOffset)));
       sendJson(res, 200, fullResponse(endpoint, head, results));
     }
-    for (const result of results) recordResult(state.metrics, result);
+    for (const result of new Set(results)) recordResult(state.metrics, result);
     return 200;
   } catch (e) {
     if (clientGone) return CLIENT_CLOSED;
@@ -121,10 +132,12 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     res.end();
     return error.status;
   } finally {
-    state.open -= prompts.length;
+    state.open -= runs.length;
     res.off('close', onClose);
   }
 }
+
+const range = (start: number, count: number) => Array.from({ length: count }, (_, i) => start + i);
 
 function busy(state: ServerState): HttpError {
   return new HttpError(429, `The server is busy: ${state.maxBatch} generations running and ${state.maxQueue} queued`,

@@ -38,8 +38,13 @@ export function statsOf(result: GenerateResult) {
   };
 }
 
-/** The request's figures: one result's own, or for several prompts the sums (NFE, blocks, positions) over the longest wall time. */
-function requestStats(results: GenerateResult[]) {
+/**
+ * The request's figures: one generation's own, or for several the sums (NFE, blocks,
+ * positions) over the longest wall time. Choices that share a generation (n of a greedy
+ * request) count it once: these are the work done, not the choices returned.
+ */
+function requestStats(choices: GenerateResult[]) {
+  const results = [...new Set(choices)];
   if (results.length === 1) return statsOf(results[0]);
   const seconds = Math.max(...results.map((r) => r.stats.seconds));
   const positions = results.reduce((a, r) => a + r.tokens.length, 0);

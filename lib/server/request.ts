@@ -28,13 +28,14 @@ export interface ParsedRequest {
   lengthField: string;
   /** Generated positions, the library default filled in. */
   genLength: number;
+  /** Choices per prompt (OpenAI's n): choice j samples with seed + j. */
+  n: number;
 }
 
 const isEmptyObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
 
 /** OpenAI fields accepted only at the value that means "no effect" here (null, OpenAI's "default", always). */
 const INERT: Record<string, (v: unknown) => boolean> = {
-  n: (v) => v === 1,
   best_of: (v) => v === 1,
   top_p: (v) => v === 1,
   logprobs: (v) => v === false || v === 0,
@@ -48,7 +49,10 @@ const INERT: Record<string, (v: unknown) => boolean> = {
   tool_choice: (v) => v === 'none',
   user: (v) => typeof v === 'string',
 };
-const OPENAI_FIELDS = new Set(['model', 'prompt', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', ...Object.keys(INERT)]);
+const OPENAI_FIELDS = new Set(['model', 'prompt', 'messages', 'n', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', ...Object.keys(INERT)]);
+
+/** Most choices per prompt (`n`). */
+export const MAX_N = 16;
 
 const snakeToCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const camelToSnake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -66,7 +70,7 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
   if (typeof stream !== 'boolean') throw badRequest(`Expected a boolean for stream but received ${describe(stream)}`, 'stream');
   const includeUsage = parseStreamOptions(body.stream_options, stream);
 
-  const parsed: ParsedRequest = { endpoint, stream, includeUsage, options: {}, lengthField: 'gen_length', genLength: 0 };
+  const parsed: ParsedRequest = { endpoint, stream, includeUsage, options: {}, lengthField: 'gen_length', genLength: 0, n: 1 };
   if (endpoint === 'completion') {
     if (body.messages !== undefined) throw badRequest('messages belongs to /v1/chat/completions; send prompt here', 'messages', 'unknown_field');
     parsed.prompts = parsePrompts(body.prompt);
@@ -80,6 +84,16 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
     }
   }
   parsed.options = libraryOptions(body, parsed, family);
+  if (body.n !== undefined && body.n !== null) {
+    if (typeof body.n !== 'number' || !Number.isInteger(body.n) || body.n < 1 || body.n > MAX_N) {
+      throw badRequest(`Expected an integer between 1 and ${MAX_N} for n but received ${describe(body.n)}`, 'n');
+    }
+    parsed.n = body.n;
+    const seed = parsed.options.seed ?? 0;
+    if (seed > Number.MAX_SAFE_INTEGER - (parsed.n - 1)) {
+      throw badRequest(`Expected a seed of at most ${Number.MAX_SAFE_INTEGER - parsed.n + 1} with n ${parsed.n} (choice j uses seed + j) for seed but received ${seed}`, 'seed');
+    }
+  }
   return parsed;
 }
 
