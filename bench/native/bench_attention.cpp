@@ -4,16 +4,20 @@
 // How to run:
 //   cmake -S . -B build/bench -DSDLLM_BUILD_BENCH=ON -DSDLLM_CUDA=OFF
 //   cmake --build build/bench -j2 --target bench_attention
-//   ./build/bench/bench/native/bench_attention [--threads N] [--rounds R]
+//   ./build/bench/bench/native/bench_attention [--threads N] [--rounds R] [--cold]
 // Each shape runs 50 calls per round; best and median of R rounds (default 15) per call.
+// --cold: before each call all threads read 64 MB, so that the keys and values come from
+// DRAM as in a forward (the layers' weights pass through the caches between two uses of a
+// layer's KV cache); only the call is timed.
 // The output hash is an FNV-1a of every output float's bits: two builds that print the
 // same hash computed the same floats (the AVX2 and AVX-512 paths must agree; run with
 // SDLLM_NO_AVX512=1 to see the AVX2 one).
 //
 // FLOPs = 4 * sequences * heads * queries * keys * head_dim (QK^T and PV; the softmax's
 // exp, max and sums are not counted). Each query row reads its head's keys and values
-// once per chunk of rows; at these sizes everything fits in L2, so the figure is compute
-// and per-row overhead (the softmax is a third of the work at head_dim 32), not bandwidth.
+// once per chunk of rows; at these sizes everything fits in L2, so the hot figure is compute
+// and per-row overhead (the softmax is a third of the work at head_dim 32), not bandwidth;
+// the --cold one adds the trips of the K and V rows from memory.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -47,6 +51,7 @@ const Shape kShapes[] = {
     {"bench:torch M, 128 rows", 1, 128, 0, 8, 8, 64},
     {"LLaDA-8B, 32 rows / 512", 1, 32, 512, 32, 32, 128},
     {"Dream-7B GQA, 32 / 512", 1, 32, 512, 28, 4, 128},
+    {"bench:batch M dual x8", 8, 32, 160, 8, 8, 64},
 };
 
 struct Buffers {
@@ -106,14 +111,27 @@ uint64_t hash_outputs(const Buffers& b) {
 
 int main(int argc, char** argv) {
   int threads = 0, rounds = 15;
+  bool cold = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--cold")) cold = true;
   }
   ThreadPool& pool = default_pool(threads);
   const double peak = fma_peak_gflops(pool, 0.3);
-  std::printf("threads: %d, attention path: %s, FMA peak %.1f GFLOP/s (register-only loop, all threads)\n\n",
-              pool.size(), cpu_kernels_name(), peak);
+  std::printf("threads: %d, attention path: %s, FMA peak %.1f GFLOP/s (register-only loop, all threads)%s\n\n",
+              pool.size(), cpu_kernels_name(), peak, cold ? "; cold: 64 MB read by all threads before each call" : "");
+  // Read by every thread between calls (--cold): each core's L1/L2 and the shared L3 lose the keys.
+  std::vector<char> flush(cold ? size_t{64} << 20 : 0, 1);
+  volatile int64_t sink = 0;
+  auto evict = [&] {
+    const int64_t lines = static_cast<int64_t>(flush.size()) / 64;
+    pool.parallel_for(lines, lines / pool.size(), [&](int64_t b, int64_t e, int) {
+      int64_t acc = 0;
+      for (int64_t l = b; l < e; ++l) acc += flush[static_cast<size_t>(l * 64)];
+      sink = sink + acc;
+    });
+  };
   std::printf("%-26s %4s %6s %6s %9s %5s | %9s %9s %8s %6s  %s\n", "shape", "seqs", "rows", "keys", "heads", "hd",
               "best us", "median us", "GFLOP/s", "%peak", "output hash");
   std::mt19937 rng(3);
@@ -124,9 +142,18 @@ int main(int argc, char** argv) {
     const uint64_t h = hash_outputs(b);
     std::vector<double> us;
     for (int r = 0; r < rounds; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < kCalls; ++i) op_attention_batch(b.params.data(), b.params.size(), pool);
-      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kCalls);
+      double total = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kCalls; ++i) {
+        if (cold) {
+          evict();
+          t0 = std::chrono::steady_clock::now();
+        }
+        op_attention_batch(b.params.data(), b.params.size(), pool);
+        if (cold) total += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      }
+      if (!cold) total = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      us.push_back(total / kCalls);
     }
     std::sort(us.begin(), us.end());
     const double flops =
