@@ -33,7 +33,8 @@
         "cpp/safetensors.cpp",
         "cpp/session.cpp",
         "cpp/threadpool.cpp",
-        "cpp/napi/addon.cpp"
+        "cpp/napi/addon.cpp",
+        "cpp/napi/request.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
