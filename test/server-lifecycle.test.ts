@@ -27,6 +27,17 @@ describe('loading, a full queue and disconnects', () => {
     }
   });
 
+  test('the scheduler limits reach the model: maxBatch, maxQueue, maxBatchRows', async () => {
+    const server = await serve({ port: 0, threads: 2, maxBatch: 3, maxQueue: 5, maxBatchRows: 300 });
+    try {
+      const model = await server.ready;
+      expect(model.schedulerStats()).toMatchObject({ maxBatch: 3, maxQueue: 5, maxBatchRows: 300 });
+    } finally {
+      await server.close();
+    }
+    await expect(serve({ port: 0, maxBatchRows: 0 })).rejects.toThrow(/an integer >= 1 for maxBatchRows but received 0/);
+  });
+
   test('a load failure keeps /health at 503 with the error', async () => {
     const server = await serve({ port: 0, model: '/nonexistent/model-dir' });
     try {

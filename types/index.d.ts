@@ -212,6 +212,8 @@ export interface ServeOptions {
   maxBatch?: number;
   /** Generations waiting for a slot; one more is answered 429. Default 64. */
   maxQueue?: number;
+  /** Rows (fed tokens, summed over sequences) per batched forward (LoadOptions.maxBatchRows). Default 8192. */
+  maxBatchRows?: number;
   /** Largest request body in bytes (413 above). Default 1 MiB. */
   bodyLimit?: number;
   /** CPU threads of the native backend. */
@@ -227,8 +229,8 @@ export interface ServeOptions {
    * preflights. Default: none (no authentication).
    */
   apiKey?: string | string[];
-  /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue }) (e.g. to delay it in tests). */
-  load?: (limits: { maxBatch: number; maxQueue: number }) => Promise<DiffusionModel>;
+  /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue, maxBatchRows }) (e.g. to delay it in tests). */
+  load?: (limits: { maxBatch: number; maxQueue: number; maxBatchRows?: number }) => Promise<DiffusionModel>;
 }
 
 export interface RunningServer {

@@ -6,7 +6,7 @@ import type { ServeOptions } from '../../types';
 import { serve } from './index';
 
 export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1]
-                            [--max-batch 8] [--max-queue 64] [--threads N] [--drain-seconds 30]
+                            [--max-batch 8] [--max-queue 64] [--max-batch-rows 8192] [--threads N] [--drain-seconds 30]
                             [--cors '*' | --cors ORIGIN[,ORIGIN...]] [--api-key KEY]...
   The API key may also come from STREAMING_DLLM_API_KEY (keeps it out of the process list).
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
@@ -28,6 +28,7 @@ function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number }
       case '--port': options.port = num(a, v); i++; break;
       case '--max-batch': options.maxBatch = num(a, v); i++; break;
       case '--max-queue': options.maxQueue = num(a, v); i++; break;
+      case '--max-batch-rows': options.maxBatchRows = num(a, v); i++; break;
       case '--threads': options.threads = num(a, v); i++; break;
       case '--drain-seconds': options.drainSeconds = num(a, v); i++; break;
       case '--cors': options.cors = v === undefined ? v : v.split(','); i++; break;

@@ -17,6 +17,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const maxBatch = options.maxBatch === undefined ? 8 : integer('maxBatch', options.maxBatch, 1, 4096);
   const maxQueue = options.maxQueue === undefined ? 64 : integer('maxQueue', options.maxQueue, 0);
   const bodyLimit = options.bodyLimit === undefined ? DEFAULT_BODY_LIMIT : integer('bodyLimit', options.bodyLimit, 1);
+  const maxBatchRows = options.maxBatchRows === undefined ? undefined : integer('maxBatchRows', options.maxBatchRows, 1);
   const corsOrigins = corsOriginsOf(options.cors);
   const apiKeys = apiKeysOf(options.apiKey);
   const dir = options.model ?? defaultModelDir;
@@ -40,7 +41,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const address = server.address() as AddressInfo;
   const load = options.load ?? ((limits) => loadModel(dir, { threads: options.threads, ...limits }));
   let closed = false;
-  const ready = load({ maxBatch, maxQueue }).then(
+  const ready = load({ maxBatch, maxQueue, ...(maxBatchRows === undefined ? {} : { maxBatchRows }) }).then(
     (model) => {
       if (closed) {
         model.dispose();
