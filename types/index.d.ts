@@ -25,7 +25,7 @@ export interface LoadOptions {
   /**
    * Worker threads of the CPU backend (process-wide; the first model loaded sets it). Default:
    * the physical cores this process may run on (CPU affinity), capped by its cgroup's CPU quota
-   * (a container's CPU limit); `runtimeInfo().cpu.threadsReason` says what bounded it.
+   * (a container's CPU limit); `runtimeInfo().threadsReason` says what bounded it.
    */
   threads?: number;
   /**
