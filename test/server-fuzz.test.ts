@@ -3,19 +3,9 @@
 // an OpenAI error object with a 4xx status, never a 5xx, a hang or a dropped connection,
 // and the server still answers a plain request afterwards.
 import { serve } from '../lib';
+import { makeRng } from '../lib/tasks/rng';
 import type { RunningServer } from '../types';
 import { QUESTION, post } from './helpers/http';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VALID: Array<[string, Record<string, unknown>]> = [
   ['/v1/completions', { prompt: 'What is 2+3?', max_tokens: 32, strategy: 'streaming', block_length: 32 }],
@@ -61,7 +51,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 test.each([1, 2])('seed %i: 150 mutated requests, 200 or a 4xx error object each, never a 5xx', async (seed) => {
-  const r = rng(seed);
+  const r = makeRng(seed);
   const statuses = new Map<number, number>();
   for (let i = 0; i < 150; i++) {
     const [route, valid] = VALID[Math.floor(r() * VALID.length)];
