@@ -12,8 +12,9 @@ export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 80
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
   snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models[/{id}], /health, /metrics`;
 
-function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number } {
-  const options: ServeOptions & { drainSeconds: number } = { drainSeconds: 30 };
+function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number; apiKey?: string[] } {
+  // --api-key repeats: the keys collect here (the environment's is added by runServe).
+  const options: ServeOptions & { drainSeconds: number; apiKey?: string[] } = { drainSeconds: 30 };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || v.trim() === '' || !Number.isInteger(n)) throw new Error(`Expected an integer for ${flag} but received ${v}`);
@@ -32,7 +33,7 @@ function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number }
       case '--threads': options.threads = num(a, v); i++; break;
       case '--drain-seconds': options.drainSeconds = num(a, v); i++; break;
       case '--cors': options.cors = v === undefined ? v : v.split(','); i++; break;
-      case '--api-key': options.apiKey = [...(Array.isArray(options.apiKey) ? options.apiKey : []), ...(v === undefined ? [] : [v])]; i++; break;
+      case '--api-key': if (v !== undefined) options.apiKey = [...(options.apiKey ?? []), v]; i++; break;
       default: throw new Error(`Unknown argument ${a}\n${SERVE_USAGE}`);
     }
     if (a !== undefined && v === undefined) throw new Error(`${a} needs a value`);
@@ -48,7 +49,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const { drainSeconds, ...serveOptions } = parseServeArgs(argv);
   const envKey = process.env.STREAMING_DLLM_API_KEY;
   if (envKey !== undefined && envKey !== '') {
-    serveOptions.apiKey = [...(Array.isArray(serveOptions.apiKey) ? serveOptions.apiKey : []), envKey];
+    serveOptions.apiKey = [...(serveOptions.apiKey ?? []), envKey];
   }
   if (drainSeconds < 0) throw new Error(`Expected an integer >= 0 for --drain-seconds but received ${drainSeconds}`);
   const running = await serve(serveOptions);

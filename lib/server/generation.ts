@@ -61,7 +61,7 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
   // Choices: n per prompt, in OpenAI's order (prompt by prompt), choice j of a prompt with
   // seed + j. A greedy request (temperature 0, no random confidence) gives the same answer
   // every time: it runs once per prompt and its result stands for all n choices.
-  const deterministic = (parsed.options.temperature ?? 0) === 0 && parsed.options.confidence !== 'random';
+  const deterministic = !parsed.sampled;
   const runsPerPrompt = deterministic ? 1 : parsed.n;
   const runs = prompts.flatMap((prompt, p) =>
     Array.from({ length: runsPerPrompt }, (_, j) => ({ prompt, choices: deterministic ? range(p * parsed.n, parsed.n) : [p * parsed.n + j], seedOffset: j })));
@@ -85,7 +85,7 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     created: Math.floor(Date.now() / 1000),
     model: state.modelId,
   };
-  const optionsOf = (seedOffset: number) => ({ ...parsed.options, signal: abort.signal, seed: (parsed.options.seed ?? 0) + seedOffset });
+  const optionsOf = (seedOffset: number) => ({ ...parsed.options, signal: abort.signal, seed: parsed.seed + seedOffset });
   // The runs side by side (the scheduler batches them); the first failure stops the rest.
   const all = async (run: (r: (typeof runs)[number]) => Promise<GenerateResult>): Promise<GenerateResult[]> => {
     let done: GenerateResult[];

@@ -82,29 +82,30 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   };
 }
 
-/** ServeOptions.cors as a list: '*' or origins like https://example.com (scheme, host, optional port). */
-function corsOriginsOf(cors: unknown): string[] {
-  if (cors === undefined) return [];
-  const list = typeof cors === 'string' ? [cors] : cors;
-  if (!Array.isArray(list) || list.length === 0) fail("'*' or a non-empty array of origins", 'cors', cors);
-  list.forEach((origin: unknown, i) => {
-    if (typeof origin !== 'string' || !(origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin))) {
-      fail("'*' or an origin such as http://localhost:3000 (no path)", Array.isArray(cors) ? `cors[${i}]` : 'cors', origin);
-    }
+/**
+ * A string or a non-empty array of strings, each accepted by `ok` (its error names the
+ * option, or `name[i]` in an array); `shown` is what a rejected entry is called in the message.
+ */
+function stringList(name: string, value: unknown, expected: string, entry: string, ok: (s: string) => boolean,
+  shown: (v: unknown) => unknown = (v) => v): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) fail(expected, name, value);
+  list.forEach((v: unknown, i) => {
+    if (typeof v !== 'string' || !ok(v)) fail(entry, Array.isArray(value) ? `${name}[${i}]` : name, shown(v));
   });
   return list as string[];
 }
 
-/** ServeOptions.apiKey as buffers (compared in constant time): non-empty strings without spaces. */
+/** ServeOptions.cors: '*' or origins like https://example.com (scheme, host, optional port). */
+function corsOriginsOf(cors: unknown): string[] {
+  return stringList('cors', cors, "'*' or a non-empty array of origins", "'*' or an origin such as http://localhost:3000 (no path)",
+    (origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin));
+}
+
+/** ServeOptions.apiKey as buffers (compared in constant time): non-empty strings without spaces, never echoed. */
 function apiKeysOf(apiKey: unknown): Buffer[] {
-  if (apiKey === undefined) return [];
-  const list = typeof apiKey === 'string' ? [apiKey] : apiKey;
-  if (!Array.isArray(list) || list.length === 0) fail('a key or a non-empty array of keys', 'apiKey', apiKey);
-  return list.map((key: unknown, i) => {
-    if (typeof key !== 'string' || !/^\S+$/.test(key)) {
-      // The key itself is not echoed into an error message.
-      fail('a non-empty key without whitespace', Array.isArray(apiKey) ? `apiKey[${i}]` : 'apiKey', typeof key === 'string' ? 'a string with whitespace or an empty one' : key);
-    }
-    return Buffer.from(key as string, 'utf8');
-  });
+  return stringList('apiKey', apiKey, 'a key or a non-empty array of keys', 'a non-empty key without whitespace',
+    (key) => /^\S+$/.test(key), (v) => (typeof v === 'string' ? 'a string with whitespace or an empty one' : v))
+    .map((key) => Buffer.from(key, 'utf8'));
 }

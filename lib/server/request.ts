@@ -30,6 +30,9 @@ export interface ParsedRequest {
   genLength: number;
   /** Choices per prompt (OpenAI's n): choice j samples with seed + j. */
   n: number;
+  /** The resolved seed, and whether the options sample (temperature > 0 or random confidence). */
+  seed: number;
+  sampled: boolean;
 }
 
 const isEmptyObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
@@ -70,7 +73,7 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
   if (typeof stream !== 'boolean') throw badRequest(`Expected a boolean for stream but received ${describe(stream)}`, 'stream');
   const includeUsage = parseStreamOptions(body.stream_options, stream);
 
-  const parsed: ParsedRequest = { endpoint, stream, includeUsage, options: {}, lengthField: 'gen_length', genLength: 0, n: 1 };
+  const parsed: ParsedRequest = { endpoint, stream, includeUsage, options: {}, lengthField: 'gen_length', genLength: 0, n: 1, seed: 0, sampled: false };
   if (endpoint === 'completion') {
     if (body.messages !== undefined) throw badRequest('messages belongs to /v1/chat/completions; send prompt here', 'messages', 'unknown_field');
     parsed.prompts = parsePrompts(body.prompt);
@@ -89,9 +92,8 @@ export function parseRequest(endpoint: Endpoint, body: Record<string, unknown>, 
       throw badRequest(`Expected an integer between 1 and ${MAX_N} for n but received ${describe(body.n)}`, 'n');
     }
     parsed.n = body.n;
-    const seed = parsed.options.seed ?? 0;
-    if (seed > Number.MAX_SAFE_INTEGER - (parsed.n - 1)) {
-      throw badRequest(`Expected a seed of at most ${Number.MAX_SAFE_INTEGER - parsed.n + 1} with n ${parsed.n} (choice j uses seed + j) for seed but received ${seed}`, 'seed');
+    if (parsed.seed > Number.MAX_SAFE_INTEGER - (parsed.n - 1)) {
+      throw badRequest(`Expected a seed of at most ${Number.MAX_SAFE_INTEGER - parsed.n + 1} with n ${parsed.n} (choice j uses seed + j) for seed but received ${parsed.seed}`, 'seed');
     }
   }
   return parsed;
@@ -192,7 +194,10 @@ function libraryOptions(body: Record<string, unknown>, parsed: ParsedRequest, fa
   }
   parsed.lengthField = sentAs.get('genLength') ?? 'gen_length';
   try {
-    parsed.genLength = resolveOptions(options as GenerateOptions, family).genLength;
+    const resolved = resolveOptions(options as GenerateOptions, family);
+    parsed.genLength = resolved.genLength;
+    parsed.seed = resolved.seed;
+    parsed.sampled = resolved.temperature > 0 || resolved.confidence === 'random';
   } catch (e) {
     const message = clientNames((e as Error).message, sentAs);
     throw badRequest(message, fieldOf(message) ?? null);
