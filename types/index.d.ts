@@ -229,8 +229,38 @@ export interface ServeOptions {
    * preflights. Default: none (no authentication).
    */
   apiKey?: string | string[];
+  /**
+   * Called once per answered request, after its answer (a throw here is ignored). Default:
+   * internal errors (5xx from a failure, not a refusal) are printed to stderr with their
+   * stack, nothing else. The CLI's `--log-requests` passes one that writes JSON lines.
+   */
+  log?: (entry: RequestLogEntry) => void;
   /** Loads the model instead of loadModel(model, { threads, maxBatch, maxQueue, maxBatchRows }) (e.g. to delay it in tests). */
   load?: (limits: { maxBatch: number; maxQueue: number; maxBatchRows?: number }) => Promise<DiffusionModel>;
+}
+
+/** One answered request, as ServeOptions.log receives it. Never holds the prompt, the answer or a key. */
+export interface RequestLogEntry {
+  /** Arrival, ISO 8601 (UTC). */
+  time: string;
+  /** The X-Request-Id of the response: the client's own when it is a plain token of at most 128 characters, else a new UUID. */
+  id: string;
+  method: string;
+  /** The URL path, without the query (cut at 256 characters). */
+  path: string;
+  /** The status answered; 499 when the client closed the connection first. */
+  status: number;
+  /** From arrival to the end of the answer, milliseconds. */
+  ms: number;
+  /** Generations answered whole: tokens and forward passes over the request's runs (n choices of a greedy request share one run). */
+  promptTokens?: number;
+  completionTokens?: number;
+  nfe?: number;
+  finishReasons?: FinishReason[];
+  /** Status 400 or more: the message the client received (or why the request ended). */
+  error?: string;
+  /** An internal error's stack. */
+  stack?: string;
 }
 
 export interface RunningServer {

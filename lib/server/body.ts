@@ -2,7 +2,7 @@
 // known to be exceeded: from Content-Length before reading, or while reading a body
 // without one, so an oversized body is never buffered whole.
 import type * as http from 'http';
-import { HttpError, badRequest } from './errors';
+import { HttpError, badRequest, clientClosed } from './errors';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -34,8 +34,9 @@ export function readJsonBody(req: http.IncomingMessage, limit: number): Promise<
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.on('error', (e) => finish(e));
-    req.on('aborted', () => finish(new Error('The client closed the connection while sending the body')));
+    // A reset or a close mid-body is the client leaving, not a fault of the server.
+    req.on('error', (e) => finish(clientClosed(`The client's connection failed while sending the body: ${e.message}`)));
+    req.on('aborted', () => finish(clientClosed('The client closed the connection while sending the body')));
     req.on('end', () => {
       if (done) return;
       try {

@@ -1,5 +1,5 @@
 // `streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1] [--max-batch N]
-// [--max-queue N] [--threads N] [--drain-seconds 30]`: runs until SIGINT or SIGTERM, then
+// [--max-queue N] [--threads N] [--drain-seconds 30] [--log-requests]`: runs until SIGINT or SIGTERM, then
 // lets the admitted generations finish (at most --drain-seconds; a second signal stops at
 // once) and closes.
 import type { ServeOptions } from '../../types';
@@ -7,10 +7,18 @@ import { serve } from './index';
 
 export const SERVE_USAGE = `Usage: streaming-dllm serve [--model DIR] [--port 8080] [--host 127.0.0.1]
                             [--max-batch 8] [--max-queue 64] [--max-batch-rows 8192] [--threads N] [--drain-seconds 30]
-                            [--cors '*' | --cors ORIGIN[,ORIGIN...]] [--api-key KEY]...
+                            [--cors '*' | --cors ORIGIN[,ORIGIN...]] [--api-key KEY]... [--log-requests]
   The API key may also come from STREAMING_DLLM_API_KEY (keeps it out of the process list).
+  --log-requests: one JSON line per answered request on stderr (id, route, status, ms, tokens,
+  NFE; never prompts or answers). Without it only internal errors are logged, with their stack.
+  Every response carries X-Request-Id (the client's own when it sends a plain one).
   POST /v1/completions, POST /v1/chat/completions (OpenAI shapes; diffusion options as
   snake_case fields, e.g. "strategy", "gen_length"), GET /v1/models[/{id}], /health, /metrics`;
+
+/** ServeOptions.log for --log-requests: JSON lines on stderr. */
+export function jsonLinesLog(write: (line: string) => void = (line) => process.stderr.write(line)): ServeOptions['log'] {
+  return (entry) => write(`${JSON.stringify(entry)}\n`);
+}
 
 function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number; apiKey?: string[] } {
   // --api-key repeats: the keys collect here (the environment's is added by runServe).
@@ -22,6 +30,10 @@ function parseServeArgs(argv: string[]): ServeOptions & { drainSeconds: number; 
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--log-requests') {  // the one flag without a value
+      options.log = jsonLinesLog();
+      continue;
+    }
     const v = argv[i + 1];
     switch (a) {
       case '--model': options.model = v; i++; break;

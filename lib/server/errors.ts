@@ -17,6 +17,12 @@ export class HttpError extends Error {
   }
 }
 
+/** Status recorded for a request whose client closed the connection before its answer (nginx's convention); never sent. */
+export const CLIENT_CLOSED = 499;
+
+/** The client went away (reset, or closed while sending its body): nothing can be answered, 499 is recorded. */
+export const clientClosed = (message: string) => new HttpError(CLIENT_CLOSED, message, 'invalid_request_error', null, 'client_closed');
+
 export const badRequest = (message: string, param: string | null, code: string | null = 'invalid_value') =>
   new HttpError(400, message, 'invalid_request_error', param, code);
 

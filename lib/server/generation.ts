@@ -4,17 +4,15 @@
 // away aborts its generation, which frees its batch slot at the next forward.
 import { randomUUID } from 'crypto';
 import type * as http from 'http';
-import type { DiffusionModel, GenerateResult } from '../../types';
+import type { DiffusionModel, GenerateResult, RequestLogEntry } from '../../types';
 import { QueueFullError } from '../scheduler';
 import { readJsonBody } from './body';
-import { badRequest, errorBody, HttpError, toHttpError, sendJson } from './errors';
+import { badRequest, CLIENT_CLOSED, errorBody, HttpError, toHttpError, sendJson } from './errors';
+import { generationFigures, noteError, RequestContext } from './log';
 import type { ServerMetrics } from './metrics';
 import { finishReasonOf, fullResponse, ResponseHead, textChunk, usageChunk } from './openai';
 import { Endpoint, parseRequest, ParsedRequest } from './request';
 import { closeEventStream, openEventStream, sendEvent } from './sse';
-
-/** Status recorded for a generation whose client closed the connection (nginx's convention). */
-export const CLIENT_CLOSED = 499;
 
 export interface ServerState {
   model: DiffusionModel | null;
@@ -36,6 +34,8 @@ export interface ServerState {
   corsOrigins: string[];
   /** API keys accepted on /v1/ routes; empty: no authentication. */
   apiKeys: Buffer[];
+  /** Called once per answered request (ServeOptions.log, or the default: internal errors on stderr). */
+  log: (entry: RequestLogEntry) => void;
 }
 
 /** The answer to a generation request that arrives while the server drains. */
@@ -52,7 +52,8 @@ export function requireModel(state: ServerState): DiffusionModel {
 }
 
 /** Answers one generation request; returns the status to record. Errors before the answer starts are thrown. */
-export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMessage, res: http.ServerResponse, state: ServerState): Promise<number> {
+export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMessage, res: http.ServerResponse, state: ServerState,
+  ctx: RequestContext): Promise<number> {
   const model = requireModel(state);
   const body = await readJsonBody(req, state.bodyLimit);
   const parsed = parseRequest(endpoint, body, state.modelId, model.info.family);
@@ -120,13 +121,18 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
       sendJson(res, 200, fullResponse(endpoint, head, results));
     }
     for (const result of new Set(results)) recordResult(state.metrics, result);
+    ctx.generation = generationFigures(results);
     return 200;
   } catch (e) {
-    if (clientGone) return CLIENT_CLOSED;
+    if (clientGone) {
+      ctx.error = { message: 'The client closed the connection' };
+      return CLIENT_CLOSED;
+    }
     // Not expected (the count above admits no more than the model's queue holds), but a
     // full queue is a 429 wherever it is found.
     const error = e instanceof QueueFullError ? busy(state) : toHttpError(e);
-    if (!res.headersSent) throw error;
+    if (!res.headersSent) throw e instanceof QueueFullError ? error : e;
+    noteError(ctx, e, error, !(e instanceof HttpError) && !(e instanceof QueueFullError));
     // Mid-stream: an error event, and no [DONE], so the client knows the answer is cut short.
     sendEvent(res, errorBody(error));
     res.end();

@@ -7,6 +7,7 @@ import type { RunningServer, ServeOptions } from '../../types';
 import { defaultModelDir, loadModel } from '../model';
 import { fail, integer } from '../validate';
 import { DEFAULT_BODY_LIMIT } from './body';
+import { defaultLog } from './log';
 import type { ServerState } from './generation';
 import { ServerMetrics } from './metrics';
 import { createRequestHandler } from './routes';
@@ -20,10 +21,12 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const maxBatchRows = options.maxBatchRows === undefined ? undefined : integer('maxBatchRows', options.maxBatchRows, 1);
   const corsOrigins = corsOriginsOf(options.cors);
   const apiKeys = apiKeysOf(options.apiKey);
+  if (options.log !== undefined && typeof options.log !== 'function') fail('a function (entry) => void', 'log', options.log);
   const dir = options.model ?? defaultModelDir;
   const state: ServerState = {
     model: null, loadError: null, modelId: path.basename(path.resolve(dir)), loadedAt: 0,
     metrics: new ServerMetrics(), maxBatch, maxQueue, bodyLimit, open: 0, handling: 0, draining: false, corsOrigins, apiKeys,
+    log: options.log ?? defaultLog,
   };
   const server = http.createServer(createRequestHandler(state));
   // Malformed HTTP never reaches a route; answer 400 and drop the connection.

@@ -1,19 +1,20 @@
 // The routes, and the per-request safety net: every request ends in an answer (or a
-// closed connection), every error is caught here, and each answer is counted in /metrics.
+// closed connection), every error is caught here, and each answer is counted in /metrics and logged.
 import { timingSafeEqual } from 'crypto';
 import type * as http from 'http';
 import { handleGeneration, requireModel, ServerState, shuttingDown } from './generation';
 import { HttpError, modelNotFound, sendError, sendJson, toHttpError } from './errors';
+import { logEntry, noteError, RequestContext, requestIdOf } from './log';
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, state: ServerState) => Promise<number> | number;
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, state: ServerState, ctx: RequestContext) => Promise<number> | number;
 
 /** A generation route: refused while draining, counted while handled (a drain waits for it). */
 function generation(endpoint: 'completion' | 'chat'): Handler {
-  return async (req, res, state) => {
+  return async (req, res, state, ctx) => {
     if (state.draining) throw shuttingDown();
     state.handling++;
     try {
-      return await handleGeneration(endpoint, req, res, state);
+      return await handleGeneration(endpoint, req, res, state, ctx);
     } finally {
       state.handling--;
     }
@@ -37,6 +38,9 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     const started = process.hrtime.bigint();
+    const arrived = new Date();
+    const ctx: RequestContext = { id: requestIdOf(req) };
+    res.setHeader('x-request-id', ctx.id);
     const pathname = (req.url ?? '/').split('?')[0];
     // OpenAI's retrieve-model route, GET /v1/models/{id}: one route label for every id.
     const route = ROUTES[pathname] ?? (pathname.startsWith(MODEL_PREFIX) ? MODEL_ROUTE : undefined);
@@ -53,11 +57,12 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
         const allow = route.method === 'GET' ? 'GET, HEAD' : route.method;
         throw new HttpError(405, `${pathname} accepts ${allow.replace(', ', ' and ')} only`, 'invalid_request_error', null, 'method_not_allowed', { allow });
       }
-      return route.handle(req, res, state);
+      return route.handle(req, res, state, ctx);
     };
     answer()
       .catch((e: unknown) => {
         const error = toHttpError(e);
+        noteError(ctx, e, error, !(e instanceof HttpError));
         if (!res.headersSent && !res.destroyed) sendError(res, error);
         else if (!res.writableEnded) res.end();
         // A refused body is not read to its end: close instead of draining it.
@@ -65,8 +70,10 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
         return error.status;
       })
       .then((status) => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         state.metrics.requests.inc({ route: label, status: String(status) });
-        if (route?.timed) state.metrics.duration.observe(Number(process.hrtime.bigint() - started) / 1e9, { route: label });
+        if (route?.timed) state.metrics.duration.observe(seconds, { route: label });
+        state.log(logEntry(req, pathname, arrived, seconds, status, ctx));
       })
       .catch(() => undefined);
   };
