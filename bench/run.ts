@@ -11,7 +11,6 @@
 //   the table marked "not a figure of record" and writes no docs and no results file.
 // --vanilla-timing N: when vanilla's answers come from the cache, re-run N of them (default 5,
 //   quick 2) to measure its speed in this run and check the cache; 0 uses the cached timings.
-import { execSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -23,6 +22,7 @@ import { VanillaCache } from './cache';
 import { accuracyNotes, CellSummary, detailTable, markdownTable, recordStatus, svgChart } from './report';
 import { compareWithVanilla, modelHash, wilsonInterval } from './stats';
 import { paperStreaming, RUN_DEFAULTS, STRATEGY_ROWS } from './suite';
+import { extractSection, gitCommit } from './doc-section';
 
 interface Args {
   model?: string;
@@ -216,8 +216,7 @@ function summarise(key: string, label: string, task: string, genLength: number, 
 }
 
 function machine(threads: number) {
-  let commit = 'unknown';
-  try { commit = execSync('git rev-parse --short HEAD', { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a checkout */ }
+  const commit = gitCommit(packageRoot());
   return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}`, commit };
 }
 
@@ -335,7 +334,10 @@ async function main(): Promise<void> {
     detail,
     '',
   ].join('\n');
-  fs.writeFileSync(path.join(root, 'docs', 'BENCHMARKS.md'), doc);
+  // The serving section belongs to `npm run bench:serve`: carried over as it was.
+  const docFile = path.join(root, 'docs', 'BENCHMARKS.md');
+  const serving = fs.existsSync(docFile) ? extractSection(fs.readFileSync(docFile, 'utf8'), 'bench:serve') : null;
+  fs.writeFileSync(docFile, serving ? `${doc}\n${serving}\n` : doc);
   console.log('wrote docs/BENCHMARKS.md and docs/benchmarks.svg');
 }
 

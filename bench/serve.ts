@@ -4,13 +4,19 @@
 // beside the batch-1 figure of the library called directly. Every answer is checked
 // against a batch-1 run of the same prompt: lost, truncated or mixed-up responses are
 // counted, and any makes the run fail.
+// The tables go to stdout, to bench/results/serve-<time>.json and into their own section of
+// docs/BENCHMARKS.md (kept there by `npm run bench`); --no-write leaves both files alone.
 //   node dist/bench/serve.js [--model DIR] [--clients 1,2,4,8,16] [--seconds 8]
-//     [--strategy streaming] [--gen-length 64] [--block-length 32] [--prompts 16] [--threads N] [--max-batch N]
+//     [--strategy streaming] [--gen-length 64] [--block-length 32] [--prompts 16] [--threads N] [--max-batch N] [--no-write]
+import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
+import * as path from 'path';
 import { serve } from '../lib';
+import { packageRoot } from '../lib/native';
 import { makeHeldOut } from '../lib/tasks';
 import type { DiffusionModel, GenerateOptions, StrategyName } from '../types';
+import { gitCommit, spliceSection } from './doc-section';
 
 interface Args {
   model?: string;
@@ -22,12 +28,17 @@ interface Args {
   prompts: number;
   threads?: number;
   maxBatch?: number;
+  write: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { clients: [1, 2, 4, 8, 16], seconds: 8, strategy: 'streaming', genLength: 64, blockLength: 32, prompts: 16 };
+  const a: Args = { clients: [1, 2, 4, 8, 16], seconds: 8, strategy: 'streaming', genLength: 64, blockLength: 32, prompts: 16, write: true };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
+    if (flag === '--no-write') {
+      a.write = false;
+      continue;
+    }
     const v = argv[++i];
     if (v === undefined) throw new Error(`Expected a value for ${flag}`);
     switch (flag) {
@@ -165,15 +176,22 @@ async function main(): Promise<void> {
   const baseline = directTokens / (Number(process.hrtime.bigint() - directStart) / 1e9);
   const sortedDirect = [...direct].sort((a, b) => a - b);
 
+  // Every line of the report goes to stdout and, with the figures, into the files written at the end.
+  const report: string[] = [];
+  const out = (line: string) => {
+    console.log(line);
+    report.push(line);
+  };
+  const rows: Record<string, number>[] = [];
   const info = model.info;
   const batchKind = model.schedulerStats().nativeBatch ? 'native forwardBatch' : 'per-session forwards (no native forwardBatch in this addon)';
-  console.log(`model ${model.dir}: d_model ${info.dModel}, ${info.nLayers} layers, ${info.dtype}; ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}; ` +
+  out(`model ${path.relative(packageRoot(), model.dir) || model.dir}: d_model ${info.dModel}, ${info.nLayers} layers, ${info.dtype}; ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}; ` +
     `${args.strategy}, gen ${args.genLength}, block ${args.blockLength}; ${args.prompts} held-out arithmetic prompts; ${args.seconds} s per row; batches: ${batchKind}; ` +
-    `load average (1 min) at the start: ${os.loadavg()[0].toFixed(2)}`);
-  console.log('| clients | requests | tokens/s | vs batch-1 | p50 latency ms | p99 latency ms | mean batch | lost or wrong |');
-  console.log('|---|---|---|---|---|---|---|---|');
+    `load average (1 min) at the start: ${os.loadavg()[0].toFixed(2)}\n`);
+  out('| clients | requests | tokens/s | vs batch-1 | p50 latency ms | p99 latency ms | mean batch | lost or wrong |');
+  out('|---|---|---|---|---|---|---|---|');
   const ms = (s: number) => (s * 1000).toFixed(0);
-  console.log(`| library, batch 1 | ${direct.length} | ${baseline.toFixed(0)} | 1.00x | ${ms(percentile(sortedDirect, 50))} | ${ms(percentile(sortedDirect, 99))} | 1.00 | 0 |`);
+  out(`| library, batch 1 | ${direct.length} | ${baseline.toFixed(0)} | 1.00x | ${ms(percentile(sortedDirect, 50))} | ${ms(percentile(sortedDirect, 99))} | 1.00 | 0 |`);
 
   let failures = 0;
   const spread: string[] = [];
@@ -188,25 +206,68 @@ async function main(): Promise<void> {
     const tokens = outcomes.reduce((n, o) => n + o.completionTokens, 0);
     const latencies = outcomes.map((o) => o.latency).sort((a, b) => a - b);
     const meanBatch = (after.sequenceForwards - before.sequenceForwards) / Math.max(1, after.batches - before.batches);
-    console.log(`| ${clients} | ${outcomes.length} | ${(tokens / elapsed).toFixed(0)} | ${(tokens / elapsed / baseline).toFixed(2)}x | ` +
+    out(`| ${clients} | ${outcomes.length} | ${(tokens / elapsed).toFixed(0)} | ${(tokens / elapsed / baseline).toFixed(2)}x | ` +
       `${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 99))} | ${meanBatch.toFixed(2)} | ${bad.length} |`);
+    rows.push({ clients, requests: outcomes.length, tokensPerSecond: tokens / elapsed, p50Seconds: percentile(latencies, 50),
+      p99Seconds: percentile(latencies, 99), meanBatch, lostOrWrong: bad.length });
     // Where the tail comes from: plain against streamed answers, and by the NFE a prompt takes alone.
     const pick = (f: (o: Outcome) => boolean) => outcomes.filter(f).map((o) => o.latency).sort((a, b) => a - b);
     const cell = (l: number[]) => (l.length ? `${ms(percentile(l, 50))} / ${ms(percentile(l, 99))} (${l.length})` : '-');
     spread.push(`| ${clients} | ${cell(pick((o) => !o.stream))} | ${cell(pick((o) => o.stream))} | ` +
       nfes.map((n) => `NFE ${n}: ${cell(pick((o) => o.nfe === n))}`).join(' · ') + ' |');
   }
-  console.log('\nLatency p50 / p99 ms (requests), by kind and by the NFE of the prompt alone:\n');
-  console.log('| clients | plain | stream: true | by NFE |');
-  console.log('|---|---|---|---|');
-  for (const line of spread) console.log(line);
+  out('\nLatency p50 / p99 ms (requests), by kind and by the NFE of the prompt alone:\n');
+  out('| clients | plain | stream: true | by NFE |');
+  out('|---|---|---|---|');
+  for (const line of spread) out(line);
   await server.close();
   // Other work on the machine moves these figures; say how busy it was.
-  console.log(`load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`);
+  out(`load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`);
+  const verdict = issue18Figures(rows);
+  if (verdict) out(`\n${verdict}`);
+  if (args.write) writeResults(args, report, rows, baseline, failures);
   if (failures > 0) {
     console.error(`${failures} responses were lost, truncated or differed from their batch-1 answer`);
     process.exitCode = 1;
   }
+}
+
+/** Issue 18's two ratios, 8 clients against 1, when the run had both. */
+function issue18Figures(rows: Record<string, number>[]): string | null {
+  const one = rows.find((r) => r.clients === 1);
+  const eight = rows.find((r) => r.clients === 8);
+  if (!one || !eight) return null;
+  const throughput = eight.tokensPerSecond / one.tokensPerSecond;
+  const tail = eight.p99Seconds / one.p50Seconds;
+  return `8 clients against 1: ${throughput.toFixed(2)}x the tokens/s (issue 18 asks 1.3x or more); p99 latency at 8 clients ` +
+    `${tail.toFixed(1)}x the single client's p50 (asks 8x or less).`;
+}
+
+/** bench/results/serve-<time>.json, and the report as docs/BENCHMARKS.md's serving section. */
+function writeResults(args: Args, report: string[], rows: Record<string, number>[], baseline: number, failures: number): void {
+  const root = packageRoot();
+  const commit = gitCommit(root);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const resultsDir = path.join(root, 'bench', 'results');
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const jsonFile = path.join(resultsDir, `serve-${stamp}.json`);
+  fs.writeFileSync(jsonFile, JSON.stringify({ commit, args, cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version,
+    libraryBatch1TokensPerSecond: baseline, rows, failures }, null, 1));
+  const cmd = `node dist/bench/serve.js ${process.argv.slice(2).join(' ')}`.trim();
+  const section = [
+    '## Serving under load',
+    '',
+    `Written by \`npm run bench:serve\` (\`${cmd}\`) at commit ${commit}, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; ` +
+      `raw figures: \`${path.relative(root, jsonFile)}\`. Closed-loop clients on loopback against the HTTP server, each answer checked ` +
+      'against the batch-1 answer of its prompt; latency per request, HTTP included. What bounds these figures, and earlier runs: ' +
+      'docs/SERVING.md.',
+    '',
+    ...report,
+  ].join('\n');
+  const docFile = path.join(root, 'docs', 'BENCHMARKS.md');
+  const doc = fs.existsSync(docFile) ? fs.readFileSync(docFile, 'utf8') : '# Benchmarks\n';
+  fs.writeFileSync(docFile, spliceSection(doc, 'bench:serve', section));
+  console.log(`wrote ${path.relative(root, jsonFile)} and the serving section of docs/BENCHMARKS.md`);
 }
 
 main().catch((e: Error) => {

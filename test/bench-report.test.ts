@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VanillaCache } from '../bench/cache';
+import { extractSection, spliceSection } from '../bench/doc-section';
 import { accuracyCell, CellSummary, detailTable, markdownTable, recordStatus } from '../bench/report';
 import {
   binomialTwoSidedP, canonicalJson, compareWithVanilla, modelHash, problemKey, vanillaCacheKey, VanillaCacheKeyInput, wilsonInterval,
@@ -247,5 +248,29 @@ describe('tables', () => {
     }
     expect(markdownTable([cell({})], quick)).toMatch(/quick: not of record/);
     expect(markdownTable([cell({})], recordStatus(false, 200))).not.toMatch(/record/);
+  });
+});
+
+describe('sections of docs/BENCHMARKS.md owned by another benchmark (bench/doc-section.ts)', () => {
+  const doc = '# Benchmarks\n\nTable of npm run bench.\n';
+  test('appended when absent, replaced in place when present, the rest of the document untouched', () => {
+    const once = spliceSection(doc, 'bench:serve', '## Serving\n\nrun 1\n');
+    expect(once).toBe('# Benchmarks\n\nTable of npm run bench.\n\n<!-- bench:serve:begin -->\n## Serving\n\nrun 1\n<!-- bench:serve:end -->\n');
+    const twice = spliceSection(once.replace('Table', 'New table'), 'bench:serve', '## Serving\n\nrun 2 $& $1');
+    expect(twice).toContain('New table of npm run bench.');
+    expect(twice).toContain('run 2 $& $1');  // replacement patterns are not interpreted
+    expect(twice).not.toContain('run 1');
+    expect(twice.match(/bench:serve:begin/g)).toHaveLength(1);
+  });
+
+  test('extracted with its markers, and what `npm run bench` carries over is what was there', () => {
+    const withSection = spliceSection(doc, 'bench:serve', 'the serving table');
+    const section = extractSection(withSection, 'bench:serve')!;
+    expect(section).toBe('<!-- bench:serve:begin -->\nthe serving table\n<!-- bench:serve:end -->');
+    expect(extractSection(`# Regenerated\n\n${section}\n`, 'bench:serve')).toBe(section);
+    expect(extractSection(doc, 'bench:serve')).toBeNull();
+    // An end marker before the begin marker is no section.
+    expect(extractSection('<!-- bench:serve:end -->\n<!-- bench:serve:begin -->', 'bench:serve')).toBeNull();
+    expect(extractSection(withSection, 'other')).toBeNull();
   });
 });
