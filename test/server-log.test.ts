@@ -21,6 +21,16 @@ async function entryOf(log: RequestLogEntry[], id: string): Promise<RequestLogEn
   throw new Error(`no log entry for request ${id}`);
 }
 
+/** The first value `find` returns that is not undefined, polled briefly (undefined if none comes). */
+async function waitFor<T>(find: () => T | undefined): Promise<T | undefined> {
+  for (let i = 0; i < 200; i++) {
+    const found = find();
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return undefined;
+}
+
 /** The model with generate() failing as a bug would (a plain Error, not a refusal). */
 function failingModel(model: DiffusionModel): DiffusionModel {
   return new Proxy(model, {
@@ -93,7 +103,7 @@ describe('request log and X-Request-Id', () => {
   test('a refusal is logged with the message its client got; a client that leaves is 499', async () => {
     const refused = await post(server.url, '/v1/completions', { prompt: QUESTION, max_tokens: -3 });
     expect(refused.status).toBe(400);
-    const id = log.find((e) => e.status === 400 && e.error === refused.json.error.message)?.id;
+    const id = refused.json && (await waitFor(() => log.find((e) => e.status === 400 && e.error === refused.json.error.message)))?.id;
     expect(id).toBeDefined();
     const entry = await entryOf(log, id!);
     expect(entry).toMatchObject({ method: 'POST', path: '/v1/completions' });
@@ -105,8 +115,7 @@ describe('request log and X-Request-Id', () => {
     await held.started;
     held.req.destroy();
     await held.ended;
-    for (let i = 0; i < 300 && !log.slice(before).some((e) => e.status === 499); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(log.slice(before).find((e) => e.status === 499)).toMatchObject({ path: '/v1/completions', error: 'The client closed the connection' });
+    expect(await waitFor(() => log.slice(before).find((e) => e.status === 499))).toMatchObject({ path: '/v1/completions', error: 'The client closed the connection' });
   });
 
   test('a client that leaves while sending its body is 499 too, not an internal error', async () => {
@@ -138,8 +147,7 @@ describe('internal errors', () => {
       expect(res.status).toBe(500);
       expect(res.json.error.message).toBe('Internal error: boom in generate');
       expect(res.json.error.message).not.toMatch(/ at /);  // the stack stays on the server
-      await new Promise((r) => setTimeout(r, 20));
-      const entry = log.find((e) => e.status === 500)!;
+      const entry = (await waitFor(() => log.find((e) => e.status === 500)))!;
       expect(entry.error).toBe('Internal error: boom in generate');
       expect(entry.stack).toMatch(/Error: boom in generate\n\s+at /);
       // The server still answers after its log threw.
@@ -159,7 +167,8 @@ describe('internal errors', () => {
       expect((await post(server.url, '/v1/completions', { prompt: QUESTION, max_tokens: -3 })).status).toBe(400);
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
       expect((await post(server.url, '/v1/completions', { prompt: QUESTION, ...SHORT })).status).toBe(500);
-      await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => (printed.length > 0 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 20));  // and nothing more after it
       expect(printed).toHaveLength(1);
       expect(printed[0]).toMatch(/^streaming-dllm: POST \/v1\/completions failed \(request [0-9a-f-]{36}\): Error: boom in generate\n\s+at /);
     } finally {
