@@ -47,6 +47,20 @@ int distinct_cores(const std::vector<std::pair<int, int>>& package_core) {
   return static_cast<int>(std::set<std::pair<int, int>>(package_core.begin(), package_core.end()).size());
 }
 
+std::vector<int> placement_for(const std::vector<int>& usable, const std::vector<std::pair<int, int>>& keys, int threads) {
+  if (threads <= 1) return {};
+  const bool topology = keys.size() == usable.size();
+  std::vector<int> cpus;  // the first CPU of each core, in the order given
+  std::set<std::pair<int, int>> seen;
+  for (size_t i = 0; i < usable.size(); ++i)
+    if (!topology || seen.insert(keys[i]).second) cpus.push_back(usable[i]);
+  // Only a pool that takes every usable core is placed: with fewer threads than cores the
+  // process leaves room that the kernel can give to others (several processes each asking
+  // for 2 threads would otherwise all be placed on the same first two cores).
+  if (static_cast<int>(cpus.size()) != threads) return {};
+  return cpus;
+}
+
 int threads_for(int logical, int cores, double quota_cpus) {
   int t = std::max(1, logical);
   if (cores > 0) t = std::min(t, cores);
@@ -127,35 +141,49 @@ double cgroup_quota_cpus() {
 }
 #endif
 
+// The logical CPUs this process may run on and their (package, core) keys (empty keys:
+// no topology in sysfs, as in some containers).
+struct UsableCpus {
+  std::vector<int> cpus;
+  std::vector<std::pair<int, int>> keys;
+};
+
+#if defined(__linux__)
+UsableCpus usable_cpus() {
+  UsableCpus u;
+  const int online = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) u.cpus.push_back(c);
+  }
+  if (u.cpus.empty())
+    for (int c = 0; c < online; ++c) u.cpus.push_back(c);
+  for (int c : u.cpus) {
+    const std::string topo = "/sys/devices/system/cpu/cpu" + std::to_string(c) + "/topology/";
+    const int core = read_int(topo + "core_id", -1), package = read_int(topo + "physical_package_id", -1);
+    if (core < 0) {  // no topology: count logical CPUs
+      u.keys.clear();
+      break;
+    }
+    u.keys.emplace_back(package, core);
+  }
+  return u;
+}
+#endif
+
 ThreadDefault compute_default() {
   ThreadDefault d;
   const int online = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 #if defined(__linux__)
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> usable;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) usable.push_back(c);
-  }
-  if (usable.empty())
-    for (int c = 0; c < online; ++c) usable.push_back(c);
-  std::vector<std::pair<int, int>> keys;
-  for (int c : usable) {
-    const std::string topo = "/sys/devices/system/cpu/cpu" + std::to_string(c) + "/topology/";
-    const int core = read_int(topo + "core_id", -1), package = read_int(topo + "physical_package_id", -1);
-    if (core < 0) {  // no topology (some containers hide sysfs): count logical CPUs
-      keys.clear();
-      break;
-    }
-    keys.emplace_back(package, core);
-  }
-  const int cores = keys.empty() ? 0 : cpu_budget::distinct_cores(keys);
+  const UsableCpus u = usable_cpus();
+  const int cores = u.keys.empty() ? 0 : cpu_budget::distinct_cores(u.keys);
   const double quota = cgroup_quota_cpus();
-  d.threads = cpu_budget::threads_for(static_cast<int>(usable.size()), cores, quota);
+  d.threads = cpu_budget::threads_for(static_cast<int>(u.cpus.size()), cores, quota);
   std::ostringstream why;
-  why << usable.size() << " usable logical CPUs";
-  if (static_cast<int>(usable.size()) < online) why << " of " << online << " (affinity)";
+  why << u.cpus.size() << " usable logical CPUs";
+  if (static_cast<int>(u.cpus.size()) < online) why << " of " << online << " (affinity)";
   if (cores > 0) why << ", " << cores << " physical cores";
   if (quota > 0) why << ", a cgroup CPU quota of " << quota;
   d.reason = why.str();
@@ -171,6 +199,18 @@ ThreadDefault compute_default() {
 const ThreadDefault& default_thread_count() {
   static const ThreadDefault d = compute_default();
   return d;
+}
+
+std::vector<int> default_placement(int threads) {
+  const char* pin = std::getenv("SDLLM_PIN");
+  if (pin && std::string(pin) == "0") return {};
+#if defined(__linux__)
+  const UsableCpus u = usable_cpus();
+  return cpu_budget::placement_for(u.cpus, u.keys, threads);
+#else
+  (void)threads;
+  return {};
+#endif
 }
 
 }  // namespace sdllm

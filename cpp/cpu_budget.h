@@ -22,6 +22,17 @@ struct ThreadDefault {
 // The default, computed once per process (cheap: a few small files read on Linux).
 const ThreadDefault& default_thread_count();
 
+// Where the default pool's `threads` threads run when they take every physical core this
+// process may use: one logical CPU per core, entry 0 for the thread that calls into the
+// pool, entry i for worker i. Empty (threads left to the kernel) with one thread, with
+// more or fewer threads than usable cores, off Linux, or with SDLLM_PIN=0.
+//
+// Why: with two threads on two vCPUs the kernel sometimes queues both compute threads on
+// one vCPU and leaves the other idle for milliseconds (a woken thread placed beside a busy
+// one; the idle vCPU pulls it only at a later balance): measured with `perf sched` on the
+// development VM, ~9% of a two-thread forward's time (docs/PERFORMANCE.md).
+std::vector<int> default_placement(int threads);
+
 namespace cpu_budget {
 
 // cgroup v2 `cpu.max` ("max 100000" or "QUOTA PERIOD"): CPUs allowed, or 0 for no limit
@@ -34,6 +45,11 @@ int distinct_cores(const std::vector<std::pair<int, int>>& package_core);
 // Threads for `logical` usable CPUs, `cores` physical cores among them (0: unknown) and a
 // quota of `quota_cpus` (0: none): the cores, capped by the quota rounded down, at least 1.
 int threads_for(int logical, int cores, double quota_cpus);
+// The placement of `threads` threads on `usable` logical CPUs, keys[i] the (package id,
+// core id) of usable[i] (empty keys: topology unknown, each CPU its own core): the first
+// CPU, in the order given, of each physical core; empty unless there are exactly `threads`
+// cores, and for one thread.
+std::vector<int> placement_for(const std::vector<int>& usable, const std::vector<std::pair<int, int>>& keys, int threads);
 
 }  // namespace cpu_budget
 }  // namespace sdllm

@@ -22,6 +22,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
@@ -36,6 +40,20 @@
 namespace sdllm {
 namespace {
 thread_local bool t_inside_job = false;
+// Placement (cpu_budget.h, default_placement): how many CallerScopes are open on this
+// thread, and the affinity the outermost one restores.
+thread_local int t_caller_depth = 0;
+#if defined(__linux__)
+thread_local bool t_restore = false;
+thread_local cpu_set_t t_saved_affinity;
+
+void place_current_thread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof(set), &set);  // on failure the thread simply stays unplaced
+}
+#endif
 constexpr int kSpinIters = 20000;  // pauses before blocking (a pause is ~3-40 ns by CPU)
 constexpr int kChunksPerThread = 6;
 // The caller's spin at a job's end: as long as its own part took, within these bounds.
@@ -44,6 +62,7 @@ constexpr int kMinSpinUs = 30, kMaxSpinUs = 400;
 
 struct ThreadPool::Impl {
   int size = 1;
+  std::vector<int> cpus;  // placement: worker i on cpus[i], callers on cpus[0]; empty: none
   std::vector<std::thread> workers;
   std::mutex submit_mu;  // serialises parallel_for callers
 
@@ -143,10 +162,45 @@ struct ThreadPool::Impl {
   }
 };
 
-ThreadPool::ThreadPool(int threads) : impl_(new Impl) {
+ThreadPool::ThreadPool(int threads, std::vector<int> cpus) : impl_(new Impl) {
   impl_->size = std::clamp(threads, 1, (1 << Impl::kSharerBits) - 1);
+#if defined(__linux__)
+  if (impl_->size > 1 && static_cast<int>(cpus.size()) >= impl_->size) {
+    cpus.resize(static_cast<size_t>(impl_->size));
+    impl_->cpus = std::move(cpus);
+  }
+#else
+  (void)cpus;
+#endif
   impl_->shares.reset(new Impl::Share[static_cast<size_t>(impl_->size)]);
-  for (int i = 1; i < impl_->size; ++i) impl_->workers.emplace_back([this, i] { impl_->worker_loop(i); });
+  for (int i = 1; i < impl_->size; ++i)
+    impl_->workers.emplace_back([this, i] {
+#if defined(__linux__)
+      if (!impl_->cpus.empty()) place_current_thread(impl_->cpus[static_cast<size_t>(i)]);
+#endif
+      impl_->worker_loop(i);
+    });
+}
+
+const std::vector<int>& ThreadPool::cpus() const { return impl_->cpus; }
+
+ThreadPool::CallerScope::CallerScope(const ThreadPool& pool) {
+#if defined(__linux__)
+  if (pool.cpus().empty() || t_inside_job) return;
+  placed_ = true;
+  if (t_caller_depth++ > 0) return;
+  t_restore = sched_getaffinity(0, sizeof(t_saved_affinity), &t_saved_affinity) == 0;
+  if (t_restore) place_current_thread(pool.cpus()[0]);
+#else
+  (void)pool;
+#endif
+}
+
+ThreadPool::CallerScope::~CallerScope() {
+#if defined(__linux__)
+  if (!placed_ || --t_caller_depth > 0) return;
+  if (t_restore) sched_setaffinity(0, sizeof(t_saved_affinity), &t_saved_affinity);
+#endif
 }
 
 ThreadPool::~ThreadPool() {
@@ -171,6 +225,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     fn(0, n, 0);
     return;
   }
+  // On a placed pool the caller runs on its own core (free when a forward's scope holds it).
+  const CallerScope placement(*this);
   std::lock_guard<std::mutex> submit(impl_->submit_mu);
   Impl& s = *impl_;
   {
@@ -246,8 +302,15 @@ ThreadPool& default_pool(int threads) {
       t = d.threads;
       why = "default: " + d.reason;
     }
+    t = std::max(1, t);
+    std::vector<int> cpus = default_placement(t);
+    if (!cpus.empty()) {
+      why += "; each thread on its own core (CPUs";
+      for (size_t i = 0; i < cpus.size(); ++i) why += (i ? ", " : " ") + std::to_string(cpus[i]);
+      why += "; SDLLM_PIN=0 leaves them to the kernel)";
+    }
     g_default_pool_sizing = why;
-    return std::unique_ptr<ThreadPool>(new ThreadPool(std::max(1, t)));
+    return std::unique_ptr<ThreadPool>(new ThreadPool(t, std::move(cpus)));
   }();
   return *pool;
 }

@@ -1,7 +1,8 @@
 // The CPU backend's default thread count (cpp/cpu_budget.h): the usable physical cores
 // within the cgroup quota, with the reason reported; a process pinned to one CPU
 // (taskset) gets one thread, and the threads option and SDLLM_THREADS still decide
-// when given. Child processes, since the pool is sized once per process.
+// when given. A pool that takes every usable core is placed one thread a core, reported
+// too, unless SDLLM_PIN=0. Child processes, since the pool is sized once per process.
 import { execFileSync } from 'child_process';
 import { runtimeInfo } from '../lib';
 import { addonPath } from '../lib/native';
@@ -42,7 +43,26 @@ test('the default: physical cores this process may use, the reason says so', () 
   expect(info.threadsReason).toMatch(/^default: 1 usable logical CPUs/);
 });
 
+const PLACED = /; each thread on its own core \(CPUs (\d+(, )?)+; SDLLM_PIN=0 leaves them to the kernel\)$/;
+
 test('SDLLM_THREADS and the threads option decide when given', () => {
-  expect(infoIn({ SDLLM_THREADS: '3' })).toMatchObject({ threads: 3, threadsReason: 'SDLLM_THREADS' });
-  expect(infoIn({ SDLLM_THREADS: '' }, [], 2)).toMatchObject({ threads: 2, threadsReason: 'the threads option' });
+  const env = infoIn({ SDLLM_THREADS: '3' });
+  expect(env.threads).toBe(3);
+  expect(env.threadsReason).toMatch(/^SDLLM_THREADS(;|$)/);
+  const option = infoIn({ SDLLM_THREADS: '' }, [], 2);
+  expect(option.threads).toBe(2);
+  expect(option.threadsReason).toMatch(/^the threads option(;|$)/);
+});
+
+(process.platform === 'linux' ? test : test.skip)('the default pool takes a core a thread, and SDLLM_PIN=0 leaves the threads to the kernel', () => {
+  const info = infoIn({ SDLLM_THREADS: '', SDLLM_PIN: '' });
+  if (info.threads > 1 && !info.threadsReason.includes('quota')) {
+    expect(info.threadsReason).toMatch(PLACED);
+    const cpus = /CPUs ([\d, ]+);/.exec(info.threadsReason)![1].split(', ').map(Number);
+    expect(new Set(cpus).size).toBe(info.threads);
+  }
+  expect(infoIn({ SDLLM_THREADS: '', SDLLM_PIN: '0' }).threadsReason).not.toMatch(/own core/);
+  // More threads than cores: not placed.
+  expect(infoIn({ SDLLM_THREADS: '' }, [], 64).threadsReason).toBe('the threads option');
+  if (hasTaskset) expect(infoIn({ SDLLM_THREADS: '' }, ['taskset', '-c', '0']).threadsReason).not.toMatch(/own core/);
 });

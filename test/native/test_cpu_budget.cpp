@@ -1,13 +1,22 @@
 // The default thread count's inputs (cpp/cpu_budget.h): cgroup v2 cpu.max and v1 CFS quota
 // texts as the kernel writes them (and malformed ones, which must not cap anything), the
 // physical cores among SMT siblings, and the rule that combines them; then this machine's
-// default, which must lie within its usable CPUs.
+// default, which must lie within its usable CPUs. Then the placement of a pool's threads:
+// the rule, and a placed pool on this machine (each thread on its CPU inside a job, the
+// caller's own affinity back after it).
 #include <sched.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "cpu_budget.h"
 #include "loader_test_harness.h"
+#include "threadpool.h"
 
 using namespace sdllm;
 using namespace sdllm::cpu_budget;
@@ -38,6 +47,18 @@ int main() {
   check(threads_for(4, 0, 0) == 4, "no topology: the logical CPUs");
   check(threads_for(0, 0, 0) == 1, "never below 1");
 
+  // Placement: one CPU per core, the first of its siblings; only when the threads take every core.
+  check(placement_for({0, 1, 2, 3}, {{0, 0}, {0, 1}, {0, 0}, {0, 1}}, 2) == std::vector<int>({0, 1}),
+        "siblings 0/2 and 1/3: CPUs 0 and 1");
+  check(placement_for({0, 1, 2, 3}, {{0, 0}, {0, 0}, {0, 1}, {0, 1}}, 2) == std::vector<int>({0, 2}),
+        "siblings numbered side by side: CPUs 0 and 2");
+  check(placement_for({4, 5}, {{0, 3}, {0, 7}}, 2) == std::vector<int>({4, 5}), "a cpuset of two cores");
+  check(placement_for({0, 1, 2, 3}, {}, 4) == std::vector<int>({0, 1, 2, 3}), "no topology: each CPU a core");
+  check(placement_for({0, 1, 2, 3}, {{0, 0}, {0, 1}, {0, 2}, {0, 3}}, 2).empty(), "fewer threads than cores: not placed");
+  check(placement_for({0, 1}, {{0, 0}, {0, 1}}, 3).empty(), "more threads than cores: not placed");
+  check(placement_for({0, 1}, {{0, 0}, {0, 1}}, 1).empty(), "one thread: not placed");
+  check(placement_for({0, 1, 2}, {{0, 0}, {0, 0}}, 3) == std::vector<int>({0, 1, 2}), "keys of another length: no topology");
+
   // This machine: within the CPUs this process may use.
   const ThreadDefault& d = default_thread_count();
   cpu_set_t set;
@@ -46,5 +67,71 @@ int main() {
   check(d.threads >= 1 && d.threads <= usable, "default within the usable CPUs: " + std::to_string(d.threads) + " (" + d.reason + ")");
   check(d.reason.find("usable logical CPUs") != std::string::npos, "reason names the usable CPUs: " + d.reason);
   std::printf("default threads: %d (%s)\n", d.threads, d.reason.c_str());
+
+  // The default placement: distinct usable CPUs, as many as the default threads, or none.
+  const std::vector<int> placed = default_placement(d.threads);
+  check(placed.empty() || static_cast<int>(placed.size()) == d.threads, "default placement: one CPU a thread");
+  for (int c : placed) check(CPU_ISSET(c, &set), "default placement within the affinity: CPU " + std::to_string(c));
+  check(std::set<int>(placed.begin(), placed.end()).size() == placed.size(), "default placement: distinct CPUs");
+  setenv("SDLLM_PIN", "0", 1);
+  check(default_placement(d.threads).empty(), "SDLLM_PIN=0: not placed");
+  unsetenv("SDLLM_PIN");
+
+  // A pool placed on this process's first two usable CPUs: inside jobs each thread runs on its
+  // own CPU (the caller on cpus[0]), the caller's own affinity comes back after each job and
+  // after a CallerScope (nested ones included), and an unplaced pool leaves it untouched.
+  std::vector<int> usable_cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) usable_cpus.push_back(c);
+  auto affinity_now = [] {
+    cpu_set_t now;
+    CPU_ZERO(&now);
+    sched_getaffinity(0, sizeof(now), &now);
+    return now;
+  };
+  auto unchanged = [&] {
+    cpu_set_t now = affinity_now();
+    return CPU_EQUAL(&now, &set) != 0;
+  };
+  if (usable_cpus.size() >= 2) {
+    const std::vector<int> cpus = {usable_cpus[1], usable_cpus[0]};  // the caller on the second CPU: not the default order
+    ThreadPool pool(2, cpus);
+    check(pool.cpus() == cpus, "the pool keeps its placement");
+    std::mutex mu;
+    std::vector<std::set<int>> seen(2);
+    for (int round = 0; round < 20; ++round)
+      pool.parallel_for(64, 1, [&](int64_t b, int64_t e, int worker) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20 * (e - b));
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        std::lock_guard<std::mutex> lk(mu);
+        seen[static_cast<size_t>(worker)].insert(sched_getcpu());
+      });
+    check(seen[0] == std::set<int>({cpus[0]}), "the caller's chunks ran on cpus[0]");
+    check(seen[1].empty() || seen[1] == std::set<int>({cpus[1]}), "the worker's chunks ran on cpus[1]");
+    check(unchanged(), "the caller's affinity is back after the jobs");
+    {
+      ThreadPool::CallerScope outer(pool);
+      {
+        ThreadPool::CallerScope inner(pool);
+        const cpu_set_t inside = affinity_now();
+        check(CPU_COUNT(&inside) == 1 && CPU_ISSET(cpus[0], &inside), "inside a scope: cpus[0] only");
+      }
+      const cpu_set_t between = affinity_now();
+      check(CPU_COUNT(&between) == 1, "a nested scope's end leaves the outer one's placement");
+      pool.parallel_for(8, 1, [](int64_t, int64_t, int) {});
+      const cpu_set_t after_job = affinity_now();
+      check(CPU_COUNT(&after_job) == 1, "a job inside a scope leaves the scope's placement");
+    }
+    check(unchanged(), "the caller's affinity is back after the scope");
+    ThreadPool unplaced(2);
+    check(unplaced.cpus().empty(), "a pool without CPUs is not placed");
+    {
+      ThreadPool::CallerScope none(unplaced);
+      check(unchanged(), "an unplaced pool's scope changes nothing");
+    }
+    ThreadPool too_few(3, {usable_cpus[0], usable_cpus[1]});
+    check(too_few.cpus().empty(), "fewer CPUs than threads: not placed");
+  }
   return sdllm_test::finish("cpu_budget");
 }
