@@ -8,6 +8,9 @@
 // not pay a wake-up for a thread they do not need.
 // A parallel_for issued from inside a job (nested) runs inline: the pool's single
 // job slot is busy, and waiting on it would deadlock.
+// A placed pool (the default one when it takes every usable core: cpu_budget.h) keeps
+// worker i on cpus[i] and its caller on cpus[0] while inside a job or a CallerScope, so the
+// kernel cannot queue two of them on one CPU while another idles.
 #include "threadpool.h"
 
 #include "cpu_budget.h"
@@ -263,8 +266,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   // Waiting for the other threads' last chunks. A worker still busy after about as long as
   // the caller's whole part took is most likely descheduled (on two vCPUs, by the Node
   // thread serving HTTP): spinning on would keep this vCPU busy, while blocking lets the
-  // kernel run the waiting worker here. Short waits (the usual imbalance) still spin: a
-  // blocked caller pays a futex wake-up, slow in a VM.
+  // kernel run something else here (the Node thread, or in an unplaced pool the waiting
+  // worker itself). Short waits (the usual imbalance) still spin: a blocked caller pays a
+  // futex wake-up, slow in a VM.
   if (s.pending.load(std::memory_order_acquire) != 0) {
     const Clock::time_point own_done = Clock::now();
     const Clock::duration limit =
