@@ -149,7 +149,7 @@ struct UsableCpus {
 };
 
 #if defined(__linux__)
-UsableCpus usable_cpus() {
+UsableCpus scan_usable_cpus() {
   UsableCpus u;
   const int online = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cpu_set_t set;
@@ -171,13 +171,19 @@ UsableCpus usable_cpus() {
   }
   return u;
 }
+
+// Read once per process: the default thread count and the placement both ask for it.
+const UsableCpus& usable_cpus() {
+  static const UsableCpus u = scan_usable_cpus();
+  return u;
+}
 #endif
 
 ThreadDefault compute_default() {
   ThreadDefault d;
   const int online = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 #if defined(__linux__)
-  const UsableCpus u = usable_cpus();
+  const UsableCpus& u = usable_cpus();
   const int cores = u.keys.empty() ? 0 : cpu_budget::distinct_cores(u.keys);
   const double quota = cgroup_quota_cpus();
   d.threads = cpu_budget::threads_for(static_cast<int>(u.cpus.size()), cores, quota);
@@ -205,7 +211,7 @@ std::vector<int> default_placement(int threads) {
   const char* pin = std::getenv("SDLLM_PIN");
   if (pin && std::string(pin) == "0") return {};
 #if defined(__linux__)
-  const UsableCpus u = usable_cpus();
+  const UsableCpus& u = usable_cpus();
   return cpu_budget::placement_for(u.cpus, u.keys, threads);
 #else
   (void)threads;

@@ -10,17 +10,6 @@ import { LONG, QUESTION, SHORT, holdOpen, post, request, sseEvents } from './hel
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The entry for the request with this id (entries are written just after the answer ends: polled briefly). */
-async function entryOf(log: RequestLogEntry[], id: string): Promise<RequestLogEntry> {
-  for (let i = 0; i < 200; i++) {
-    const found = log.filter((e) => e.id === id);
-    if (found.length > 1) throw new Error(`${found.length} entries for request ${id}`);
-    if (found.length === 1) return found[0];
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no log entry for request ${id}`);
-}
-
 /** The first value `find` returns that is not undefined, polled briefly (undefined if none comes). */
 async function waitFor<T>(find: () => T | undefined): Promise<T | undefined> {
   for (let i = 0; i < 200; i++) {
@@ -29,6 +18,17 @@ async function waitFor<T>(find: () => T | undefined): Promise<T | undefined> {
     await new Promise((r) => setTimeout(r, 10));
   }
   return undefined;
+}
+
+/** The entry for the request with this id (entries are written just after the answer ends: polled briefly). */
+async function entryOf(log: RequestLogEntry[], id: string): Promise<RequestLogEntry> {
+  const entry = await waitFor(() => {
+    const found = log.filter((e) => e.id === id);
+    if (found.length > 1) throw new Error(`${found.length} entries for request ${id}`);
+    return found[0];
+  });
+  if (!entry) throw new Error(`no log entry for request ${id}`);
+  return entry;
 }
 
 /** The model with generate() failing as a bug would (a plain Error, not a refusal). */

@@ -132,7 +132,7 @@ export async function handleGeneration(endpoint: Endpoint, req: http.IncomingMes
     // full queue is a 429 wherever it is found.
     const error = e instanceof QueueFullError ? busy(state) : toHttpError(e);
     if (!res.headersSent) throw e instanceof QueueFullError ? error : e;
-    noteError(ctx, e, error, !(e instanceof HttpError) && !(e instanceof QueueFullError));
+    noteError(ctx, e, error);
     // Mid-stream: an error event, and no [DONE], so the client knows the answer is cut short.
     sendEvent(res, errorBody(error));
     res.end();

@@ -4,6 +4,8 @@
 import { randomUUID } from 'crypto';
 import type * as http from 'http';
 import type { FinishReason, GenerateResult, RequestLogEntry } from '../../types';
+import { HttpError } from './errors';
+import { usageOf } from './openai';
 
 /** What a handler learns about its request while answering it (filled in as it goes). */
 export interface RequestContext {
@@ -19,10 +21,15 @@ export interface RequestContext {
 // anything else is replaced, so that a log line never carries arbitrary client bytes.
 const CLIENT_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
 
-/** Records why a request failed: the message its client got, and for an internal error (not an HttpError) the original stack. */
-export function noteError(ctx: RequestContext, thrown: unknown, answered: { message: string }, internal: boolean): void {
+/**
+ * Records why a request failed: the message its client got, and for an internal error (a
+ * 5xx answered for something that was not an HttpError, i.e. not a refusal) the original stack.
+ */
+export function noteError(ctx: RequestContext, thrown: unknown, answered: HttpError): void {
   ctx.error = { message: answered.message };
-  if (internal) ctx.error.stack = thrown instanceof Error && thrown.stack ? thrown.stack : String(thrown);
+  if (answered.status >= 500 && !(thrown instanceof HttpError)) {
+    ctx.error.stack = thrown instanceof Error && thrown.stack ? thrown.stack : String(thrown);
+  }
 }
 
 export function requestIdOf(req: http.IncomingMessage): string {
@@ -33,9 +40,10 @@ export function requestIdOf(req: http.IncomingMessage): string {
 /** The generations' figures for the log: each distinct run once (n choices of a greedy request share one). */
 export function generationFigures(results: GenerateResult[]): RequestContext['generation'] {
   const runs = [...new Set(results)];
+  const usage = usageOf(runs);
   return {
-    promptTokens: runs.reduce((a, r) => a + r.promptTokens.length, 0),
-    completionTokens: runs.reduce((a, r) => a + r.stats.completionTokens, 0),
+    promptTokens: usage.prompt_tokens,
+    completionTokens: usage.completion_tokens,
     nfe: runs.reduce((a, r) => a + r.stats.nfe, 0),
     finishReasons: runs.map((r) => r.finishReason),
   };

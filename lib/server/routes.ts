@@ -62,7 +62,7 @@ export function createRequestHandler(state: ServerState): (req: http.IncomingMes
     answer()
       .catch((e: unknown) => {
         const error = toHttpError(e);
-        noteError(ctx, e, error, !(e instanceof HttpError));
+        noteError(ctx, e, error);
         if (!res.headersSent && !res.destroyed) sendError(res, error);
         else if (!res.writableEnded) res.end();
         // A refused body is not read to its end: close instead of draining it.
