@@ -14,12 +14,15 @@
 // forward" divides by the time inside the forward calls, without the decoding loop between
 // them) beside the register-only FMA peak of the same threads (native measureFmaPeak, in the
 // GEMM's vector width), and the engine's per-forward rate as a % of it; and this engine
-// with weights 'q8' (8-bit linear weights), its tokens compared with the BF16 run's.
+// with weights 'q8' (8-bit linear weights), its tokens compared with the BF16 run's. Last,
+// a line per speed bar of issue 17 that the run's sizes cover: met, or the cells under it
+// (bench/torch/bars.ts).
 import { ChildProcessWithoutNullStreams, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
+import { BarCell, barSummary } from './bars';
 
 interface Size {
   name: string;
@@ -308,6 +311,7 @@ async function main(): Promise<void> {
   for (const { w, engine } of workers) if (engine !== 'q8') w.close();
 
   const lines: string[] = [];
+  const barCells: BarCell[] = [];
   lines.push(`| size | params | strategy | thr | NFE | ours tok/s | torch tok/s | ours/torch | ours GFLOP/s | torch GFLOP/s | ours GFLOP/s per forward | torch GFLOP/s per forward | FMA peak GFLOP/s | ours per forward, % of peak | same tokens | ours q8 tok/s | q8/torch | q8 same tokens |`);
   lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|');
   for (const s of sizes)
@@ -319,6 +323,9 @@ async function main(): Promise<void> {
         const qsame = q.tokens.filter((v, i) => v === a.tokens[i]).length;
         const flops = generationFlops(s, strategy);
         const same = a.tokens.filter((v, i) => v === b.tokens[i]).length;
+        // The % is rounded as printed, so that the verdict agrees with the table.
+        const percent = peak.has(t) ? Number(((100 * flops) / a.bestForwards / 1e9 / peak.get(t)!).toFixed(0)) : undefined;
+        barCells.push({ size: s.name, strategy, threads: t, ratio: Number((b.best / a.best).toFixed(2)), percentOfPeak: percent });
         lines.push(`| ${s.name} (d ${s.d}) | ${(params(s) / 1e6).toFixed(1)} M | ${strategy} | ${t} | ${a.nfe}${a.nfe !== b.nfe ? `/${b.nfe}` : ''} | ` +
           `${(s.gen / a.best).toFixed(1)} | ${(s.gen / b.best).toFixed(1)} | ${(b.best / a.best).toFixed(2)} | ` +
           `${(flops / a.best / 1e9).toFixed(1)} | ${(flops / b.best / 1e9).toFixed(1)} | ` +
@@ -335,6 +342,7 @@ async function main(): Promise<void> {
     const spread = [...peakReadings].map(([t, g]) => `${t} thread${t > 1 ? 's' : ''}: ${g.map((v) => v.toFixed(0)).join(', ')}`);
     console.log(`FMA peak readings (GFLOP/s, at the start and after each size; "% of peak" divides by the highest): ${spread.join('; ')}.`);
   }
+  for (const line of barSummary(barCells)) console.log(line);
   if (!keep) fs.rmSync(root, { recursive: true, force: true });
 }
 

@@ -1,0 +1,43 @@
+// Issue 17's bar lines under the bench:torch table (bench/torch/bars.ts): a pure function.
+import { BarCell, barSummary } from '../bench/torch/bars';
+
+const cell = (size: string, strategy: string, threads: number, ratio: number, percentOfPeak?: number): BarCell =>
+  ({ size, strategy, threads, ratio, percentOfPeak });
+
+describe('barSummary', () => {
+  test('every cell over both bars: met, with the lowest cell named', () => {
+    const lines = barSummary([
+      cell('S', 'vanilla', 1, 2.78, 77), cell('S', 'vanilla', 2, 4.43, 57),
+      cell('M', 'vanilla', 1, 2.37, 91), cell('M', 'prefix-cache', 2, 3.01, 76),
+      cell('L', 'prefix-cache', 1, 2.73, 75),
+    ]);
+    expect(lines).toEqual([
+      "issue 17, S at 2.5x PyTorch's tokens/s or more: met in all 2 cells (lowest 2.78x: S vanilla, 1 thread).",
+      'issue 17, M and L forwards at 75% of the FMA peak or more: met in all 3 cells (lowest 75%: L prefix-cache, 1 thread).',
+    ]);
+  });
+
+  test('cells under a bar are each named with their figure; S is judged by its ratio only', () => {
+    const lines = barSummary([
+      cell('S', 'vanilla', 1, 2.46, 40), cell('S', 'prefix-cache', 2, 3.88, 38),
+      cell('M', 'prefix-cache', 2, 3.01, 70), cell('L', 'prefix-cache', 1, 2.73, 74), cell('L', 'vanilla', 2, 2.57, 79),
+    ]);
+    expect(lines[0]).toBe("issue 17, S at 2.5x PyTorch's tokens/s or more: not met: S vanilla, 1 thread 2.46x (1 of 2 cells met).");
+    expect(lines[1]).toBe('issue 17, M and L forwards at 75% of the FMA peak or more: not met: ' +
+      'M prefix-cache, 2 threads 70%; L prefix-cache, 1 thread 74% (1 of 3 cells met).');
+  });
+
+  test('a run of one size prints only its bar; cells without a peak are not judged by it', () => {
+    expect(barSummary([cell('S', 'vanilla', 1, 3.1)])).toHaveLength(1);
+    expect(barSummary([cell('M', 'vanilla', 1, 2.4, 88)])).toEqual([
+      'issue 17, M forwards at 75% of the FMA peak or more: met in its one cell (lowest 88%: M vanilla, 1 thread).',
+    ]);
+    expect(barSummary([cell('M', 'vanilla', 1, 2.4)])).toEqual([]);
+    expect(barSummary([])).toEqual([]);
+  });
+
+  test('a NaN figure (a failed timing) counts as under the bar', () => {
+    const [line] = barSummary([cell('S', 'vanilla', 1, Number.NaN), cell('S', 'vanilla', 2, 3)]);
+    expect(line).toContain('not met: S vanilla, 1 thread NaNx');
+  });
+});
