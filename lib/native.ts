@@ -22,11 +22,37 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * What to tell a user whose install has no addon: no prebuild for the platform, and no
+ * local build because the install script did not run (`npm install --ignore-scripts`, an
+ * npm that only runs the install scripts a project allows) or failed. node-gyp-build's own
+ * message (`cause`) lists what it looked for, not what to do.
+ */
+export function missingAddonError(root: string, cause: unknown): Error {
+  const detail = cause instanceof Error ? cause.message.trim() : String(cause);
+  const err = new Error(
+    [
+      `streaming-dllm: no native addon for ${process.platform}-${process.arch} (Node ${process.version}):`,
+      `  no prebuild in ${path.join(root, 'prebuilds')} matches this platform, and there is no local build in ${path.join(root, 'build')}.`,
+      "  The package's install script builds it from source; if npm skipped the script or it failed, run",
+      '  `npm rebuild streaming-dllm` (needs a C++17 compiler and CMake >= 3.18; Debian/Ubuntu: apt-get install g++ cmake).',
+      `  node-gyp-build: ${detail.split('\n')[0]}`,
+    ].join('\n'),
+  );
+  (err as Error & { cause?: unknown }).cause = cause;
+  return err;
+}
+
 /** The addon file node-gyp-build picks: a matching prebuild, else the local build. */
 export function addonPath(): string {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-  return nodeGypBuild.resolve(packageRoot());
+  const root = packageRoot();
+  try {
+    return nodeGypBuild.resolve(root);
+  } catch (e) {
+    throw missingAddonError(root, e);
+  }
 }
 
 function load(): NativeBinding {
