@@ -102,6 +102,7 @@
               "cpp/ops/confidence_avx2.cpp",
               "cpp/ops/confidence_avx512.cpp",
               "cpp/ops/elementwise_avx2.cpp",
+              "cpp/ops/elementwise_avx512.cpp",
               "cpp/ops/gemm_avx2.cpp",
               "cpp/ops/gemm_avx512.cpp",
               "cpp/ops/gemm_q8_avx2.cpp",

@@ -17,9 +17,10 @@ const CpuFeatures& cpu_features();
 bool use_avx2_fma();
 // Test hook: overrides SDLLM_FORCE_SCALAR at run time (true = scalar kernels only).
 void set_force_scalar(bool force);
-// True when the AVX-512 GEMM is in use: use_avx2_fma(), AVX-512 detected, and not disabled
-// by SDLLM_NO_AVX512=1. It gives the AVX2 GEMM's results bit for bit (gemm_avx512.cpp), so
-// this only changes speed. The other kernels stay AVX2.
+// True when the AVX-512 kernels are in use: use_avx2_fma(), AVX-512 detected, and not
+// disabled by SDLLM_NO_AVX512=1. Each (the GEMMs, the attention tiles, the confidence's
+// sums, SwiGLU: cpp/ops/*_avx512.cpp) gives its AVX2 twin's results bit for bit, so this
+// only changes speed; the other kernels are AVX2 only.
 bool use_avx512();
 // Test/bench hook: overrides SDLLM_NO_AVX512 at run time; returns use_avx512() after it.
 bool set_avx512(bool on);

@@ -1,5 +1,6 @@
-// SwiGLU and residual add. SwiGLU takes the AVX2 kernel (vectorised exp) when it can;
-// the add is a plain loop the compiler vectorises, memory-bound either way.
+// SwiGLU and residual add. SwiGLU takes the AVX-512 or the AVX2 kernel (vectorised exp,
+// the same floats) when it can; the add is a plain loop the compiler vectorises,
+// memory-bound either way.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -11,6 +12,7 @@
 namespace sdllm {
 
 void op_swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  if (use_avx512()) return kernels::avx512_swiglu(gate, up, n, out);
   if (use_avx2_fma()) return kernels::avx2_swiglu(gate, up, n, out);
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];

@@ -74,6 +74,8 @@ void avx2_rmsnorm_row(const float* x, const WeightView& w, int64_t d, float eps,
 
 // out[i] = silu(gate[i]) * up[i] with a vectorised exp (elementwise_avx2.cpp).
 void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out);
+// The same floats 16 lanes at a time (elementwise_avx512.cpp).
+void avx512_swiglu(const float* gate, const float* up, int64_t n, float* out);
 
 // Q8_0 (gemm_q8.cpp, gemm_q8_avx2.cpp). Quantizes m activation rows of k values into
 // xq (row stride q8_groups(k) * 32, zero padded) and xs (row stride q8_groups(k)).
