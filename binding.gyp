@@ -107,7 +107,8 @@
               "cpp/ops/gemm_avx512.cpp",
               "cpp/ops/gemm_q8_avx2.cpp",
               "cpp/ops/gemm_q8_avx512.cpp",
-              "cpp/ops/gemm_q8_vnni_avx2.cpp"
+              "cpp/ops/gemm_q8_vnni_avx2.cpp",
+              "cpp/ops/rope_avx512.cpp"
             ],
             "include_dirs": [
               "cpp"

@@ -19,8 +19,8 @@ bool use_avx2_fma();
 void set_force_scalar(bool force);
 // True when the AVX-512 kernels are in use: use_avx2_fma(), AVX-512 detected, and not
 // disabled by SDLLM_NO_AVX512=1. Each (the GEMMs, the attention tiles, the confidence's
-// sums, SwiGLU: cpp/ops/*_avx512.cpp) gives its AVX2 twin's results bit for bit, so this
-// only changes speed; the other kernels are AVX2 only.
+// sums, SwiGLU, RoPE's rotation: cpp/ops/*_avx512.cpp) gives the results of the path it
+// replaces bit for bit, so this only changes speed; the other kernels are AVX2 only.
 bool use_avx512();
 // Test/bench hook: overrides SDLLM_NO_AVX512 at run time; returns use_avx512() after it.
 bool set_avx512(bool on);

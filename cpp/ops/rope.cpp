@@ -3,7 +3,9 @@
 #include <cmath>
 #include <vector>
 
+#include "../cpu_features.h"
 #include "../ops.h"
+#include "kernels.h"
 
 namespace sdllm {
 
@@ -27,6 +29,7 @@ void op_rope_angles(const int32_t* pos, int64_t n, int head_dim, float theta, fl
 
 void op_rope_apply(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const float* cs,
                    const float* sn) {
+  if (use_avx512()) return kernels::avx512_rope_apply(x, n, row_stride, n_heads, head_dim, cs, sn);
   const int half = head_dim / 2;
   for (int64_t i = 0; i < n; ++i) {
     const float* c = cs + i * half;
