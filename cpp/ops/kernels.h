@@ -77,9 +77,9 @@ void avx2_swiglu(const float* gate, const float* up, int64_t n, float* out);
 // The same floats 16 lanes at a time (elementwise_avx512.cpp).
 void avx512_swiglu(const float* gate, const float* up, int64_t n, float* out);
 
-// op_rope_apply's rotation, the same floats 16 pairs at a time (rope_avx512.cpp).
-void avx512_rope_apply(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const float* cs,
-                       const float* sn);
+// op_rope_apply's rotation of one head (v[0, half) with v[half, 2 half) by the angles' cos
+// c and sin s), the same floats 16 pairs at a time (rope_avx512.cpp).
+void avx512_rope_head(float* v, const float* c, const float* s, int half);
 
 // Q8_0 (gemm_q8.cpp, gemm_q8_avx2.cpp). Quantizes m activation rows of k values into
 // xq (row stride q8_groups(k) * 32, zero padded) and xs (row stride q8_groups(k)).

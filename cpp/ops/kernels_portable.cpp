@@ -33,7 +33,7 @@ void avx2_attention_batch(const AttentionParams*, size_t, ThreadPool&) { x86_ker
 void avx2_rmsnorm_row(const float*, const WeightView&, int64_t, float, float*) { x86_kernel_called(); }
 void avx2_swiglu(const float*, const float*, int64_t, float*) { x86_kernel_called(); }
 void avx512_swiglu(const float*, const float*, int64_t, float*) { x86_kernel_called(); }
-void avx512_rope_apply(float*, int64_t, int64_t, int, int, const float*, const float*) { x86_kernel_called(); }
+void avx512_rope_head(float*, const float*, const float*, int) { x86_kernel_called(); }
 ExpSums avx2_exp_sums(const float*, int64_t, double, double) { x86_kernel_called(); }
 ExpSums avx512_exp_sums(const float*, int64_t, double, double) { x86_kernel_called(); }
 void avx2_q8_quantize_row(const float*, int64_t, int8_t*, float*) { x86_kernel_called(); }

@@ -29,14 +29,18 @@ void op_rope_angles(const int32_t* pos, int64_t n, int head_dim, float theta, fl
 
 void op_rope_apply(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim, const float* cs,
                    const float* sn) {
-  if (use_avx512()) return kernels::avx512_rope_apply(x, n, row_stride, n_heads, head_dim, cs, sn);
   const int half = head_dim / 2;
+  const bool avx512 = use_avx512();
   for (int64_t i = 0; i < n; ++i) {
     const float* c = cs + i * half;
     const float* s = sn + i * half;
     float* row = x + i * row_stride;
     for (int h = 0; h < n_heads; ++h) {
       float* v = row + static_cast<int64_t>(h) * head_dim;
+      if (avx512) {
+        kernels::avx512_rope_head(v, c, s, half);
+        continue;
+      }
       for (int j = 0; j < half; ++j) {
         const float a = v[j], b = v[j + half];
         v[j] = a * c[j] - b * s[j];

@@ -1,5 +1,5 @@
-// RoPE's rotation in AVX-512 (op_rope_apply when use_avx512()): rope.cpp's loop 16 pairs
-// at a time, with the same operations per element (a product, a product, a subtraction or
+// RoPE's rotation of one head in AVX-512 (op_rope_apply when use_avx512()): rope.cpp's loop
+// 16 pairs at a time, with the same operations per element (a product, a product, a subtraction or
 // an addition, each rounded: no fused multiply-add), so every output is the float the
 // portable loop gives; a half head that is not a multiple of 16 runs its last lanes
 // masked. The portable loop, built for baseline x86-64, runs 4 lanes of SSE.
@@ -31,23 +31,13 @@ SDLLM_AVX512 inline __m512 rounded_product(__m512 a, __m512 b) {
 
 }  // namespace
 
-SDLLM_AVX512 void avx512_rope_apply(float* x, int64_t n, int64_t row_stride, int n_heads, int head_dim,
-                                    const float* cs, const float* sn) {
-  const int half = head_dim / 2;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* c = cs + i * half;
-    const float* s = sn + i * half;
-    float* row = x + i * row_stride;
-    for (int h = 0; h < n_heads; ++h) {
-      float* v = row + static_cast<int64_t>(h) * head_dim;
-      for (int j = 0; j < half; j += 16) {
-        const __mmask16 m = half - j >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (half - j)) - 1);
-        const __m512 a = _mm512_maskz_loadu_ps(m, v + j), b = _mm512_maskz_loadu_ps(m, v + j + half);
-        const __m512 cj = _mm512_maskz_loadu_ps(m, c + j), sj = _mm512_maskz_loadu_ps(m, s + j);
-        _mm512_mask_storeu_ps(v + j, m, _mm512_sub_ps(rounded_product(a, cj), rounded_product(b, sj)));
-        _mm512_mask_storeu_ps(v + j + half, m, _mm512_add_ps(rounded_product(b, cj), rounded_product(a, sj)));
-      }
-    }
+SDLLM_AVX512 void avx512_rope_head(float* v, const float* c, const float* s, int half) {
+  for (int j = 0; j < half; j += 16) {
+    const __mmask16 m = half - j >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (half - j)) - 1);
+    const __m512 a = _mm512_maskz_loadu_ps(m, v + j), b = _mm512_maskz_loadu_ps(m, v + j + half);
+    const __m512 cj = _mm512_maskz_loadu_ps(m, c + j), sj = _mm512_maskz_loadu_ps(m, s + j);
+    _mm512_mask_storeu_ps(v + j, m, _mm512_sub_ps(rounded_product(a, cj), rounded_product(b, sj)));
+    _mm512_mask_storeu_ps(v + j + half, m, _mm512_add_ps(rounded_product(b, cj), rounded_product(a, sj)));
   }
 }
 
