@@ -30,7 +30,7 @@ export function packageRoot(): string {
  */
 export function missingAddonError(root: string, cause: unknown): Error {
   const detail = cause instanceof Error ? cause.message.trim() : String(cause);
-  const err = new Error(
+  return new Error(
     [
       `streaming-dllm: no native addon for ${process.platform}-${process.arch} (Node ${process.version}):`,
       `  no prebuild in ${path.join(root, 'prebuilds')} matches this platform, and there is no local build in ${path.join(root, 'build')}.`,
@@ -38,9 +38,8 @@ export function missingAddonError(root: string, cause: unknown): Error {
       '  `npm rebuild streaming-dllm` (needs a C++17 compiler and CMake >= 3.18; Debian/Ubuntu: apt-get install g++ cmake).',
       `  node-gyp-build: ${detail.split('\n')[0]}`,
     ].join('\n'),
+    { cause },
   );
-  (err as Error & { cause?: unknown }).cause = cause;
-  return err;
 }
 
 /** The addon file node-gyp-build picks: a matching prebuild, else the local build. */

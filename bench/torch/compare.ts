@@ -323,14 +323,15 @@ async function main(): Promise<void> {
         const qsame = q.tokens.filter((v, i) => v === a.tokens[i]).length;
         const flops = generationFlops(s, strategy);
         const same = a.tokens.filter((v, i) => v === b.tokens[i]).length;
-        // The % is rounded as printed, so that the verdict agrees with the table.
-        const percent = peak.has(t) ? Number(((100 * flops) / a.bestForwards / 1e9 / peak.get(t)!).toFixed(0)) : undefined;
-        barCells.push({ size: s.name, strategy, threads: t, ratio: Number((b.best / a.best).toFixed(2)), percentOfPeak: percent });
+        // The ratio and the % as the table prints them, so that the bar lines agree with it.
+        const ratio = (b.best / a.best).toFixed(2);
+        const percent = peak.has(t) ? ((100 * flops) / a.bestForwards / 1e9 / peak.get(t)!).toFixed(0) : undefined;
+        barCells.push({ size: s.name, strategy, threads: t, ratio: Number(ratio), percentOfPeak: percent === undefined ? undefined : Number(percent) });
         lines.push(`| ${s.name} (d ${s.d}) | ${(params(s) / 1e6).toFixed(1)} M | ${strategy} | ${t} | ${a.nfe}${a.nfe !== b.nfe ? `/${b.nfe}` : ''} | ` +
-          `${(s.gen / a.best).toFixed(1)} | ${(s.gen / b.best).toFixed(1)} | ${(b.best / a.best).toFixed(2)} | ` +
+          `${(s.gen / a.best).toFixed(1)} | ${(s.gen / b.best).toFixed(1)} | ${ratio} | ` +
           `${(flops / a.best / 1e9).toFixed(1)} | ${(flops / b.best / 1e9).toFixed(1)} | ` +
           `${(flops / a.bestForwards / 1e9).toFixed(1)} | ${(flops / b.bestForwards / 1e9).toFixed(1)} | ${peak.has(t) ? peak.get(t)!.toFixed(0) : '-'} | ` +
-          `${peak.has(t) ? `${((100 * flops) / a.bestForwards / 1e9 / peak.get(t)!).toFixed(0)}%` : '-'} | ` +
+          `${percent === undefined ? '-' : `${percent}%`} | ` +
           `${same}/${s.gen} | ${(s.gen / q.best).toFixed(1)} | ${(b.best / q.best).toFixed(2)} | ${qsame}/${s.gen} |`);
       }
   console.log(lines.join('\n'));
