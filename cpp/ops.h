@@ -125,4 +125,13 @@ struct ConfidenceParams {
 };
 void op_confidence(const ConfidenceParams& p, ThreadPool& pool);
 
+// op_confidence's max pass over one row of n logits, on the current path (scalar, AVX2 or
+// AVX-512): the max, its first index (-1 if none is above -inf) and the runner-up. For
+// test_ops, which checks that every path finds the same.
+struct ConfidenceMax {
+  float max, second;
+  int64_t arg;
+};
+ConfidenceMax confidence_max_pass(const float* l, int64_t n);
+
 }  // namespace sdllm

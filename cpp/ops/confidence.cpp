@@ -4,9 +4,11 @@
 // when the max grows), and the Gumbel-max proposal when temperature > 0. With a
 // confidence temperature c the sums are of exp((l - max)/c): `inv` = 1/c scales every
 // difference (inv = 1 leaves the arithmetic exactly as without it).
-// With AVX2 the sums of each 256-logit block are taken in 8 double lanes with the
-// vectorised exp of vexp_f64.h (confidence_avx2.cpp; AVX-512 gives the same bits), about
-// 1 ulp from std::exp; the portable path sums with std::exp in order.
+// With AVX2 the max pass of each 256-logit block runs in 8 or 16 float lanes (kernels.h
+// LaneMax, merged by take_lanes: the same max, arg and second as the scalar loop), and its
+// sums are taken in 8 double lanes with the vectorised exp of vexp_f64.h
+// (confidence_avx2.cpp; AVX-512 gives the same bits), about 1 ulp from std::exp; the
+// portable path scans and sums with std::exp in order.
 // A row is cut into vocabulary chunks that are reduced independently and merged in
 // id order, so a handful of rows with a 126k vocabulary still use every thread.
 //
@@ -30,6 +32,9 @@ namespace {
 
 constexpr uint64_t kRandomCounter = 0xFFFFFFFFFFFFull;  // above any token id
 constexpr int64_t kChunk = 16384;
+// Logits a block: the block's max is found first, so the sums are rebased at most once per
+// block, and the second touch of the block comes from L1.
+constexpr int64_t kBlock = 256;
 
 struct State {
   float max = -std::numeric_limits<float>::infinity();  // also the reference of sum/ent
@@ -49,28 +54,65 @@ void rebase(State& s, float old, float m, double inv) {
   s.sum *= c;
 }
 
+// s := s followed by a block starting at `base` whose max pass ran by lanes (kernels.h
+// LaneMax), as the scalar loop in reduce would have left it. The block's max is the
+// largest lane max at the lowest index among equal ones; its runner-up the largest of that
+// lane's second and every other lane's max.
+void take_lanes(State& s, const kernels::LaneMax& lanes, int64_t base) {
+  int best = -1;
+  for (int i = 0; i < lanes.lanes; ++i) {
+    if (lanes.arg[i] < 0) continue;  // nothing above -inf in this lane
+    if (best < 0 || lanes.max[i] > lanes.max[best] ||
+        (lanes.max[i] == lanes.max[best] && lanes.arg[i] < lanes.arg[best]))
+      best = i;
+  }
+  if (best < 0) return;  // all -inf or NaN: the scalar loop changes nothing either
+  float second = lanes.second[best];
+  for (int i = 0; i < lanes.lanes; ++i)
+    if (i != best) second = std::max(second, lanes.max[i]);
+  const float m = lanes.max[best];
+  if (m > s.max) {
+    s.second = std::max(s.max, second);
+    s.max = m;
+    s.arg = base + lanes.arg[best];
+  } else {
+    s.second = std::max(s.second, m);
+  }
+}
+
+// The max pass over l[b0, b1): max, arg and second of s updated as by the scalar loop.
+void scan_block(State& s, const float* l, int64_t b0, int64_t b1) {
+  if (use_avx2_fma()) {  // 8 or 16 lanes at a time, merged
+    kernels::LaneMax lanes;
+    if (use_avx512())
+      kernels::avx512_block_max(l + b0, b1 - b0, lanes);
+    else
+      kernels::avx2_block_max(l + b0, b1 - b0, lanes);
+    take_lanes(s, lanes, b0);
+    return;
+  }
+  for (int64_t t = b0; t < b1; ++t) {
+    const float v = l[t];
+    if (v > s.max) {  // strict: an equal later value is a tie and the lower id stays
+      s.second = s.max;
+      s.max = v;
+      s.arg = t;
+    } else {
+      s.second = std::max(s.second, v);  // a tie with the max makes second == max
+    }
+  }
+}
+
 void reduce(const float* l, int64_t begin, int64_t end, double temperature, double inv, uint64_t seed,
             uint64_t key, State& out) {
   // A local copy: through the reference the compiler must assume that each store to the
   // state may change the logits (both are floats), and kept second, max, sum and ent in
   // memory, a store and a reload per logit (three quarters of this function's time).
   State s = out;
-  // Blocks of 256: the block's max is found first, so the sums are rebased at most
-  // once per block, and the second touch of the block comes from L1.
-  constexpr int64_t kB = 256;
-  for (int64_t b0 = begin; b0 < end; b0 += kB) {
-    const int64_t b1 = std::min(end, b0 + kB);
+  for (int64_t b0 = begin; b0 < end; b0 += kBlock) {
+    const int64_t b1 = std::min(end, b0 + kBlock);
     const float old = s.max;
-    for (int64_t t = b0; t < b1; ++t) {
-      const float v = l[t];
-      if (v > s.max) {  // strict: an equal later value is a tie and the lower id stays
-        s.second = s.max;
-        s.max = v;
-        s.arg = t;
-      } else {
-        s.second = std::max(s.second, v);  // a tie with the max makes second == max
-      }
-    }
+    scan_block(s, l, b0, b1);
     if (s.max == -std::numeric_limits<float>::infinity()) continue;  // all -inf so far
     rebase(s, old, s.max, inv);
     const double m = s.max;
@@ -135,6 +177,12 @@ const double* exp2_frac64() {
   return table.data();
 }
 }  // namespace kernels
+
+ConfidenceMax confidence_max_pass(const float* l, int64_t n) {
+  State s;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) scan_block(s, l, b0, std::min(n, b0 + kBlock));
+  return {s.max, s.second, s.arg};
+}
 
 void op_confidence(const ConfidenceParams& p, ThreadPool& pool) {
   if (p.n_rows <= 0) return;

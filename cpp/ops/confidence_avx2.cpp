@@ -1,10 +1,13 @@
-// The softmax sums of op_confidence in AVX2 (kernels.h avx2_exp_sums): 8 double lanes as
-// two halves of 4, exp of vexp_f64.h. confidence_avx512.cpp does the same operations in
-// one 8-lane register; test_ops checks that the two agree bit for bit.
+// The max pass and the softmax sums of op_confidence in AVX2 (kernels.h avx2_block_max,
+// avx2_exp_sums). The max pass: 8 float lanes, each with the scalar loop's state. The sums:
+// 8 double lanes as two halves of 4, exp of vexp_f64.h; confidence_avx512.cpp does the
+// same operations in one 8-lane register, and test_ops checks that the two agree bit for
+// bit.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels.h"
 #include "vexp_f64.h"
@@ -93,6 +96,32 @@ ExpSums avx2_exp_sums(const float* l, int64_t n, double m, double inv) {
   out.sum = reduce4(_mm256_add_pd(sum_lo, sum_hi));
   out.ent = reduce4(_mm256_add_pd(ent_lo, ent_hi));
   return out;
+}
+
+void avx2_block_max(const float* l, int64_t n, LaneMax& out) {
+  const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 m1 = ninf, m2 = ninf;
+  __m256i arg = _mm256_set1_epi32(-1), t = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t b = 0; b < n; b += 8) {
+    __m256 v;
+    if (n - b >= 8) {
+      v = _mm256_loadu_ps(l + b);
+    } else {  // the lanes past n read -inf, which changes no lane's state
+      alignas(32) float buf[8];
+      for (int i = 0; i < 8; ++i) buf[i] = b + i < n ? l[b + i] : -std::numeric_limits<float>::infinity();
+      v = _mm256_load_ps(buf);
+    }
+    const __m256 gt = _mm256_cmp_ps(v, m1, _CMP_GT_OQ);
+    // max(v, m2) returns m2 when v is NaN; a new max pushes the old one down.
+    m2 = _mm256_blendv_ps(_mm256_max_ps(v, m2), m1, gt);
+    m1 = _mm256_blendv_ps(m1, v, gt);
+    arg = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(t), gt));
+    t = _mm256_add_epi32(t, _mm256_set1_epi32(8));
+  }
+  _mm256_storeu_ps(out.max, m1);
+  _mm256_storeu_ps(out.second, m2);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.arg), arg);
+  out.lanes = 8;
 }
 
 }  // namespace kernels

@@ -1,9 +1,12 @@
-// The softmax sums of op_confidence in AVX-512 (kernels.h avx512_exp_sums): the 8 double
-// lanes of confidence_avx2.cpp in one register, the same operations lane for lane.
+// The max pass and the softmax sums of op_confidence in AVX-512 (kernels.h avx512_block_max,
+// avx512_exp_sums). The max pass: 16 lanes, each with the state of avx2_block_max's. The
+// sums: the 8 double lanes of confidence_avx2.cpp in one register, the same operations
+// lane for lane.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels.h"
 #include "vexp_f64.h"
@@ -76,6 +79,28 @@ SDLLM_AVX512 ExpSums avx512_exp_sums(const float* l, int64_t n, double m, double
   out.sum = reduce8(sum);
   out.ent = reduce8(ent);
   return out;
+}
+
+SDLLM_AVX512 void avx512_block_max(const float* l, int64_t n, LaneMax& out) {
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m1 = ninf, m2 = ninf;
+  __m512i arg = _mm512_set1_epi32(-1);
+  __m512i t = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t b = 0; b < n; b += 16) {
+    const int64_t k = std::min<int64_t>(16, n - b);
+    // The lanes past n read -inf, which changes no lane's state.
+    const __m512 v = _mm512_mask_loadu_ps(ninf, static_cast<__mmask16>((1u << k) - 1), l + b);
+    const __mmask16 gt = _mm512_cmp_ps_mask(v, m1, _CMP_GT_OQ);
+    // max(v, m2) returns m2 when v is NaN; a new max pushes the old one down.
+    m2 = _mm512_mask_blend_ps(gt, _mm512_max_ps(v, m2), m1);
+    m1 = _mm512_mask_blend_ps(gt, m1, v);
+    arg = _mm512_mask_blend_epi32(gt, arg, t);
+    t = _mm512_add_epi32(t, _mm512_set1_epi32(16));
+  }
+  _mm512_storeu_ps(out.max, m1);
+  _mm512_storeu_ps(out.second, m2);
+  _mm512_storeu_si512(out.arg, arg);
+  out.lanes = 16;
 }
 
 }  // namespace kernels

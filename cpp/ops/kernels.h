@@ -66,6 +66,19 @@ struct ExpSums {
 };
 ExpSums avx2_exp_sums(const float* l, int64_t n, double m, double inv);
 ExpSums avx512_exp_sums(const float* l, int64_t n, double m, double inv);
+// The max pass of op_confidence over one block of a logits row (n < 2^31), split by lane:
+// lane i takes the values at t = i mod `lanes` (8 with AVX2, 16 with AVX-512) in order and
+// keeps the scalar loop's state for them (confidence.cpp reduce): `max` its largest value,
+// `arg` the first index holding it (-1, and max -inf, when no value is above -inf),
+// `second` the largest value at any other of its indices. NaNs are skipped, as there.
+// confidence.cpp merges the lanes.
+struct LaneMax {
+  float max[16], second[16];
+  int32_t arg[16];
+  int lanes;
+};
+void avx2_block_max(const float* l, int64_t n, LaneMax& out);
+void avx512_block_max(const float* l, int64_t n, LaneMax& out);
 // 2^(j/64) for j = 0..63 (confidence.cpp), the table of vexp_f64.h.
 const double* exp2_frac64();
 

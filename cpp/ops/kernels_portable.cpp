@@ -36,6 +36,8 @@ void avx512_swiglu(const float*, const float*, int64_t, float*) { x86_kernel_cal
 void avx512_rope_head(float*, const float*, const float*, int) { x86_kernel_called(); }
 ExpSums avx2_exp_sums(const float*, int64_t, double, double) { x86_kernel_called(); }
 ExpSums avx512_exp_sums(const float*, int64_t, double, double) { x86_kernel_called(); }
+void avx2_block_max(const float*, int64_t, LaneMax&) { x86_kernel_called(); }
+void avx512_block_max(const float*, int64_t, LaneMax&) { x86_kernel_called(); }
 void avx2_q8_quantize_row(const float*, int64_t, int8_t*, float*) { x86_kernel_called(); }
 bool set_q8_vnni(bool) { return false; }
 bool q8_use_vnni() { return false; }

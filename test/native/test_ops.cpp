@@ -421,6 +421,60 @@ void test_exp_sums() {
   }
 }
 
+// op_confidence's max pass (max, its first index, the runner-up) on every path against
+// the scalar loop: the AVX2 and AVX-512 lanes merged must find the same index and values
+// on rows made to trip a lane merge: ties within a lane, across lanes and across 256-logit
+// blocks, NaNs (skipped), -inf runs and all -inf rows, signed zeros, a new max at every
+// position, lengths around the vector widths and the block.
+void test_confidence_max_pass() {
+  if (!use_avx2_fma()) {
+    std::printf("note: AVX2 not available, the vector max pass is not tested\n");
+    return;
+  }
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const int64_t lengths[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 255, 256, 257, 300, 513, 1000, 4099};
+  const char* patterns[] = {"random", "constant", "nan every 5th", "all -inf", "all nan", "-inf but the last",
+                            "tied maxima", "signed zeros", "max first and last", "increasing", "decreasing"};
+  for (int pat = 0; pat < 11; ++pat)
+    for (int64_t n : lengths) {
+      std::vector<float> l = randn(n, 3.f);
+      for (int64_t i = 0; i < n; ++i) {
+        float& x = l[static_cast<size_t>(i)];
+        switch (pat) {
+          case 1: x = 1.5f; break;
+          case 2: if (i % 5 == 2) x = nan; break;
+          case 3: x = -inf; break;
+          case 4: x = nan; break;
+          case 5: x = i + 1 < n ? -inf : 0.25f; break;
+          case 6: if (i == n / 3 || i == n / 2 || i == n - 1 || i == n / 2 + 16) x = 9.f; break;
+          case 7: x = i % 3 == 0 ? -0.f : i % 3 == 1 ? 0.f : -1.f; break;
+          case 8: if (i == 0 || i == n - 1) x = 9.f; break;
+          case 9: x = static_cast<float>(i) * 0.5f; break;
+          case 10: x = -static_cast<float>(i) * 0.5f; break;
+          default: break;
+        }
+      }
+      set_force_scalar(true);
+      const ConfidenceMax want = confidence_max_pass(l.data(), n);
+      set_force_scalar(false);
+      bool ok = true;
+      std::string detail = "scalar arg " + std::to_string(want.arg);
+      for (bool avx512 : {false, true}) {
+        if (set_avx512(avx512) != avx512) continue;
+        const ConfidenceMax got = confidence_max_pass(l.data(), n);
+        const bool same = got.arg == want.arg && std::memcmp(&got.max, &want.max, 4) == 0 && got.second == want.second;
+        if (!same) {
+          ok = false;
+          detail += std::string("; ") + (avx512 ? "avx512" : "avx2") + " arg " + std::to_string(got.arg) + " max " +
+                    std::to_string(got.max) + " second " + std::to_string(got.second) + " (want " +
+                    std::to_string(want.max) + ", " + std::to_string(want.second) + ")";
+        }
+      }
+      set_avx512(true);
+      report(std::string("confidence max pass ") + patterns[pat] + " n=" + std::to_string(n), ok, detail);
+    }
+}
+
 // The pool's spin-then-sleep hand-off: back-to-back jobs (workers still spinning), jobs
 // after a pause (workers asleep), two submitting threads, and an exception in a worker.
 void test_threadpool() {
@@ -525,6 +579,7 @@ int main() {
   test_attention_batch(pool3);
   test_attention_batch(pool1);
   test_exp_sums();
+  test_confidence_max_pass();
   test_confidence(pool3);
   test_confidence(pool1);
   std::printf("ops: %d passed, %d failed\n", g_passed, g_failed);
