@@ -118,6 +118,11 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--cold")) cold = true;
   }
   ThreadPool& pool = default_pool(threads);
+  // The calling thread kept on the pool's CPU for callers throughout, as a forward keeps it
+  // (cpu_forward_ops.cpp): otherwise each parallel_for on a placed pool moves it there and
+  // back (two system calls and, often, a migration to a cold cache: the caller's share of a
+  // two-thread attention ran 1.6x slower than the worker's).
+  const ThreadPool::CallerScope caller(pool);
   const double peak = fma_peak_gflops(pool, 0.3);
   std::printf("threads: %d, attention path: %s, FMA peak %.1f GFLOP/s (register-only loop, all threads)%s\n\n",
               pool.size(), cpu_kernels_name(), peak, cold ? "; cold: 64 MB read by all threads before each call" : "");

@@ -135,6 +135,8 @@ int main(int argc, char** argv) {
     }
   }
   ThreadPool& pool = default_pool(threads);
+  // The caller on the pool's CPU throughout, as in a forward (why: bench_attention.cpp).
+  const ThreadPool::CallerScope caller(pool);
   Blas blas = load_blas();
   // Float weights as a loaded model holds them on an AVX-512 CPU (cpp/repack.cpp): BF16 in
   // 16-bit quads, F32 and F16 in float32 pairs; elsewhere as stored.

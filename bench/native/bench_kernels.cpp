@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   const Shapes s = quick ? Shapes::quick() : Shapes();
   if (prefixes.empty()) prefixes = quick ? std::vector<int64_t>{128} : std::vector<int64_t>{512, 1024, 2048};
   ThreadPool& pool = default_pool(threads);
+  // The caller on the pool's CPU throughout, as in a forward (why: bench_attention.cpp).
+  const ThreadPool::CallerScope caller(pool);
   std::printf("CPU backend kernels, %s shapes: d_model %lld, heads %lld (kv %lld) x %lld, mlp %lld, vocab %lld\n",
               quick ? "--quick" : "LLaDA-8B", (long long)s.d, (long long)s.n_heads, (long long)s.n_kv,
               (long long)s.head_dim, (long long)s.mlp, (long long)s.vocab);

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   const int64_t m = argc > 2 ? std::atoll(argv[2]) : 32;
   const int threads = argc > 3 ? std::atoi(argv[3]) : 2;
   ThreadPool& pool = default_pool(threads);
+  // The caller on the pool's CPU throughout, as in a forward (why: bench_attention.cpp).
+  const ThreadPool::CallerScope caller(pool);
   LoadOptions options;
   options.pool = &pool;
   const std::shared_ptr<Model> model = load_model(argv[1], options);
