@@ -36,6 +36,14 @@ constexpr int64_t kChunk = 16384;
 // block, and the second touch of the block comes from L1.
 constexpr int64_t kBlock = 256;
 
+// The kernels a reduction uses, chosen once per call rather than per block.
+enum class Path { Scalar, Avx2, Avx512 };
+
+Path current_path() {
+  if (!use_avx2_fma()) return Path::Scalar;
+  return use_avx512() ? Path::Avx512 : Path::Avx2;
+}
+
 struct State {
   float max = -std::numeric_limits<float>::infinity();  // also the reference of sum/ent
   float second = -std::numeric_limits<float>::infinity();
@@ -81,10 +89,10 @@ void take_lanes(State& s, const kernels::LaneMax& lanes, int64_t base) {
 }
 
 // The max pass over l[b0, b1): max, arg and second of s updated as by the scalar loop.
-void scan_block(State& s, const float* l, int64_t b0, int64_t b1) {
-  if (use_avx2_fma()) {  // 8 or 16 lanes at a time, merged
+void scan_block(State& s, const float* l, int64_t b0, int64_t b1, Path path) {
+  if (path != Path::Scalar) {  // 8 or 16 lanes at a time, merged
     kernels::LaneMax lanes;
-    if (use_avx512())
+    if (path == Path::Avx512)
       kernels::avx512_block_max(l + b0, b1 - b0, lanes);
     else
       kernels::avx2_block_max(l + b0, b1 - b0, lanes);
@@ -109,16 +117,17 @@ void reduce(const float* l, int64_t begin, int64_t end, double temperature, doub
   // state may change the logits (both are floats), and kept second, max, sum and ent in
   // memory, a store and a reload per logit (three quarters of this function's time).
   State s = out;
+  const Path path = current_path();
   for (int64_t b0 = begin; b0 < end; b0 += kBlock) {
     const int64_t b1 = std::min(end, b0 + kBlock);
     const float old = s.max;
-    scan_block(s, l, b0, b1);
+    scan_block(s, l, b0, b1, path);
     if (s.max == -std::numeric_limits<float>::infinity()) continue;  // all -inf so far
     rebase(s, old, s.max, inv);
     const double m = s.max;
-    if (use_avx2_fma()) {  // 8 lanes, the same bits with AVX-512 (kernels.h)
-      const kernels::ExpSums e = use_avx512() ? kernels::avx512_exp_sums(l + b0, b1 - b0, m, inv)
-                                              : kernels::avx2_exp_sums(l + b0, b1 - b0, m, inv);
+    if (path != Path::Scalar) {  // 8 lanes, the same bits with AVX-512 (kernels.h)
+      const kernels::ExpSums e = path == Path::Avx512 ? kernels::avx512_exp_sums(l + b0, b1 - b0, m, inv)
+                                                      : kernels::avx2_exp_sums(l + b0, b1 - b0, m, inv);
       s.sum += e.sum;
       s.ent += e.ent;
     } else {
@@ -180,7 +189,8 @@ const double* exp2_frac64() {
 
 ConfidenceMax confidence_max_pass(const float* l, int64_t n) {
   State s;
-  for (int64_t b0 = 0; b0 < n; b0 += kBlock) scan_block(s, l, b0, std::min(n, b0 + kBlock));
+  const Path path = current_path();
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) scan_block(s, l, b0, std::min(n, b0 + kBlock), path);
   return {s.max, s.second, s.arg};
 }
 
