@@ -1,5 +1,5 @@
 // Issue 17's bar lines under the bench:torch table (bench/torch/bars.ts): a pure function.
-import { BarCell, barSummary } from '../bench/torch/bars';
+import { BarCell, barSummary, peakSpreadWarning } from '../bench/torch/bars';
 
 const cell = (size: string, strategy: string, threads: number, ratio: number, percentOfPeak?: number): BarCell =>
   ({ size, strategy, threads, ratio, percentOfPeak });
@@ -39,5 +39,25 @@ describe('barSummary', () => {
   test('a NaN figure (a failed timing) counts as under the bar', () => {
     const [line] = barSummary([cell('S', 'vanilla', 1, Number.NaN), cell('S', 'vanilla', 2, 3)]);
     expect(line).toContain('not met: S vanilla, 1 thread NaNx');
+  });
+});
+
+describe('peakSpreadWarning', () => {
+  test('readings within 15% of their highest: no warning', () => {
+    expect(peakSpreadWarning(new Map([[1, [224, 212, 215, 227]], [2, [431, 418, 429, 400]]]))).toBeUndefined();
+    expect(peakSpreadWarning(new Map([[2, [430]]]))).toBeUndefined();
+    expect(peakSpreadWarning(new Map())).toBeUndefined();
+  });
+
+  test('a reading that fell (a vCPU taken by the host) is named with its share and position', () => {
+    const line = peakSpreadWarning(new Map([[1, [224, 212, 215, 227]], [2, [431, 418, 429, 223]]]));
+    expect(line).toContain('2 threads: lowest 223 against 431 (52%, reading 4 of 4)');
+    expect(line).not.toContain('1 thread:');
+    expect(line).toMatch(/^warning: the FMA peak moved during this run/);
+  });
+
+  test('a NaN reading counts as moved; the share is a parameter', () => {
+    expect(peakSpreadWarning(new Map([[1, [220, Number.NaN]]]))).toContain('1 thread: lowest NaN against NaN (NaN%, reading 2 of 2)');
+    expect(peakSpreadWarning(new Map([[1, [220, 200]]]), 0.95)).toContain('lowest 200 against 220 (91%');
   });
 });

@@ -45,3 +45,25 @@ export function barSummary(cells: BarCell[], rules: BarRules = ISSUE_17): string
     others, (c) => c.percentOfPeak!, rules.minPercent, (v) => `${v.toFixed(0)}%`);
   return lines;
 }
+
+/**
+ * A warning when the yardstick itself moved during the run: a thread count whose lowest
+ * FMA peak reading is under `minShare` of its highest. On a shared host a reading that low
+ * means a vCPU was taken from this guest for a while (a two-thread reading near the
+ * one-thread peak: one vCPU left), and the cells timed in that stretch understate the
+ * engine and PyTorch alike. Nothing is dropped or recomputed: the line says which readings
+ * and that the run is worth repeating.
+ */
+export function peakSpreadWarning(readings: Map<number, number[]>, minShare = 0.85): string | undefined {
+  const moved: string[] = [];
+  for (const [threads, values] of readings) {
+    if (values.length < 2) continue;
+    const hi = Math.max(...values), lo = Math.min(...values);
+    if (!(lo >= minShare * hi))
+      moved.push(`${threads} thread${threads === 1 ? '' : 's'}: lowest ${lo.toFixed(0)} against ${hi.toFixed(0)} ` +
+        `(${((100 * lo) / hi).toFixed(0)}%, reading ${values.findIndex((v) => v === lo || Number.isNaN(v)) + 1} of ${values.length})`);
+  }
+  if (moved.length === 0) return undefined;
+  return `warning: the FMA peak moved during this run (${moved.join('; ')}): the host took capacity from this ` +
+    `guest for a while, and the cells timed then read low for both engines; repeat the run before judging a bar by it.`;
+}

@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
-import { BarCell, barSummary } from './bars';
+import { BarCell, barSummary, peakSpreadWarning } from './bars';
 
 interface Size {
   name: string;
@@ -275,8 +275,8 @@ async function main(): Promise<void> {
     workers.push({ w: new Worker(`torch t${t}`, spawn(python, [script], { env })), engine: 'torch', threads: t });
   }
   for (const { w, engine } of workers) if (engine !== 'q8') for (const dir of dirs.values()) await w.call({ cmd: 'load', dir });
-  // The yardstick beside the cells: measured at the start and again after each size's
-  // rounds; the highest reading counts (the stricter one: a reading taken while a
+  // The yardstick beside the cells: measured at the start and again after each round;
+  // the highest reading counts (the stricter one: a reading taken while a
   // neighbour held a core would flatter the engine's % of it), and all are printed.
   const peakReadings = new Map<number, number[]>();
   const measurePeaks = async () => {
@@ -291,15 +291,23 @@ async function main(): Promise<void> {
 
   type Cell = { best: number; bestForwards: number; tokens: number[]; nfe: number };
   const cells = new Map<string, Cell>();
+  const prompts = new Map<string, number[]>();
   for (const s of sizes) {
     const r = rng(99 + s.d);
-    const prompt = Array.from({ length: s.prompt }, () => Math.floor(r() * (s.vocab - 2)));
-    for (const strategy of STRATEGIES)
-      for (let round = 0; round < rounds; round++)
+    prompts.set(s.name, Array.from({ length: s.prompt }, () => Math.floor(r() * (s.vocab - 2))));
+  }
+  // Rounds outermost: each round runs every cell once, so a cell's samples are spread over
+  // the whole run. With a cell's rounds back to back (as before 2026-12-08), a minute in
+  // which the host took a vCPU could land on all of one cell's samples (an L two-thread
+  // cell at 44% of the peak while the peak reading after it had halved), and the best of
+  // them could not recover; now such a stretch costs each cell at most a round or two.
+  for (let round = 0; round < rounds; round++) {
+    for (const s of sizes)
+      for (const strategy of STRATEGIES)
         for (const { w, engine, threads } of workers) {
           await new Promise((r) => setTimeout(r, settleMs));
-          const out = await w.call({ cmd: 'run', dir: dirs.get(s.name), threads, prompt, strategy, gen: s.gen, block: s.block,
-            steps: s.steps, weights: engine === 'q8' ? 'q8' : 'file', repeat });
+          const out = await w.call({ cmd: 'run', dir: dirs.get(s.name), threads, prompt: prompts.get(s.name), strategy,
+            gen: s.gen, block: s.block, steps: s.steps, weights: engine === 'q8' ? 'q8' : 'file', repeat });
           const key = `${s.name}|${strategy}|${threads}|${engine}`;
           const c = cells.get(key) ?? { best: Infinity, bestForwards: Infinity, tokens: out.tokens as number[], nfe: out.nfe as number };
           c.best = Math.min(c.best, out.seconds as number);
@@ -341,7 +349,9 @@ async function main(): Promise<void> {
     `(this engine: its native forward with the confidence reduction, timed around the native call; PyTorch: its forward, without the softmax).`);
   if (peakReadings.size > 0) {
     const spread = [...peakReadings].map(([t, g]) => `${t} thread${t > 1 ? 's' : ''}: ${g.map((v) => v.toFixed(0)).join(', ')}`);
-    console.log(`FMA peak readings (GFLOP/s, at the start and after each size; "% of peak" divides by the highest): ${spread.join('; ')}.`);
+    console.log(`FMA peak readings (GFLOP/s, at the start and after each round; "% of peak" divides by the highest): ${spread.join('; ')}.`);
+    const warning = peakSpreadWarning(peakReadings);
+    if (warning) console.log(warning);
   }
   for (const line of barSummary(barCells)) console.log(line);
   if (!keep) fs.rmSync(root, { recursive: true, force: true });
