@@ -17,6 +17,7 @@
         "cpp/fma_peak.cpp",
         "cpp/forward.cpp",
         "cpp/json.cpp",
+        "cpp/kv_memory.cpp",
         "cpp/loader.cpp",
         "cpp/op_times.cpp",
         "cpp/repack.cpp",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dtype.h"
+#include "kv_memory.h"
 
 namespace sdllm {
 
@@ -65,6 +66,8 @@ struct Model {
   // 16-bit, F32/F16 as float32);
   // 0 when not repacked (another CPU, the CUDA backend, or over the budget).
   int64_t repacked_bytes = 0;
+  // The KV cache memory of this model's CPU sessions, kept between sessions (kv_memory.h).
+  std::shared_ptr<KvMemory> kv_memory = KvMemory::create();
 };
 
 class ThreadPool;

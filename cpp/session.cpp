@@ -14,14 +14,15 @@ Session::Session(std::shared_ptr<const Model> model, int64_t capacity)
   const ModelConfig& c = model_->config;
   if (capacity_ <= 0) throw std::invalid_argument("session capacity must be positive");
   const int64_t kv_dim = c.n_kv_heads * c.head_dim;
-  k_cache_.resize(c.n_layers);
-  v_cache_.resize(c.n_layers);
+  // Each layer's keys, then its values, at whole cache lines plus one more: with a stride of
+  // a power of two (capacity 128 x 512 floats) a layer's K and V rows, read side by side by
+  // the attention, would fall on the same cache sets.
+  const int64_t region = (capacity_ * kv_dim + 15) / 16 * 16 + 16;
+  cache_memory_ = model_->kv_memory->acquire(2 * c.n_layers * region);
   cache_view_.capacity = capacity_;
   for (int64_t l = 0; l < c.n_layers; l++) {
-    k_cache_[l].reset(new float[capacity_ * kv_dim]);
-    v_cache_[l].reset(new float[capacity_ * kv_dim]);
-    cache_view_.k.push_back(k_cache_[l].get());
-    cache_view_.v.push_back(v_cache_[l].get());
+    cache_view_.k.push_back(cache_memory_.get() + 2 * l * region);
+    cache_view_.v.push_back(cache_memory_.get() + (2 * l + 1) * region);
   }
 }
 

@@ -26,9 +26,11 @@ class Session {
   std::shared_ptr<const Model> model_;
   int64_t capacity_;
   ForwardModel weights_;  // the forward's views of model_'s weights
-  // Per layer: [capacity, n_kv_heads * head_dim] float32 keys (RoPE applied) and values.
-  // Left uninitialised: only slots a forward has written are ever attended to.
-  std::vector<std::unique_ptr<float[]>> k_cache_, v_cache_;
+  // Per layer: [capacity, n_kv_heads * head_dim] float32 keys (RoPE applied) and values,
+  // all in one block from the model's KvMemory (kv_memory.h), which takes it back for the
+  // next session. Left uninitialised (or as a previous session left it): only slots a
+  // forward has written are ever attended to.
+  std::shared_ptr<float> cache_memory_;
   KvCacheView cache_view_;
 };
 
