@@ -1,12 +1,14 @@
 // KvMemory: the memory of a model's KV caches (one block per session: every layer's keys
 // and values), kept for the model's next session when one ends.
 //
-// Why: the TypeScript API opens a session per generation. A fresh block is fresh pages,
-// and this project's development VM pays ~6-11 us a 4 KB page the first time a page is
-// written (measured: 3 s to touch 1 GiB, an LLaDA-8B cache of 1024 positions), so every
-// generation paid that again inside its first cache write, on one thread. A kept block is
-// already mapped; blocks of 2 MB or more are also 2 MB aligned and advised as huge pages,
-// so even a first touch costs a few hundred faults instead of hundreds of thousands.
+// Why: lib/model.ts keeps two idle sessions of a model for the next generations; every
+// other session (a server's further concurrent requests, a longer prompt than the idle
+// ones hold) was a fresh block, and fresh pages: this project's development VM pays
+// ~6-11 us a 4 KB page the first time a page is written (measured: 3 s to touch 1 GiB, an
+// LLaDA-8B cache of 1024 positions), inside the session's first cache write, on one
+// thread. A kept block is already mapped; blocks of 2 MB or more are also 2 MB aligned
+// and advised as huge pages, so even a first touch is a few hundred faults, not
+// hundreds of thousands.
 //
 // What is kept: freed blocks, newest last, at most `keep_bytes` in all (the oldest freed
 // first beyond it). A session takes the smallest kept block that fits and is at most
