@@ -16,6 +16,7 @@
         "cpp/cuda_probe.cpp",
         "cpp/fma_peak.cpp",
         "cpp/forward.cpp",
+        "cpp/huge_pages.cpp",
         "cpp/json.cpp",
         "cpp/kv_memory.cpp",
         "cpp/loader.cpp",

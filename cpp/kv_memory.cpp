@@ -1,22 +1,17 @@
 #include "kv_memory.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <new>
 
-#ifdef _WIN32
-#include <malloc.h>
-#else
-#include <sys/mman.h>
+#include "huge_pages.h"
+
+#ifndef _WIN32
 #include <unistd.h>
 #endif
 
 namespace sdllm {
 
 namespace {
-constexpr size_t kHuge = size_t{2} << 20;
-constexpr size_t kLine = 64;
-
 int64_t default_keep_bytes() {
 #ifndef _WIN32
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -36,27 +31,13 @@ KvMemory::~KvMemory() {
 
 KvMemory::Block KvMemory::allocate(size_t bytes) {
   // From 2 MB up: whole huge pages (rounding a block up by less than 2 MB); below, lines.
-  const size_t align = bytes >= kHuge ? kHuge : kLine;
-  const size_t size = (bytes + align - 1) / align * align;
-#ifdef _WIN32
-  void* p = _aligned_malloc(size, align);
-#else
-  void* p = std::aligned_alloc(align, size);
-#endif
+  const bool huge = bytes >= kHugePageBytes;
+  void* p = huge ? alloc_huge_pages(bytes) : alloc_cache_lines(bytes);
   if (!p) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE  // Linux only; advice: without it the block works the same
-  if (align == kHuge) madvise(p, size, MADV_HUGEPAGE);
-#endif
-  return Block{p, size};
+  return Block{p, round_up(bytes, huge ? kHugePageBytes : 64)};
 }
 
-void KvMemory::release(Block b) {
-#ifdef _WIN32
-  _aligned_free(b.data);
-#else
-  std::free(b.data);
-#endif
-}
+void KvMemory::release(Block b) { free_aligned(b.data); }
 
 std::shared_ptr<float> KvMemory::acquire(int64_t floats) {
   const size_t bytes = static_cast<size_t>(std::max<int64_t>(floats, 1)) * sizeof(float);

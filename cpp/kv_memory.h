@@ -27,7 +27,7 @@ namespace sdllm {
 
 class KvMemory : public std::enable_shared_from_this<KvMemory> {
  public:
-  // keep_bytes < 0: the default, an eighth of physical memory (0 when unknown); 0 keeps nothing.
+  // keep_bytes < 0: the default, an eighth of physical memory (256 MB when unknown); 0 keeps nothing.
   static std::shared_ptr<KvMemory> create(int64_t keep_bytes = -1);
   ~KvMemory();
 

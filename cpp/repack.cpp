@@ -22,7 +22,6 @@
 // (MemAvailable), otherwise an eighth of physical memory; beyond it the weights stay mapped
 // and the GEMM packs per call, as before.
 #ifndef _WIN32
-#include <sys/mman.h>
 #include <unistd.h>
 #endif
 
@@ -32,6 +31,7 @@
 #include <memory>
 
 #include "cpu_features.h"
+#include "huge_pages.h"
 #include "model.h"
 #include "ops/kernels.h"
 #include "threadpool.h"
@@ -93,13 +93,8 @@ int64_t repack_weights(Model& model, ThreadPool* pool, int64_t budget_bytes,
     // 1 M-parameter one's 29 weights), but measured: huge pages only for copies of 2 MB or
     // more left d_model 128 and 512 forwards 10-15% slower, and one shared huge-page arena
     // for all copies was slower too (not understood); so each copy keeps its own.
-    constexpr size_t kHuge = size_t{2} << 20;
-    const size_t size = (static_cast<size_t>(used) + kHuge - 1) / kHuge * kHuge;
-    std::shared_ptr<void> buf(std::aligned_alloc(kHuge, size), [](void* p) { std::free(p); });
+    std::shared_ptr<void> buf(alloc_huge_pages(static_cast<size_t>(used)), [](void* p) { free_aligned(p); });
     if (!buf) return model.repacked_bytes;  // leave the rest as they are: the GEMM packs per call
-#ifdef MADV_HUGEPAGE  // Linux only (macOS has no such advice)
-    madvise(buf.get(), size, MADV_HUGEPAGE);  // advice only: without it the layout still works
-#endif
     const bool bf16 = w->dtype == DType::BF16;
     const int64_t groups = bf16 ? (w->rows + 3) / 4 : (w->rows + 1) / 2;  // quads or pairs
     auto run = [&](int64_t b, int64_t e, int) {

@@ -360,13 +360,13 @@ SDLLM_AVX512 void avx512_gemm_rows(const float* x, int64_t m, int64_t k, const W
         // right after this one; after the panel's last tile, see after_panel.
         const char* ahead = q0 + kPairs < pairs ? panel + (q0 + kPairs) * pair_bytes : after_panel;
         const int64_t ahead_lines = prepacked && m0 == 0 && ahead ? kPairs * pair_bytes / 64 : 0;
-        const int64_t ahead_per_tile = (ahead_lines + (m1 - m0 + kRows - 1) / kRows - 1) / ((m1 - m0 + kRows - 1) / kRows);
-        int64_t ahead_at = 0;
         // The block's rows in as few tiles as 6-row tiles need, of near-equal heights (32
         // rows: 6, 6, 5, 5, 5, 5 rather than five of 6 and one of 2, whose 8 accumulators
         // cannot hide the FMA latency behind the tile's loads and reduction).
         const int64_t row_tiles = (m1 - m0 + kRows - 1) / kRows, short_rows = (m1 - m0) / row_tiles;
         const int64_t tall_tiles = (m1 - m0) % row_tiles;
+        const int64_t ahead_per_tile = (ahead_lines + row_tiles - 1) / row_tiles;
+        int64_t ahead_at = 0;
         for (int64_t i0 = m0, r = 0; i0 < m1; i0 += short_rows + (r < tall_tiles ? 1 : 0), ++r) {
           const int64_t mr = short_rows + (r < tall_tiles ? 1 : 0);
           for (int64_t t = 0; t < per_tile && pf_row < next_rows; ++t) {
