@@ -1,5 +1,5 @@
 // Issue 17's bar lines under the bench:torch table (bench/torch/bars.ts): a pure function.
-import { BarCell, barSummary, peakSpreadWarning } from '../bench/torch/bars';
+import { BarCell, barSummary, peakSpreadWarning, truncated } from '../bench/torch/bars';
 
 const cell = (size: string, strategy: string, threads: number, ratio: number, percentOfPeak?: number): BarCell =>
   ({ size, strategy, threads, ratio, percentOfPeak });
@@ -13,7 +13,7 @@ describe('barSummary', () => {
     ]);
     expect(lines).toEqual([
       "issue 17, S at 2.5x PyTorch's tokens/s or more: met in all 2 cells (lowest 2.78x: S vanilla, 1 thread).",
-      'issue 17, M and L forwards at 75% of the FMA peak or more: met in all 3 cells (lowest 75%: L prefix-cache, 1 thread).',
+      'issue 17, M and L forwards at 75% of the FMA peak or more: met in all 3 cells (lowest 75.0%: L prefix-cache, 1 thread).',
     ]);
   });
 
@@ -24,21 +24,40 @@ describe('barSummary', () => {
     ]);
     expect(lines[0]).toBe("issue 17, S at 2.5x PyTorch's tokens/s or more: not met: S vanilla, 1 thread 2.46x (1 of 2 cells met).");
     expect(lines[1]).toBe('issue 17, M and L forwards at 75% of the FMA peak or more: not met: ' +
-      'M prefix-cache, 2 threads 70%; L prefix-cache, 1 thread 74% (1 of 3 cells met).');
+      'M prefix-cache, 2 threads 70.0%; L prefix-cache, 1 thread 74.0% (1 of 3 cells met).');
   });
 
   test('a run of one size prints only its bar; cells without a peak are not judged by it', () => {
     expect(barSummary([cell('S', 'vanilla', 1, 3.1)])).toHaveLength(1);
     expect(barSummary([cell('M', 'vanilla', 1, 2.4, 88)])).toEqual([
-      'issue 17, M forwards at 75% of the FMA peak or more: met in its one cell (lowest 88%: M vanilla, 1 thread).',
+      'issue 17, M forwards at 75% of the FMA peak or more: met in its one cell (lowest 88.0%: M vanilla, 1 thread).',
     ]);
     expect(barSummary([cell('M', 'vanilla', 1, 2.4)])).toEqual([]);
     expect(barSummary([])).toEqual([]);
   });
 
+  test('a figure just under a bar is not met, and prints cut, not rounded up to the bar', () => {
+    const [ratioLine, percentLine] = barSummary([
+      cell('S', 'vanilla', 1, 2.4996), cell('M', 'prefix-cache', 2, 3.1, 74.96), cell('L', 'vanilla', 1, 2.7, 75),
+    ]);
+    expect(ratioLine).toContain('not met: S vanilla, 1 thread 2.49x');
+    expect(percentLine).toContain('not met: M prefix-cache, 2 threads 74.9% (1 of 2 cells met)');
+  });
+
   test('a NaN figure (a failed timing) counts as under the bar', () => {
     const [line] = barSummary([cell('S', 'vanilla', 1, Number.NaN), cell('S', 'vanilla', 2, 3)]);
     expect(line).toContain('not met: S vanilla, 1 thread NaNx');
+  });
+});
+
+describe('truncated', () => {
+  test('cuts toward zero at the given decimals', () => {
+    expect(truncated(74.96, 1)).toBe('74.9');
+    expect(truncated(75, 1)).toBe('75.0');
+    expect(truncated(2.5, 2)).toBe('2.50');
+    expect(truncated(0.29, 2)).toBe('0.29');  // 0.29 * 100 is 28.999999999999996 in floats
+    expect(truncated(-1.25, 1)).toBe('-1.2');
+    expect(truncated(Number.NaN, 1)).toBe('NaN');
   });
 });
 

@@ -23,6 +23,17 @@ export interface BarRules {
 
 export const ISSUE_17: BarRules = { ratioSize: 'S', minRatio: 2.5, minPercent: 75 };
 
+/**
+ * A figure cut (not rounded) to `digits` decimals, for the table and the bar lines: the
+ * bars judge the unrounded figure, and a cell at 74.8% must not print as 75%, a figure
+ * that would meet the bar it missed.
+ */
+export function truncated(v: number, digits: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const f = 10 ** digits;
+  return (Math.trunc(v * f + 1e-9 * Math.sign(v)) / f).toFixed(digits);
+}
+
 const label = (c: BarCell) => `${c.size} ${c.strategy}, ${c.threads} thread${c.threads === 1 ? '' : 's'}`;
 
 /** One line per bar that the run's cells cover: met or not, the lowest cell, every cell under the bar. */
@@ -38,11 +49,11 @@ export function barSummary(cells: BarCell[], rules: BarRules = ISSUE_17): string
     lines.push(`${name}: ${detail}.`);
   };
   verdict(`issue 17, ${rules.ratioSize} at ${rules.minRatio}x PyTorch's tokens/s or more`,
-    cells.filter((c) => c.size === rules.ratioSize), (c) => c.ratio, rules.minRatio, (v) => `${v.toFixed(2)}x`);
+    cells.filter((c) => c.size === rules.ratioSize), (c) => c.ratio, rules.minRatio, (v) => `${truncated(v, 2)}x`);
   const others = cells.filter((c) => c.size !== rules.ratioSize && c.percentOfPeak !== undefined);
   const sizes = [...new Set(others.map((c) => c.size))].join(' and ');
   verdict(`issue 17, ${sizes} forwards at ${rules.minPercent}% of the FMA peak or more`,
-    others, (c) => c.percentOfPeak!, rules.minPercent, (v) => `${v.toFixed(0)}%`);
+    others, (c) => c.percentOfPeak!, rules.minPercent, (v) => `${truncated(v, 1)}%`);
   return lines;
 }
 
