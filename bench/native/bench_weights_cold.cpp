@@ -90,16 +90,34 @@ int main(int argc, char** argv) {
       sink = sink + acc;
     });
   };
-  const char* names[4] = {"hot (layer 0 again)", "cycling the layers", "cold weights (64 MB read)", "hot, x rewritten by the pool"};
+  // y read by the pool split by rows before each call, as the attention and the norms read
+  // a projection's output: each thread then holds copies of lines the other writes next.
+  auto read_y_by_rows = [&] {
+    pool.parallel_for(m, 1, [&](int64_t b, int64_t e, int) {
+      float acc = 0;
+      for (int64_t i = b * n; i < e * n; i += 16) acc += y[static_cast<size_t>(i)];
+      sink = sink + acc;
+    });
+  };
+  // Only the weights cold: after the read, another layer's projection touches x and y as
+  // this one will (each thread its own columns of y), leaving layer 0's weights in DRAM.
+  auto warm_activations_by_project = [&] {
+    evict();
+    project(layers > 1 ? 1 : 0);
+  };
+  const char* names[6] = {"hot (layer 0 again)", "cycling the layers", "cold weights (64 MB read)", "hot, x rewritten by the pool",
+                          "hot, y read by rows first", "cold weights, x and y warm"};
   std::printf("%s: q|k|v %lld x %lld -> %lld, %d thread(s), %d layers\n", argv[1], static_cast<long long>(m),
               static_cast<long long>(d), static_cast<long long>(n), threads, layers);
-  for (int mode = 0; mode < 4; ++mode) {
+  for (int mode = 0; mode < 6; ++mode) {
     double best = 1e30;
     for (int round = 0; round < 10; ++round) {
       double us = 0;
       for (int i = 0; i < 64; ++i) {
         if (mode == 2) warm_activations_after_evict();
         if (mode == 3) rewrite_x();
+        if (mode == 4) read_y_by_rows();
+        if (mode == 5) warm_activations_by_project();
         const Clock::time_point t0 = Clock::now();
         project(mode == 1 ? i % layers : 0);
         us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
