@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -105,27 +106,36 @@ int main(int argc, char** argv) {
     evict();
     project(layers > 1 ? 1 : 0);
   };
-  const char* names[6] = {"hot (layer 0 again)", "cycling the layers", "cold weights (64 MB read)", "hot, x rewritten by the pool",
-                          "hot, y read by rows first", "cold weights, x and y warm"};
+  // Each mode: what runs before every timed call, and whether the calls cycle the layers.
+  struct Mode {
+    const char* name;
+    std::function<void()> before;
+    bool cycle_layers;
+  };
+  const Mode modes[] = {
+      {"hot (layer 0 again)", nullptr, false},
+      {"cycling the layers", nullptr, true},
+      {"cold weights (64 MB read)", warm_activations_after_evict, false},
+      {"hot, x rewritten by the pool", rewrite_x, false},
+      {"hot, y read by rows first", read_y_by_rows, false},
+      {"cold weights, x and y warm", warm_activations_by_project, false},
+  };
   std::printf("%s: q|k|v %lld x %lld -> %lld, %d thread(s), %d layers\n", argv[1], static_cast<long long>(m),
               static_cast<long long>(d), static_cast<long long>(n), threads, layers);
-  for (int mode = 0; mode < 6; ++mode) {
+  for (const Mode& mode : modes) {
     double best = 1e30;
     for (int round = 0; round < 10; ++round) {
       double us = 0;
       for (int i = 0; i < 64; ++i) {
-        if (mode == 2) warm_activations_after_evict();
-        if (mode == 3) rewrite_x();
-        if (mode == 4) read_y_by_rows();
-        if (mode == 5) warm_activations_by_project();
+        if (mode.before) mode.before();
         const Clock::time_point t0 = Clock::now();
-        project(mode == 1 ? i % layers : 0);
+        project(mode.cycle_layers ? i % layers : 0);
         us += std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
       }
       best = std::min(best, us / 64);
     }
     const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(d) * static_cast<double>(n);
-    std::printf("  %-28s %8.1f us  %7.1f GFLOP/s\n", names[mode], best, flops / best / 1e3);
+    std::printf("  %-28s %8.1f us  %7.1f GFLOP/s\n", mode.name, best, flops / best / 1e3);
   }
   return 0;
 }
